@@ -60,7 +60,10 @@ pub enum BundleError {
 }
 
 fn malformed(line: usize, reason: impl Into<String>) -> BundleError {
-    BundleError::Malformed { line, reason: reason.into() }
+    BundleError::Malformed {
+        line,
+        reason: reason.into(),
+    }
 }
 
 impl ProofBundle {
@@ -68,7 +71,10 @@ impl ProofBundle {
     pub fn to_text(&self) -> Vec<u8> {
         let mut out = format!("{HEADER}\n");
         if let Some(extra) = &self.extra {
-            out.push_str(&format!("extra {}\n", base64::engine::general_purpose::STANDARD.encode(extra)));
+            out.push_str(&format!(
+                "extra {}\n",
+                base64::engine::general_purpose::STANDARD.encode(extra)
+            ));
         }
         out.push_str(&format!("index {}\n", self.index.0));
         for h in &self.proof {
@@ -84,7 +90,10 @@ impl ProofBundle {
     /// Parses a bundle strictly.
     pub fn parse(bytes: &[u8]) -> Result<Self, BundleError> {
         if bytes.len() > MAX_BUNDLE_BYTES {
-            return Err(malformed(0, format!("larger than {MAX_BUNDLE_BYTES} bytes")));
+            return Err(malformed(
+                0,
+                format!("larger than {MAX_BUNDLE_BYTES} bytes"),
+            ));
         }
         let text = std::str::from_utf8(bytes).map_err(|_| malformed(0, "not UTF-8"))?;
         let (head, checkpoint) = text
@@ -95,14 +104,18 @@ impl ProofBundle {
             Some((_, HEADER)) => {}
             _ => return Err(malformed(1, format!("first line must be {HEADER:?}"))),
         }
-        let (mut n, mut line) = lines.next().ok_or_else(|| malformed(2, "missing index line"))?;
+        let (mut n, mut line) = lines
+            .next()
+            .ok_or_else(|| malformed(2, "missing index line"))?;
         let mut extra = None;
         if let Some(b64) = line.strip_prefix("extra ") {
             let data = base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .map_err(|_| malformed(n, "extra is not standard base64"))?;
             extra = Some(data);
-            (n, line) = lines.next().ok_or_else(|| malformed(n + 1, "missing index line"))?;
+            (n, line) = lines
+                .next()
+                .ok_or_else(|| malformed(n + 1, "missing index line"))?;
         }
         let digits = line
             .strip_prefix("index ")
@@ -120,20 +133,46 @@ impl ProofBundle {
             if proof.len() == MAX_PROOF_HASHES {
                 return Err(malformed(n, "too many proof hashes"));
             }
-            proof.push(hash_from_base64(line).ok_or_else(|| malformed(n, "not a base64 SHA-256 hash"))?);
+            proof.push(
+                hash_from_base64(line).ok_or_else(|| malformed(n, "not a base64 SHA-256 hash"))?,
+            );
         }
-        Ok(Self { extra, index: LeafIndex(index), proof, checkpoint: checkpoint.as_bytes().to_vec() })
+        Ok(Self {
+            extra,
+            index: LeafIndex(index),
+            proof,
+            checkpoint: checkpoint.as_bytes().to_vec(),
+        })
     }
 
     /// Verifies the checkpoint's signature and the entry's inclusion under it.
     ///
     /// `entry` overrides the bundle's `extra`; one of the two must be present.
-    pub fn verify(&self, verifier: &LogVerifier, entry: Option<&[u8]>) -> Result<VerifiedEntry, BundleError> {
+    pub fn verify(
+        &self,
+        verifier: &LogVerifier,
+        entry: Option<&[u8]>,
+    ) -> Result<VerifiedEntry, BundleError> {
         let checkpoint = verifier.open(&self.checkpoint)?;
-        let entry = entry.or(self.extra.as_deref()).ok_or(BundleError::NoEntry)?;
-        verify_inclusion(self.index, checkpoint.size, leaf_hash(entry), &self.proof, checkpoint.root)
-            .map_err(|source| BundleError::Proof { index: self.index.0, source })?;
-        Ok(VerifiedEntry { index: self.index, entry: entry.to_vec(), checkpoint })
+        let entry = entry
+            .or(self.extra.as_deref())
+            .ok_or(BundleError::NoEntry)?;
+        verify_inclusion(
+            self.index,
+            checkpoint.size,
+            leaf_hash(entry),
+            &self.proof,
+            checkpoint.root,
+        )
+        .map_err(|source| BundleError::Proof {
+            index: self.index.0,
+            source,
+        })?;
+        Ok(VerifiedEntry {
+            index: self.index,
+            entry: entry.to_vec(),
+            checkpoint,
+        })
     }
 }
 

@@ -72,7 +72,9 @@ pub struct LogSigner {
 
 impl std::fmt::Debug for LogSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogSigner").field("origin", &self.origin).finish_non_exhaustive()
+        f.debug_struct("LogSigner")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
     }
 }
 
@@ -104,8 +106,14 @@ impl LogSigner {
             .map_err(|_| CheckpointError::BadOrigin(self.origin.clone()))?;
         let mut note = Note::new(&cp.to_bytes(), &[])
             .map_err(|e| CheckpointError::MalformedNote(e.to_string()))?;
-        note.add_sigs(&[&self.signer]).map_err(|e| CheckpointError::Sign(e.to_string()))?;
-        Ok(SignedCheckpoint { origin: self.origin.clone(), size, root, note: note.to_bytes() })
+        note.add_sigs(&[&self.signer])
+            .map_err(|e| CheckpointError::Sign(e.to_string()))?;
+        Ok(SignedCheckpoint {
+            origin: self.origin.clone(),
+            size,
+            root,
+            note: note.to_bytes(),
+        })
     }
 }
 
@@ -122,7 +130,10 @@ impl LogVerifier {
         let vkey = vkey.trim();
         let v = StandardVerifier::new(vkey).map_err(|_| CheckpointError::BadVerifierKey)?;
         let origin = signed_note::Verifier::name(&v).to_owned();
-        Ok(Self { vkey: vkey.to_owned(), origin })
+        Ok(Self {
+            vkey: vkey.to_owned(),
+            origin,
+        })
     }
 
     /// The origin (key name) this key verifies.
@@ -139,13 +150,16 @@ impl LogVerifier {
     pub fn open(&self, note_bytes: &[u8]) -> Result<SignedCheckpoint, CheckpointError> {
         let note = Note::from_bytes(note_bytes)
             .map_err(|e| CheckpointError::MalformedNote(e.to_string()))?;
-        let verifier = StandardVerifier::new(&self.vkey).map_err(|_| CheckpointError::BadVerifierKey)?;
+        let verifier =
+            StandardVerifier::new(&self.vkey).map_err(|_| CheckpointError::BadVerifierKey)?;
         let list = VerifierList::new(vec![Box::new(verifier)]);
-        note.verify(&list).map_err(|e| CheckpointError::BadSignature {
-            key: self.vkey.split('+').take(2).collect::<Vec<_>>().join("+"),
-            reason: e.to_string(),
-        })?;
-        let cp = Checkpoint::from_bytes(note.text()).map_err(|_| CheckpointError::MalformedCheckpoint)?;
+        note.verify(&list)
+            .map_err(|e| CheckpointError::BadSignature {
+                key: self.vkey.split('+').take(2).collect::<Vec<_>>().join("+"),
+                reason: e.to_string(),
+            })?;
+        let cp = Checkpoint::from_bytes(note.text())
+            .map_err(|_| CheckpointError::MalformedCheckpoint)?;
         if cp.origin() != self.origin {
             return Err(CheckpointError::WrongOrigin {
                 expected: self.origin.clone(),
@@ -183,8 +197,13 @@ mod tests {
     #[test]
     fn altered_checkpoint_is_rejected() {
         let (skey, vkey) = LogSigner::generate("cts.test/log").unwrap();
-        let cp = LogSigner::from_private_key(&skey).unwrap().sign(TreeSize(3), Hash([9; 32])).unwrap();
-        let altered = String::from_utf8(cp.note).unwrap().replacen("\n3\n", "\n4\n", 1);
+        let cp = LogSigner::from_private_key(&skey)
+            .unwrap()
+            .sign(TreeSize(3), Hash([9; 32]))
+            .unwrap();
+        let altered = String::from_utf8(cp.note)
+            .unwrap()
+            .replacen("\n3\n", "\n4\n", 1);
         assert!(matches!(
             LogVerifier::new(&vkey).unwrap().open(altered.as_bytes()),
             Err(CheckpointError::BadSignature { .. })
@@ -193,6 +212,9 @@ mod tests {
 
     #[test]
     fn origin_with_space_is_refused() {
-        assert!(matches!(LogSigner::generate("my log"), Err(CheckpointError::BadOrigin(_))));
+        assert!(matches!(
+            LogSigner::generate("my log"),
+            Err(CheckpointError::BadOrigin(_))
+        ));
     }
 }

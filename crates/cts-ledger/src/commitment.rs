@@ -70,7 +70,9 @@ impl<'de> Deserialize<'de> for Commitment {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         if s.len() != 64 || s.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(serde::de::Error::custom("commitment must be 64 lowercase hex digits"));
+            return Err(serde::de::Error::custom(
+                "commitment must be 64 lowercase hex digits",
+            ));
         }
         s.parse().map_err(serde::de::Error::custom)
     }

@@ -33,15 +33,36 @@ pub struct EventKind(String);
 impl EventKind {
     /// Kinds CTS writes, with what each records (documented in ARCHITECTURE.md too).
     pub const KNOWN: &'static [(&'static str, &'static str)] = &[
-        ("log.created", "the log was created; body names the origin and verifier key"),
-        ("note.appended", "a free-form event appended by a script through `cts ledger append`"),
-        ("content.redacted", "stored content was erased; subject `content:<commitment>`"),
+        (
+            "log.created",
+            "the log was created; body names the origin and verifier key",
+        ),
+        (
+            "note.appended",
+            "a free-form event appended by a script through `cts ledger append`",
+        ),
+        (
+            "content.redacted",
+            "stored content was erased; subject `content:<commitment>`",
+        ),
         ("case.imported", "a clinical case (content: the case JSON)"),
-        ("trace.generated", "a model's reasoning trace for a case (content: prompt and output)"),
+        (
+            "trace.generated",
+            "a model's reasoning trace for a case (content: prompt and output)",
+        ),
         ("review.submitted", "a clinician's rubric review of a trace"),
-        ("step.edited", "a clinician's edit of a reasoning step (content: new text, rationale)"),
-        ("adjudication.decided", "an adjudicator's decision on disagreeing reviews"),
-        ("dataset.released", "a dataset release (content: its manifest)"),
+        (
+            "step.edited",
+            "a clinician's edit of a reasoning step (content: new text, rationale)",
+        ),
+        (
+            "adjudication.decided",
+            "an adjudicator's decision on disagreeing reviews",
+        ),
+        (
+            "dataset.released",
+            "a dataset release (content: its manifest)",
+        ),
         ("training.recorded", "a training run on a dataset release"),
         ("eval.completed", "an evaluation run and its results"),
     ];
@@ -134,7 +155,10 @@ impl Event {
             });
         }
         EventKind::new(self.kind.as_str())?;
-        if self.actor.is_empty() || self.actor.len() > 200 || self.actor.chars().any(char::is_control) {
+        if self.actor.is_empty()
+            || self.actor.len() > 200
+            || self.actor.chars().any(char::is_control)
+        {
             return Err(EventError::Invalid {
                 field: "actor",
                 reason: "must be 1 to 200 printable characters".into(),
@@ -163,7 +187,9 @@ impl Event {
             if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
                 return Err(EventError::Invalid {
                     field: "content",
-                    reason: format!("attachment name {name:?} must be 1 to 64 printable characters"),
+                    reason: format!(
+                        "attachment name {name:?} must be 1 to 64 printable characters"
+                    ),
                 });
             }
         }
@@ -281,7 +307,12 @@ impl EventDraft {
         };
         let entry = event.encode()?;
         let leaf_hash = crate::leaf_hash(&entry);
-        Ok(PreparedEvent { event, entry, leaf_hash, openings })
+        Ok(PreparedEvent {
+            event,
+            entry,
+            leaf_hash,
+            openings,
+        })
     }
 }
 
@@ -326,7 +357,10 @@ mod tests {
         let b = draft().prepare(|| Salt([1; 32])).unwrap();
         assert_eq!(a.entry, b.entry);
         let c = draft().prepare(|| Salt([2; 32])).unwrap();
-        assert_ne!(a.entry, c.entry, "a different salt must change the commitment");
+        assert_ne!(
+            a.entry, c.entry,
+            "a different salt must change the commitment"
+        );
     }
 
     #[test]
@@ -334,18 +368,29 @@ mod tests {
         let prepared = draft().prepare(|| Salt([7; 32])).unwrap();
         let mut spaced = b" ".to_vec();
         spaced.extend_from_slice(&prepared.entry);
-        assert!(matches!(Event::decode(&spaced), Err(EventError::NotCanonical)));
+        assert!(matches!(
+            Event::decode(&spaced),
+            Err(EventError::NotCanonical)
+        ));
     }
 
     #[test]
     fn unknown_envelope_field_is_rejected() {
-        let entry = br#"{"actor":"a","extra":1,"kind":"x.y","time":"2026-01-02T03:04:05.678Z","v":1}"#;
+        let entry =
+            br#"{"actor":"a","extra":1,"kind":"x.y","time":"2026-01-02T03:04:05.678Z","v":1}"#;
         assert!(matches!(Event::decode(entry), Err(EventError::Decode(_))));
     }
 
     #[test]
     fn bad_kinds_are_rejected() {
-        for bad in ["", "case", "Case.imported", "case..x", "case.imported!", ".x"] {
+        for bad in [
+            "",
+            "case",
+            "Case.imported",
+            "case..x",
+            "case.imported!",
+            ".x",
+        ] {
             assert!(EventKind::new(bad).is_err(), "{bad:?} accepted");
         }
         for (good, _) in EventKind::KNOWN {
@@ -357,6 +402,9 @@ mod tests {
     fn oversized_event_is_rejected() {
         let big = "x".repeat(MAX_ENTRY_BYTES);
         let d = draft().body(serde_json::json!({ "big": big }));
-        assert!(matches!(d.prepare(|| Salt([0; 32])), Err(EventError::TooLarge(_))));
+        assert!(matches!(
+            d.prepare(|| Salt([0; 32])),
+            Err(EventError::TooLarge(_))
+        ));
     }
 }

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use crate::checkpoint::{CheckpointError, LogVerifier};
 use crate::event::{Event, EventError};
-use crate::tile::{bundles_for, decode_bundle, decode_hash_tile, entries_path, tiles_for, TileError, TILE_HEIGHT};
+use crate::tile::{
+    bundles_for, decode_bundle, decode_hash_tile, entries_path, tiles_for, TileError, TILE_HEIGHT,
+};
 use crate::tree::{MemTree, TreeError};
 use crate::{leaf_hash, Hash, TreeSize};
 
@@ -89,12 +91,18 @@ pub struct ExportReport {
 
 fn read(src: &impl TileSource, path: &str) -> Result<Vec<u8>, ExportError> {
     src.read(path)
-        .map_err(|source| ExportError::Io { path: path.into(), source })?
+        .map_err(|source| ExportError::Io {
+            path: path.into(),
+            source,
+        })?
         .ok_or_else(|| ExportError::Missing(path.into()))
 }
 
 /// Verifies an export against the log's verifier key.
-pub fn verify_export(src: &impl TileSource, verifier: &LogVerifier) -> Result<ExportReport, ExportError> {
+pub fn verify_export(
+    src: &impl TileSource,
+    verifier: &LogVerifier,
+) -> Result<ExportReport, ExportError> {
     let checkpoint = verifier.open(&read(src, "checkpoint")?)?;
     let size = checkpoint.size;
     let mut tree = MemTree::new();
@@ -102,11 +110,15 @@ pub fn verify_export(src: &impl TileSource, verifier: &LogVerifier) -> Result<Ex
     for (index, width) in bundles_for(size) {
         let path = entries_path(index, width);
         let bytes = read(src, &path)?;
-        let entries = decode_bundle(&bytes, width as usize)
-            .map_err(|source| ExportError::Tile { path: path.clone(), source })?;
+        let entries =
+            decode_bundle(&bytes, width as usize).map_err(|source| ExportError::Tile {
+                path: path.clone(),
+                source,
+            })?;
         for (i, entry) in entries.into_iter().enumerate() {
             let leaf = index * crate::tile::TILE_WIDTH + i as u64;
-            let event = Event::decode(entry).map_err(|source| ExportError::Entry { leaf, source })?;
+            let event =
+                Event::decode(entry).map_err(|source| ExportError::Entry { leaf, source })?;
             *kinds.entry(event.kind.as_str().to_owned()).or_insert(0) += 1;
             tree.push(leaf_hash(entry))?;
         }
@@ -121,12 +133,19 @@ pub fn verify_export(src: &impl TileSource, verifier: &LogVerifier) -> Result<Ex
     let tiles = tiles_for(size);
     for coord in &tiles {
         let path = coord.path();
-        let got = decode_hash_tile(&read(src, &path)?, coord.width)
-            .map_err(|source| ExportError::Tile { path: path.clone(), source })?;
+        let got = decode_hash_tile(&read(src, &path)?, coord.width).map_err(|source| {
+            ExportError::Tile {
+                path: path.clone(),
+                source,
+            }
+        })?;
         let (start, end) = coord.range();
         let want: &[Hash] = tree
             .level_slice(coord.level * TILE_HEIGHT, start, end)
-            .ok_or(TreeError::TooLarge { asked: end, held: tree.size().0 })?;
+            .ok_or(TreeError::TooLarge {
+                asked: end,
+                held: tree.size().0,
+            })?;
         if let Some(position) = got.iter().zip(want).position(|(a, b)| a != b) {
             return Err(ExportError::TileMismatch { path, position });
         }
@@ -140,32 +159,34 @@ pub fn verify_export(src: &impl TileSource, verifier: &LogVerifier) -> Result<Ex
     })
 }
 
-/// Files of an export of `tree` at `size`, given the entries in leaf order.
-///
-/// Returns `(path, bytes)` pairs for every hash tile and entry bundle; the
-/// caller adds `checkpoint` (the signed note) and writes them out.
-pub fn export_files<'a>(
+/// Hash tiles of the tree of `size` leaves, as `(path, bytes)`.
+pub fn hash_tile_files(
     tree: &MemTree,
     size: TreeSize,
-    entries: &[&'a [u8]],
 ) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
-    let mut files = Vec::new();
-    for coord in tiles_for(size) {
-        let (start, end) = coord.range();
-        let hashes = tree
-            .level_slice(coord.level * TILE_HEIGHT, start, end)
-            .ok_or(TreeError::TooLarge { asked: end, held: tree.size().0 })?;
-        files.push((coord.path(), crate::tile::encode_hash_tile(hashes)));
-    }
-    for (index, width) in bundles_for(size) {
-        let start = (index * crate::tile::TILE_WIDTH) as usize;
-        let chunk = entries
-            .get(start..start + width as usize)
-            .ok_or(TreeError::TooLarge { asked: size.0, held: entries.len() as u64 })?;
-        let path = entries_path(index, width);
-        let bytes = crate::tile::encode_bundle(chunk.iter().copied())
-            .map_err(|source| ExportError::Tile { path: path.clone(), source })?;
-        files.push((path, bytes));
-    }
-    Ok(files)
+    tiles_for(size)
+        .into_iter()
+        .map(|coord| {
+            let (start, end) = coord.range();
+            let hashes = tree
+                .level_slice(coord.level * TILE_HEIGHT, start, end)
+                .ok_or(TreeError::TooLarge {
+                    asked: end,
+                    held: tree.size().0,
+                })?;
+            Ok((coord.path(), crate::tile::encode_hash_tile(hashes)))
+        })
+        .collect()
+}
+
+/// Entry bundle `index` holding `entries`, as `(path, bytes)`.
+pub fn bundle_file(index: u64, entries: &[&[u8]]) -> Result<(String, Vec<u8>), ExportError> {
+    let path = entries_path(index, entries.len() as u64);
+    let bytes = crate::tile::encode_bundle(entries.iter().copied()).map_err(|source| {
+        ExportError::Tile {
+            path: path.clone(),
+            source,
+        }
+    })?;
+    Ok((path, bytes))
 }

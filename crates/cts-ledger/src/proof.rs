@@ -45,7 +45,10 @@ pub fn verify_inclusion(
     root: Hash,
 ) -> Result<(), ProofError> {
     if leaf.0 >= size.0 {
-        return Err(ProofError::LeafOutOfRange { leaf: leaf.0, size: size.0 });
+        return Err(ProofError::LeafOutOfRange {
+            leaf: leaf.0,
+            size: size.0,
+        });
     }
     if proof.len() > MAX_PROOF_HASHES {
         return Err(ProofError::TooLong(proof.len()));
@@ -69,7 +72,10 @@ pub fn verify_consistency(
     proof: &[Hash],
 ) -> Result<(), ProofError> {
     if from.0 > to.0 || from.0 == 0 {
-        return Err(ProofError::BadSizes { from: from.0, to: to.0 });
+        return Err(ProofError::BadSizes {
+            from: from.0,
+            to: to.0,
+        });
     }
     if proof.len() > MAX_PROOF_HASHES {
         return Err(ProofError::TooLong(proof.len()));

@@ -59,12 +59,20 @@ fn partial_suffix(width: u64) -> String {
 
 /// Path of hash tile `index` at tile level `level` with `width` hashes.
 pub fn hash_tile_path(level: u8, index: u64, width: u64) -> String {
-    format!("tile/{level}/{}{}", encode_index(index), partial_suffix(width))
+    format!(
+        "tile/{level}/{}{}",
+        encode_index(index),
+        partial_suffix(width)
+    )
 }
 
 /// Path of entry bundle `index` holding `width` entries.
 pub fn entries_path(index: u64, width: u64) -> String {
-    format!("tile/entries/{}{}", encode_index(index), partial_suffix(width))
+    format!(
+        "tile/entries/{}{}",
+        encode_index(index),
+        partial_suffix(width)
+    )
 }
 
 /// One tile of a tree of a given size: `(level, index, width)`.
@@ -102,7 +110,11 @@ pub fn tiles_for(size: TreeSize) -> Vec<TileCoord> {
         }
         for index in 0..hashes_at_level.div_ceil(TILE_WIDTH) {
             let width = (hashes_at_level - index * TILE_WIDTH).min(TILE_WIDTH);
-            out.push(TileCoord { level, index, width });
+            out.push(TileCoord {
+                level,
+                index,
+                width,
+            });
         }
         level += 1;
     }
@@ -115,7 +127,9 @@ pub fn bundles_for(size: TreeSize) -> impl Iterator<Item = (u64, u64)> {
 }
 
 /// Encodes entries as a C2SP entry bundle.
-pub fn encode_bundle<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<u8>, TileError> {
+pub fn encode_bundle<'a>(
+    entries: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<u8>, TileError> {
     let mut out = Vec::new();
     for e in entries {
         let len = u16::try_from(e.len()).map_err(|_| TileError::EntryTooLong(e.len()))?;
@@ -141,7 +155,10 @@ pub fn decode_bundle(bytes: &[u8], expected: usize) -> Result<Vec<&[u8]>, TileEr
         at += 2 + len;
     }
     if out.len() != expected {
-        return Err(TileError::BundleCount { expected, found: out.len() });
+        return Err(TileError::BundleCount {
+            expected,
+            found: out.len(),
+        });
     }
     Ok(out)
 }
@@ -153,9 +170,14 @@ pub fn encode_hash_tile(hashes: &[Hash]) -> Vec<u8> {
 
 /// Splits tile bytes holding `width` hashes.
 pub fn decode_hash_tile(bytes: &[u8], width: u64) -> Result<Vec<Hash>, TileError> {
-    let expected = usize::try_from(width).unwrap_or(usize::MAX).saturating_mul(32);
+    let expected = usize::try_from(width)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(32);
     if bytes.len() != expected {
-        return Err(TileError::TileLength { expected, found: bytes.len() });
+        return Err(TileError::TileLength {
+            expected,
+            found: bytes.len(),
+        });
     }
     Ok(bytes
         .chunks_exact(32)
@@ -183,9 +205,23 @@ mod tests {
     fn tiles_cover_every_level() {
         let t = tiles_for(TreeSize(256 * 256 + 3));
         assert_eq!(t.iter().filter(|c| c.level == 0).count(), 257);
-        assert_eq!(t.last(), Some(&TileCoord { level: 2, index: 0, width: 1 }));
+        assert_eq!(
+            t.last(),
+            Some(&TileCoord {
+                level: 2,
+                index: 0,
+                width: 1
+            })
+        );
         assert_eq!(tiles_for(TreeSize(0)), vec![]);
-        assert_eq!(tiles_for(TreeSize(5)), vec![TileCoord { level: 0, index: 0, width: 5 }]);
+        assert_eq!(
+            tiles_for(TreeSize(5)),
+            vec![TileCoord {
+                level: 0,
+                index: 0,
+                width: 5
+            }]
+        );
     }
 
     #[test]

@@ -120,7 +120,10 @@ impl MemTree {
 
     /// Hash of leaf `i`.
     pub fn leaf_hash(&self, i: LeafIndex) -> Option<Hash> {
-        self.levels.first()?.get(usize::try_from(i.0).ok()?).copied()
+        self.levels
+            .first()?
+            .get(usize::try_from(i.0).ok()?)
+            .copied()
     }
 
     /// The hashes at tree level `level`, positions `start..end`.
@@ -132,7 +135,10 @@ impl MemTree {
     fn check_size(&self, size: TreeSize) -> Result<(), TreeError> {
         let held = self.size().0;
         if size.0 > held {
-            return Err(TreeError::TooLarge { asked: size.0, held });
+            return Err(TreeError::TooLarge {
+                asked: size.0,
+                held,
+            });
         }
         Ok(())
     }
@@ -147,7 +153,10 @@ impl MemTree {
     pub fn inclusion_proof(&self, leaf: LeafIndex, size: TreeSize) -> Result<Vec<Hash>, TreeError> {
         self.check_size(size)?;
         if leaf.0 >= size.0 {
-            return Err(TreeError::LeafOutOfRange { leaf: leaf.0, size: size.0 });
+            return Err(TreeError::LeafOutOfRange {
+                leaf: leaf.0,
+                size: size.0,
+            });
         }
         Ok(tlog_tiles::prove_record(size.0, leaf.0, self)?)
     }
@@ -156,7 +165,10 @@ impl MemTree {
     pub fn consistency_proof(&self, from: TreeSize, to: TreeSize) -> Result<Vec<Hash>, TreeError> {
         self.check_size(to)?;
         if from.0 > to.0 {
-            return Err(TreeError::Backwards { from: from.0, to: to.0 });
+            return Err(TreeError::Backwards {
+                from: from.0,
+                to: to.0,
+            });
         }
         if from.0 == 0 || from.0 == to.0 {
             return Ok(Vec::new());
@@ -190,16 +202,26 @@ mod tests {
         let small = tree(20);
         t.truncate(TreeSize(20));
         assert_eq!(t.size(), TreeSize(20));
-        assert_eq!(t.root(TreeSize(20)).unwrap(), small.root(TreeSize(20)).unwrap());
+        assert_eq!(
+            t.root(TreeSize(20)).unwrap(),
+            small.root(TreeSize(20)).unwrap()
+        );
         t.push(leaf_hash(&20u64.to_be_bytes())).unwrap();
-        assert_eq!(t.root(TreeSize(21)).unwrap(), tree(21).root(TreeSize(21)).unwrap());
+        assert_eq!(
+            t.root(TreeSize(21)).unwrap(),
+            tree(21).root(TreeSize(21)).unwrap()
+        );
     }
 
     #[test]
     fn roots_of_prefixes_match_smaller_trees() {
         let big = tree(300);
         for n in [1, 2, 3, 7, 8, 9, 255, 256, 257, 299] {
-            assert_eq!(big.root(TreeSize(n)).unwrap(), tree(n).root(TreeSize(n)).unwrap(), "size {n}");
+            assert_eq!(
+                big.root(TreeSize(n)).unwrap(),
+                tree(n).root(TreeSize(n)).unwrap(),
+                "size {n}"
+            );
         }
     }
 

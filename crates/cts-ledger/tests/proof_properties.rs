@@ -79,7 +79,9 @@ fn proof_bundle_round_trips_and_verifies_offline() {
     let signer = LogSigner::from_private_key(&skey).unwrap();
     let entries: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 40]).collect();
     let t = MemTree::from_leaf_hashes(entries.iter().map(|e| leaf_hash(e))).unwrap();
-    let cp = signer.sign(TreeSize(10), t.root(TreeSize(10)).unwrap()).unwrap();
+    let cp = signer
+        .sign(TreeSize(10), t.root(TreeSize(10)).unwrap())
+        .unwrap();
     let bundle = ProofBundle {
         extra: Some(entries[7].clone()),
         index: LeafIndex(7),
@@ -91,8 +93,14 @@ fn proof_bundle_round_trips_and_verifies_offline() {
     assert_eq!(parsed, bundle);
     let verifier = LogVerifier::new(&vkey).unwrap();
     assert!(parsed.verify(&verifier, None).is_ok());
-    assert!(parsed.verify(&verifier, Some(&entries[6])).is_err(), "another entry must not verify");
+    assert!(
+        parsed.verify(&verifier, Some(&entries[6])).is_err(),
+        "another entry must not verify"
+    );
     let mut moved = parsed.clone();
     moved.index = LeafIndex(6);
-    assert!(moved.verify(&verifier, None).is_err(), "the entry at another index must not verify");
+    assert!(
+        moved.verify(&verifier, None).is_err(),
+        "the entry at another index must not verify"
+    );
 }

@@ -33,7 +33,9 @@ struct Consistency {
 }
 
 fn vectors(kind: &str) -> Vec<(PathBuf, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/merkle").join(kind);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/merkle")
+        .join(kind);
     let mut out = Vec::new();
     let mut dirs = vec![root];
     while let Some(dir) = dirs.pop() {
@@ -62,26 +64,48 @@ fn root(s: &str) -> Hash {
 }
 
 fn hashes(p: &Option<Vec<String>>) -> Option<Vec<Hash>> {
-    p.as_deref().unwrap_or_default().iter().map(|s| hash_from_base64(s)).collect()
+    p.as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| hash_from_base64(s))
+        .collect()
 }
 
 #[test]
 fn inclusion_vectors_verify_or_fail_as_published() {
     let cases = vectors("inclusion");
-    assert!(cases.len() >= 98, "expected the full vector set, found {}", cases.len());
+    assert!(
+        cases.len() >= 98,
+        "expected the full vector set, found {}",
+        cases.len()
+    );
     let mut rejected = 0;
     for (path, text) in cases {
         let v: Inclusion = serde_json::from_str(&text).unwrap();
         // Our hashes are typed 32-byte values: a malformed one never reaches the verifier.
-        let parsed = (hashes(&v.proof), hash_from_base64(&v.leaf_hash), hash_from_base64(&v.root));
+        let parsed = (
+            hashes(&v.proof),
+            hash_from_base64(&v.leaf_hash),
+            hash_from_base64(&v.root),
+        );
         let result = match parsed {
-            (Some(proof), Some(leaf), Some(root)) => {
-                verify_inclusion(LeafIndex(v.leaf_idx), TreeSize(v.tree_size), leaf, &proof, root)
-                    .map_err(|e| e.to_string())
-            }
+            (Some(proof), Some(leaf), Some(root)) => verify_inclusion(
+                LeafIndex(v.leaf_idx),
+                TreeSize(v.tree_size),
+                leaf,
+                &proof,
+                root,
+            )
+            .map_err(|e| e.to_string()),
             _ => Err("malformed hash".to_string()),
         };
-        assert_eq!(result.is_err(), v.want_err, "{}: {} -> {result:?}", path.display(), v.desc);
+        assert_eq!(
+            result.is_err(),
+            v.want_err,
+            "{}: {} -> {result:?}",
+            path.display(),
+            v.desc
+        );
         rejected += usize::from(v.want_err);
     }
     assert!(rejected > 50, "the set includes many must-reject cases");
@@ -90,14 +114,30 @@ fn inclusion_vectors_verify_or_fail_as_published() {
 #[test]
 fn consistency_vectors_verify_or_fail_as_published() {
     let cases = vectors("consistency");
-    assert!(cases.len() >= 98, "expected the full vector set, found {}", cases.len());
+    assert!(
+        cases.len() >= 98,
+        "expected the full vector set, found {}",
+        cases.len()
+    );
     for (path, text) in cases {
         let v: Consistency = serde_json::from_str(&text).unwrap();
         let result = match hashes(&v.proof) {
             None => Err("malformed proof hash".to_string()),
-            Some(proof) => verify_consistency(TreeSize(v.size1), TreeSize(v.size2), root(&v.root1), root(&v.root2), &proof)
-                .map_err(|e| e.to_string()),
+            Some(proof) => verify_consistency(
+                TreeSize(v.size1),
+                TreeSize(v.size2),
+                root(&v.root1),
+                root(&v.root2),
+                &proof,
+            )
+            .map_err(|e| e.to_string()),
         };
-        assert_eq!(result.is_err(), v.want_err, "{}: {} -> {result:?}", path.display(), v.desc);
+        assert_eq!(
+            result.is_err(),
+            v.want_err,
+            "{}: {} -> {result:?}",
+            path.display(),
+            v.desc
+        );
     }
 }

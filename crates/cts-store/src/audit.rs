@@ -1,0 +1,373 @@
+//! Full audit: recompute everything from the stored events and check every
+//! stored checkpoint, tile and piece of content against it.
+
+use std::collections::HashMap;
+
+use cts_ledger::proof::verify_consistency;
+use cts_ledger::tile::{decode_hash_tile, TILE_HEIGHT, TILE_WIDTH};
+use cts_ledger::{
+    leaf_hash, Commitment, Event, Hash, LogVerifier, MemTree, Opening, Salt, TreeSize,
+};
+use rayon::prelude::*;
+use sqlx::{Row, SqlitePool};
+
+use crate::StoreError;
+
+const CHUNK: i64 = 16_384;
+const MAX_FAILURES: usize = 100;
+
+/// One thing found wrong, and where.
+#[derive(Clone, Debug, serde::Serialize, PartialEq, Eq)]
+pub struct AuditFailure {
+    /// Where: `leaf 17`, `checkpoint #3`, `tile 0/2`, `content <hex>`.
+    pub place: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl std::fmt::Display for AuditFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.place, self.problem)
+    }
+}
+
+/// Result of a full audit.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AuditReport {
+    /// Leaves recomputed.
+    pub leaves: u64,
+    /// Root of the recomputed tree (base64).
+    pub root: String,
+    /// Checkpoints checked.
+    pub checkpoints: usize,
+    /// Content rows checked against their commitments.
+    pub content_checked: u64,
+    /// Content rows erased by redaction.
+    pub content_redacted: u64,
+    /// Everything found wrong, first failure first (at most 100).
+    pub failures: Vec<AuditFailure>,
+}
+
+impl AuditReport {
+    /// Whether everything holds.
+    pub fn ok(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+struct Findings(Vec<AuditFailure>);
+
+impl Findings {
+    fn add(&mut self, place: impl Into<String>, problem: impl Into<String>) {
+        if self.0.len() < MAX_FAILURES {
+            self.0.push(AuditFailure {
+                place: place.into(),
+                problem: problem.into(),
+            });
+        }
+    }
+}
+
+struct Decoded {
+    hash: Hash,
+    error: Option<String>,
+    content: Vec<Commitment>,
+    redacts: Vec<Commitment>,
+}
+
+fn decode(entry: &[u8]) -> Decoded {
+    let hash = leaf_hash(entry);
+    match Event::decode(entry) {
+        Ok(e) => Decoded {
+            hash,
+            error: None,
+            content: e.content.values().copied().collect(),
+            redacts: e.redacted_commitments().collect(),
+        },
+        Err(err) => Decoded {
+            hash,
+            error: Some(err.to_string()),
+            content: Vec::new(),
+            redacts: Vec::new(),
+        },
+    }
+}
+
+/// Recomputes the tree from every stored event and checks every tile,
+/// checkpoint (signature, size, root, consistency) and content commitment.
+/// `progress` is called with the number of leaves done.
+pub async fn audit(
+    pool: &SqlitePool,
+    verifier: &LogVerifier,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<AuditReport, StoreError> {
+    let mut found = Findings(Vec::new());
+
+    // Stored leaf hashes (level-0 tiles), to name the first altered leaf.
+    let mut stored_leaves: Vec<Hash> = Vec::new();
+    let rows = sqlx::query("SELECT idx, hashes FROM tiles WHERE level = 0 ORDER BY idx")
+        .fetch_all(pool)
+        .await?;
+    for row in &rows {
+        let idx: i64 = row.try_get(0)?;
+        let bytes: Vec<u8> = row.try_get(1)?;
+        if idx as u64 * TILE_WIDTH != stored_leaves.len() as u64 || bytes.len() % 32 != 0 {
+            found.add(
+                format!("tile 0/{idx}"),
+                "leaf-hash tile is missing, misplaced or malformed",
+            );
+            break;
+        }
+        stored_leaves.extend(decode_hash_tile(&bytes, bytes.len() as u64 / 32).unwrap_or_default());
+    }
+    drop(rows);
+
+    let mut tree = MemTree::new();
+    let mut referenced: HashMap<Commitment, u64> = HashMap::new();
+    let mut redactions: HashMap<Commitment, u64> = HashMap::new();
+    let mut next: u64 = 0;
+    let mut gap_reported = false;
+    loop {
+        let rows =
+            sqlx::query("SELECT leaf, entry FROM events WHERE leaf >= ? ORDER BY leaf LIMIT ?")
+                .bind(next as i64)
+                .bind(CHUNK)
+                .fetch_all(pool)
+                .await?;
+        if rows.is_empty() {
+            break;
+        }
+        let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(rows.len());
+        for row in rows {
+            batch.push((row.try_get::<i64, _>(0)? as u64, row.try_get(1)?));
+        }
+        let decoded: Vec<Decoded> = batch.par_iter().map(|(_, e)| decode(e)).collect();
+        for ((leaf, _), d) in batch.iter().zip(decoded) {
+            if *leaf != next && !gap_reported {
+                found.add(
+                    format!("leaf {next}"),
+                    format!("missing: the next stored leaf is {leaf} (a row was deleted)"),
+                );
+                gap_reported = true;
+            }
+            let position = tree.size().0;
+            if let Some(err) = d.error {
+                found.add(
+                    format!("leaf {position}"),
+                    format!("entry is not a valid CTS event: {err}"),
+                );
+            }
+            match stored_leaves.get(position as usize) {
+                Some(h) if *h == d.hash => {}
+                Some(_) => found.add(
+                    format!("leaf {position}"),
+                    "entry does not match its stored leaf hash (the event was altered or rows were moved)",
+                ),
+                None => found.add(format!("leaf {position}"), "no stored leaf hash (tiles are shorter than the events)"),
+            }
+            tree.push(d.hash)?;
+            for c in d.content {
+                referenced.insert(c, position);
+            }
+            for c in d.redacts {
+                redactions.insert(c, position);
+            }
+            next = leaf + 1;
+        }
+        progress(tree.size().0);
+    }
+    let size = tree.size();
+    if (stored_leaves.len() as u64) > size.0 {
+        found.add(
+            format!("leaf {}", size.0),
+            format!("missing: the tiles commit to {} leaves but only {} events are stored (the log was truncated)", stored_leaves.len(), size.0),
+        );
+    }
+    drop(stored_leaves);
+
+    // Higher tiles.
+    let rows =
+        sqlx::query("SELECT level, idx, hashes FROM tiles WHERE level > 0 ORDER BY level, idx")
+            .fetch_all(pool)
+            .await?;
+    for row in rows {
+        let (level, idx): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let bytes: Vec<u8> = row.try_get(2)?;
+        let start = idx as u64 * TILE_WIDTH;
+        let width = bytes.len() as u64 / 32;
+        let want = u8::try_from(level)
+            .ok()
+            .and_then(|l| l.checked_mul(TILE_HEIGHT))
+            .and_then(|l| tree.level_slice(l, start, start + width));
+        let got = decode_hash_tile(&bytes, width).ok();
+        if want.is_none() || got.as_deref() != want {
+            found.add(
+                format!("tile {level}/{idx}"),
+                "hash tile differs from the tree recomputed from the events",
+            );
+        }
+    }
+
+    // Checkpoints.
+    let rows = sqlx::query("SELECT id, size, root, note FROM checkpoints ORDER BY id")
+        .fetch_all(pool)
+        .await?;
+    let checkpoints = rows.len();
+    let mut previous: Option<(i64, TreeSize, Hash)> = None;
+    for row in rows {
+        let id: i64 = row.try_get(0)?;
+        let place = format!("checkpoint #{id}");
+        let note: Vec<u8> = row.try_get(3)?;
+        let opened = match verifier.open(&note) {
+            Ok(o) => o,
+            Err(e) => {
+                found.add(place, format!("signature or format is invalid: {e}"));
+                continue;
+            }
+        };
+        let stored_size = row.try_get::<i64, _>(1)? as u64;
+        let stored_root: Vec<u8> = row.try_get(2)?;
+        if opened.size.0 != stored_size || opened.root.0[..] != stored_root[..] {
+            found.add(
+                place.clone(),
+                "stored size/root columns differ from the signed note",
+            );
+        }
+        let signed = opened.size;
+        if signed > size {
+            found.add(
+                place,
+                format!(
+                    "signs {signed} leaves but the log holds only {size} (the log was truncated)"
+                ),
+            );
+            continue;
+        }
+        let root = tree.root(signed)?;
+        if root != opened.root {
+            let since = previous.map_or(0, |p| p.1 .0);
+            found.add(
+                place,
+                format!("the events hash to another root at size {signed}: an event among leaves {since}..{signed} was altered after this checkpoint was signed"),
+            );
+            continue;
+        }
+        if let Some((pid, psize, proot)) = previous {
+            if psize > signed {
+                found.add(
+                    place.clone(),
+                    format!("size {signed} is smaller than checkpoint #{pid}'s {psize}"),
+                );
+            } else if psize.0 > 0 {
+                let proof = tree.consistency_proof(psize, signed)?;
+                if verify_consistency(psize, signed, proot, root, &proof).is_err() {
+                    found.add(
+                        place.clone(),
+                        format!("not consistent with checkpoint #{pid}"),
+                    );
+                }
+            }
+        }
+        previous = Some((id, signed, root));
+    }
+
+    // Content.
+    let mut content_checked = 0;
+    let mut content_redacted = 0;
+    let mut seen = 0usize;
+    let mut after: Vec<u8> = Vec::new();
+    loop {
+        let rows = sqlx::query("SELECT commitment, leaf, salt, bytes, redacted_leaf FROM content WHERE commitment > ? ORDER BY commitment LIMIT ?")
+            .bind(&after[..])
+            .bind(CHUNK)
+            .fetch_all(pool)
+            .await?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in rows {
+            let raw: Vec<u8> = row.try_get(0)?;
+            after.clone_from(&raw);
+            let Ok(c) = <[u8; 32]>::try_from(raw.as_slice()).map(Commitment) else {
+                found.add(
+                    format!("content {}", hex::encode(&raw)),
+                    "malformed commitment",
+                );
+                continue;
+            };
+            let place = format!("content {c}");
+            let leaf = row.try_get::<i64, _>(1)? as u64;
+            match referenced.get(&c) {
+                Some(&at) if at == leaf => seen += 1,
+                Some(&at) => {
+                    seen += 1;
+                    found.add(
+                        place.clone(),
+                        format!("stored as committed by leaf {leaf}, but leaf {at} commits to it"),
+                    );
+                }
+                None => found.add(place.clone(), "no event commits to this content"),
+            }
+            let salt: Option<Vec<u8>> = row.try_get(2)?;
+            let bytes: Option<Vec<u8>> = row.try_get(3)?;
+            let redacted: Option<i64> = row.try_get(4)?;
+            match (salt, bytes, redacted) {
+                (Some(salt), Some(bytes), None) => {
+                    content_checked += 1;
+                    let ok = <[u8; 32]>::try_from(salt.as_slice())
+                        .is_ok_and(|s| Opening::new(Salt(s), bytes).opens(&c));
+                    if !ok {
+                        found.add(
+                            place,
+                            format!("stored content (leaf {leaf}) does not match its commitment"),
+                        );
+                    }
+                }
+                (None, None, Some(at)) => {
+                    content_redacted += 1;
+                    if redactions.get(&c) != Some(&(at as u64)) {
+                        found.add(
+                            place,
+                            format!("erased, but leaf {at} is not a content.redacted event for it"),
+                        );
+                    }
+                }
+                _ => found.add(
+                    place,
+                    format!("content of leaf {leaf} is missing without a redaction"),
+                ),
+            }
+        }
+    }
+    if seen < referenced.len() {
+        // Name the first event (by leaf) whose content row is gone.
+        let mut missing: Vec<(u64, Commitment)> = Vec::new();
+        for (c, leaf) in &referenced {
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM content WHERE commitment = ?")
+                    .bind(&c.0[..])
+                    .fetch_optional(pool)
+                    .await?;
+            if exists.is_none() {
+                missing.push((*leaf, *c));
+            }
+        }
+        missing.sort();
+        for (leaf, c) in missing {
+            found.add(
+                format!("leaf {leaf}"),
+                format!("content {c} it commits to is not stored"),
+            );
+        }
+    }
+
+    let root = tree.root(size)?;
+    Ok(AuditReport {
+        leaves: size.0,
+        root: cts_ledger::hash_to_base64(&root),
+        checkpoints,
+        content_checked,
+        content_redacted,
+        failures: found.0,
+    })
+}

@@ -1,0 +1,35 @@
+//! Errors of the storage layer.
+
+use cts_ledger::{checkpoint::CheckpointError, event::EventError, tree::TreeError};
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Migrating the schema failed.
+    #[error("database schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// An event is invalid.
+    #[error("event: {0}")]
+    Event(#[from] EventError),
+    /// The tree could not answer.
+    #[error("{0}")]
+    Tree(#[from] TreeError),
+    /// A checkpoint could not be made or read.
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    /// The stored log contradicts itself; nothing was signed.
+    #[error("log is inconsistent: {0}")]
+    Inconsistent(String),
+    /// Something asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A request was refused.
+    #[error("{0}")]
+    Invalid(String),
+    /// The writer task has stopped.
+    #[error("the ledger writer has stopped")]
+    WriterGone,
+}

@@ -1,0 +1,844 @@
+//! The ledger: durable, group-committed appends and the reads around them.
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use cts_ledger::event::EventDraft;
+use cts_ledger::proof::verify_consistency;
+use cts_ledger::tile::{decode_hash_tile, encode_hash_tile, TILE_HEIGHT, TILE_WIDTH};
+use cts_ledger::{
+    Commitment, EventKind, Hash, LeafIndex, LogSigner, MemTree, Opening, PreparedEvent, Salt,
+    TreeSize,
+};
+use sqlx::{Connection, QueryBuilder, Row, SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::{open_pool, options};
+use crate::StoreError;
+
+/// Largest number of events one group commit takes.
+const MAX_BATCH_EVENTS: usize = 8192;
+/// Rows per multi-row INSERT statement.
+const INSERT_CHUNK: usize = 500;
+
+type HookFuture<'c> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'c>>;
+
+/// Domain writes that must commit or fail together with a request's events.
+///
+/// Runs inside the request's savepoint on the writer's connection, with the
+/// leaf indices the events received.
+pub type AppendHook =
+    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection, &'c [LeafIndex]) -> HookFuture<'c> + Send>;
+
+enum Command {
+    Append {
+        events: Vec<PreparedEvent>,
+        redactions: Vec<Commitment>,
+        hook: Option<AppendHook>,
+        reply: oneshot::Sender<Result<Vec<LeafIndex>, StoreError>>,
+    },
+    Checkpoint {
+        signer: Arc<LogSigner>,
+        reply: oneshot::Sender<Result<StoredCheckpoint, StoreError>>,
+    },
+    Refresh {
+        reply: oneshot::Sender<Result<TreeSize, StoreError>>,
+    },
+}
+
+/// A signed checkpoint as stored.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StoredCheckpoint {
+    /// Row id, 1-based, in signing order.
+    pub id: i64,
+    /// Tree size.
+    pub size: TreeSize,
+    /// Root hash.
+    #[serde(serialize_with = "ser_hash")]
+    pub root: Hash,
+    /// The signed note.
+    #[serde(serialize_with = "ser_note")]
+    pub note: Vec<u8>,
+    /// When it was signed.
+    pub signed_at: String,
+}
+
+fn ser_hash<S: serde::Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&cts_ledger::hash_to_base64(h))
+}
+
+fn ser_note<S: serde::Serializer>(n: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(n))
+}
+
+/// What is stored for a commitment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContentState {
+    /// Content and salt are present.
+    Present {
+        /// Leaf of the event that committed to it.
+        leaf: LeafIndex,
+        /// The content with its salt.
+        opening: Opening,
+    },
+    /// Content was erased by the `content.redacted` event at `redacted_at`.
+    Redacted {
+        /// Leaf of the event that committed to it.
+        leaf: LeafIndex,
+        /// Leaf of the redaction event.
+        redacted_at: LeafIndex,
+    },
+}
+
+struct Shared {
+    tree: RwLock<MemTree>,
+    committed: AtomicU64,
+    commits: AtomicU64,
+}
+
+/// Handle to the ledger; cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    pool: SqlitePool,
+    tx: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("committed", &self.shared.committed)
+            .finish_non_exhaustive()
+    }
+}
+
+fn i64_of(n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Invalid(format!("{n} is out of range")))
+}
+
+fn hash_of(bytes: &[u8], what: &str) -> Result<Hash, StoreError> {
+    <[u8; 32]>::try_from(bytes)
+        .map(Hash)
+        .map_err(|_| StoreError::Inconsistent(format!("{what} is not a 32-byte hash")))
+}
+
+impl Ledger {
+    /// Opens the ledger in the database at `path` and starts its writer.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let pool = open_pool(path).await?;
+        let conn = SqliteConnection::connect_with(&options(path)).await?;
+        let shared = Arc::new(Shared {
+            tree: RwLock::new(MemTree::new()),
+            committed: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+        });
+        let (tx, rx) = mpsc::channel(1024);
+        let writer = Writer {
+            conn,
+            shared: shared.clone(),
+            loaded: false,
+        };
+        tokio::spawn(writer.run(rx));
+        let ledger = Self { pool, tx, shared };
+        ledger.refresh().await?;
+        Ok(ledger)
+    }
+
+    /// The connection pool, for reads.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn send<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Picks up leaves other processes appended; returns the committed size.
+    pub async fn refresh(&self) -> Result<TreeSize, StoreError> {
+        self.send(|reply| Command::Refresh { reply }).await
+    }
+
+    /// Size of the tree as last seen by this process.
+    pub fn committed_size(&self) -> TreeSize {
+        TreeSize(self.shared.committed.load(Ordering::Acquire))
+    }
+
+    /// Group commits of appends made by this process so far.
+    pub fn commit_count(&self) -> u64 {
+        self.shared.commits.load(Ordering::Relaxed)
+    }
+
+    /// Appends one event; returns its leaf once durable.
+    pub async fn append(&self, draft: EventDraft) -> Result<LeafIndex, StoreError> {
+        let leaves = self.append_batch(vec![draft], None).await?;
+        leaves
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Invalid("empty append".into()))
+    }
+
+    /// Appends events atomically (all or none), running `hook` in the same
+    /// transaction; returns their leaves once durable.
+    pub async fn append_batch(
+        &self,
+        drafts: Vec<EventDraft>,
+        hook: Option<AppendHook>,
+    ) -> Result<Vec<LeafIndex>, StoreError> {
+        let events = drafts
+            .into_iter()
+            .map(|d| d.prepare(Salt::random))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.append_prepared(events, hook).await
+    }
+
+    /// Appends already prepared events atomically.
+    pub async fn append_prepared(
+        &self,
+        events: Vec<PreparedEvent>,
+        hook: Option<AppendHook>,
+    ) -> Result<Vec<LeafIndex>, StoreError> {
+        if events.is_empty() {
+            return Err(StoreError::Invalid("nothing to append".into()));
+        }
+        self.send(|reply| Command::Append {
+            events,
+            redactions: Vec::new(),
+            hook,
+            reply,
+        })
+        .await
+    }
+
+    /// Erases the content behind `commitment`, recording a `content.redacted` event.
+    pub async fn redact(
+        &self,
+        commitment: Commitment,
+        actor: &str,
+        reason: &str,
+    ) -> Result<LeafIndex, StoreError> {
+        let draft = EventDraft::new(EventKind::new("content.redacted")?, actor)
+            .subject(format!("content:{commitment}"))
+            .body(serde_json::json!({ "reason": reason }));
+        let event = draft.prepare(Salt::random)?;
+        let leaves = self
+            .send(|reply| Command::Append {
+                events: vec![event],
+                redactions: vec![commitment],
+                hook: None,
+                reply,
+            })
+            .await?;
+        leaves
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Invalid("empty append".into()))
+    }
+
+    /// Signs a checkpoint of the current tree, after checking it is
+    /// consistent with the last one. Returns the last one if the tree has not grown.
+    pub async fn checkpoint(&self, signer: Arc<LogSigner>) -> Result<StoredCheckpoint, StoreError> {
+        self.send(|reply| Command::Checkpoint { signer, reply })
+            .await
+    }
+
+    /// Entry bytes of a leaf.
+    pub async fn entry(&self, leaf: LeafIndex) -> Result<Vec<u8>, StoreError> {
+        sqlx::query_scalar::<_, Vec<u8>>("SELECT entry FROM events WHERE leaf = ?")
+            .bind(i64_of(leaf.0)?)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("leaf {leaf} is not in the log")))
+    }
+
+    /// Entry bytes of leaves `start..end`, in order.
+    pub async fn entries(
+        &self,
+        start: LeafIndex,
+        end: LeafIndex,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT leaf, entry FROM events WHERE leaf >= ? AND leaf < ? ORDER BY leaf",
+        )
+        .bind(i64_of(start.0)?)
+        .bind(i64_of(end.0)?)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let leaf: i64 = row.try_get(0)?;
+            if leaf != i64_of(start.0 + i as u64)? {
+                return Err(StoreError::Inconsistent(format!(
+                    "leaf {} is missing",
+                    start.0 + i as u64
+                )));
+            }
+            out.push(row.try_get(1)?);
+        }
+        if (out.len() as u64) < end.0.saturating_sub(start.0) {
+            return Err(StoreError::Inconsistent(format!(
+                "leaf {} is missing",
+                start.0 + out.len() as u64
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Every stored checkpoint, oldest first.
+    pub async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let rows =
+            sqlx::query("SELECT id, size, root, note, signed_at FROM checkpoints ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(checkpoint_row).collect()
+    }
+
+    /// The latest checkpoint, if any.
+    pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, size, root, note, signed_at FROM checkpoints ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(checkpoint_row).transpose()
+    }
+
+    /// The latest checkpoint of exactly `size` leaves.
+    pub async fn checkpoint_of_size(&self, size: TreeSize) -> Result<StoredCheckpoint, StoreError> {
+        let row = sqlx::query("SELECT id, size, root, note, signed_at FROM checkpoints WHERE size = ? ORDER BY id DESC LIMIT 1")
+            .bind(i64_of(size.0)?)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no checkpoint of size {size}")))?;
+        checkpoint_row(&row)
+    }
+
+    async fn ensure(&self, size: TreeSize) -> Result<(), StoreError> {
+        if self.committed_size() < size {
+            let now = self.refresh().await?;
+            if now < size {
+                return Err(StoreError::NotFound(format!(
+                    "the log has {now} leaves, not {size}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the in-memory tree, which holds at least `size` committed leaves.
+    pub async fn with_tree<T>(
+        &self,
+        size: TreeSize,
+        f: impl FnOnce(&MemTree) -> T,
+    ) -> Result<T, StoreError> {
+        self.ensure(size).await?;
+        let tree = self
+            .shared
+            .tree
+            .read()
+            .map_err(|_| StoreError::WriterGone)?;
+        Ok(f(&tree))
+    }
+
+    /// Inclusion proof of `leaf` in the tree of `size` leaves.
+    pub async fn inclusion_proof(
+        &self,
+        leaf: LeafIndex,
+        size: TreeSize,
+    ) -> Result<Vec<Hash>, StoreError> {
+        Ok(self
+            .with_tree(size, |t| t.inclusion_proof(leaf, size))
+            .await??)
+    }
+
+    /// Consistency proof between two tree sizes.
+    pub async fn consistency_proof(
+        &self,
+        from: TreeSize,
+        to: TreeSize,
+    ) -> Result<Vec<Hash>, StoreError> {
+        Ok(self
+            .with_tree(to, |t| t.consistency_proof(from, to))
+            .await??)
+    }
+
+    /// Root of the tree of `size` leaves.
+    pub async fn root(&self, size: TreeSize) -> Result<Hash, StoreError> {
+        Ok(self.with_tree(size, |t| t.root(size)).await??)
+    }
+
+    /// The stored state of a commitment.
+    pub async fn content(&self, commitment: &Commitment) -> Result<ContentState, StoreError> {
+        let row = sqlx::query(
+            "SELECT leaf, salt, bytes, redacted_leaf FROM content WHERE commitment = ?",
+        )
+        .bind(&commitment.0[..])
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no content with commitment {commitment}")))?;
+        let leaf = LeafIndex(row.try_get::<i64, _>(0)? as u64);
+        let redacted: Option<i64> = row.try_get(3)?;
+        if let Some(at) = redacted {
+            return Ok(ContentState::Redacted {
+                leaf,
+                redacted_at: LeafIndex(at as u64),
+            });
+        }
+        let salt: Option<Vec<u8>> = row.try_get(1)?;
+        let bytes: Option<Vec<u8>> = row.try_get(2)?;
+        let (Some(salt), Some(bytes)) = (salt, bytes) else {
+            return Err(StoreError::Inconsistent(format!(
+                "content {commitment} is missing but was never redacted"
+            )));
+        };
+        let salt = Salt(<[u8; 32]>::try_from(salt.as_slice()).map_err(|_| {
+            StoreError::Inconsistent(format!("content {commitment} has a malformed salt"))
+        })?);
+        Ok(ContentState::Present {
+            leaf,
+            opening: Opening::new(salt, bytes),
+        })
+    }
+}
+
+fn checkpoint_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredCheckpoint, StoreError> {
+    Ok(StoredCheckpoint {
+        id: row.try_get(0)?,
+        size: TreeSize(row.try_get::<i64, _>(1)? as u64),
+        root: hash_of(&row.try_get::<Vec<u8>, _>(2)?, "checkpoint root")?,
+        note: row.try_get(3)?,
+        signed_at: row.try_get(4)?,
+    })
+}
+
+struct Writer {
+    conn: SqliteConnection,
+    shared: Arc<Shared>,
+    loaded: bool,
+}
+
+struct Outcome {
+    reply: oneshot::Sender<Result<Vec<LeafIndex>, StoreError>>,
+    result: Result<Vec<LeafIndex>, StoreError>,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        while let Some(first) = rx.recv().await {
+            let mut cmds = vec![first];
+            let mut weight = 1;
+            while weight < MAX_BATCH_EVENTS {
+                match rx.try_recv() {
+                    Ok(cmd) => {
+                        weight += match &cmd {
+                            Command::Append { events, .. } => events.len(),
+                            _ => 1,
+                        };
+                        cmds.push(cmd);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.process(cmds).await;
+        }
+    }
+
+    async fn process(&mut self, cmds: Vec<Command>) {
+        let mut appends = Vec::new();
+        let mut refreshes = Vec::new();
+        let mut checkpoints = Vec::new();
+        for cmd in cmds {
+            match cmd {
+                Command::Append {
+                    events,
+                    redactions,
+                    hook,
+                    reply,
+                } => appends.push((events, redactions, hook, reply)),
+                Command::Refresh { reply } => refreshes.push(reply),
+                Command::Checkpoint { signer, reply } => checkpoints.push((signer, reply)),
+            }
+        }
+        if !appends.is_empty() || !refreshes.is_empty() {
+            let reply_count = appends.len();
+            match self.append_group(appends).await {
+                Ok(outcomes) => {
+                    let size = TreeSize(self.shared.committed.load(Ordering::Acquire));
+                    for o in outcomes {
+                        let _ = o.reply.send(o.result);
+                    }
+                    for r in refreshes {
+                        let _ = r.send(Ok(size));
+                    }
+                }
+                Err((e, replies)) => {
+                    tracing::error!(error = %e, requests = reply_count, "group commit failed");
+                    let msg = e.to_string();
+                    for r in replies {
+                        let _ = r.send(Err(StoreError::Invalid(format!(
+                            "the batch was not committed: {msg}"
+                        ))));
+                    }
+                    for r in refreshes {
+                        let _ = r.send(Err(StoreError::Invalid(msg.clone())));
+                    }
+                }
+            }
+        }
+        for (signer, reply) in checkpoints {
+            let result = self.sign_checkpoint(&signer).await;
+            let _ = reply.send(result);
+        }
+    }
+
+    /// Loads leaves committed by anyone (this process at start, or another process) into the tree.
+    async fn catch_up(&mut self) -> Result<(), StoreError> {
+        let db_size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(leaf) + 1, 0) FROM events")
+            .fetch_one(&mut self.conn)
+            .await?;
+        let db_size = db_size as u64;
+        let have = self
+            .shared
+            .tree
+            .read()
+            .map_err(|_| StoreError::WriterGone)?
+            .size()
+            .0;
+        if db_size < have {
+            return Err(StoreError::Inconsistent(format!(
+                "the database holds {db_size} leaves but {have} were committed before; run `cts ledger verify`"
+            )));
+        }
+        if db_size > have || !self.loaded {
+            let rows = sqlx::query(
+                "SELECT idx, hashes FROM tiles WHERE level = 0 AND idx >= ? ORDER BY idx",
+            )
+            .bind(i64_of(have / TILE_WIDTH)?)
+            .fetch_all(&mut self.conn)
+            .await?;
+            let mut tree = self
+                .shared
+                .tree
+                .write()
+                .map_err(|_| StoreError::WriterGone)?;
+            for row in rows {
+                let idx = row.try_get::<i64, _>(0)? as u64;
+                let bytes: Vec<u8> = row.try_get(1)?;
+                let width = bytes.len() as u64 / 32;
+                let hashes = decode_hash_tile(&bytes, width)
+                    .map_err(|e| StoreError::Inconsistent(format!("tile 0/{idx}: {e}")))?;
+                for (i, h) in hashes.into_iter().enumerate() {
+                    let pos = idx * TILE_WIDTH + i as u64;
+                    if pos == tree.size().0 && pos < db_size {
+                        tree.push(h)?;
+                    }
+                }
+            }
+            if tree.size().0 != db_size {
+                return Err(StoreError::Inconsistent(format!(
+                    "the tiles hold {} leaf hashes but the events table holds {db_size} leaves; run `cts ledger verify`",
+                    tree.size()
+                )));
+            }
+            self.loaded = true;
+        }
+        self.shared.committed.store(db_size, Ordering::Release);
+        Ok(())
+    }
+
+    async fn append_group(
+        &mut self,
+        appends: Vec<(
+            Vec<PreparedEvent>,
+            Vec<Commitment>,
+            Option<AppendHook>,
+            oneshot::Sender<Result<Vec<LeafIndex>, StoreError>>,
+        )>,
+    ) -> Result<
+        Vec<Outcome>,
+        (
+            StoreError,
+            Vec<oneshot::Sender<Result<Vec<LeafIndex>, StoreError>>>,
+        ),
+    > {
+        let mut pending = Vec::with_capacity(appends.len());
+        let mut work = Vec::with_capacity(appends.len());
+        for (events, redactions, hook, reply) in appends {
+            work.push((events, redactions, hook));
+            pending.push(reply);
+        }
+        if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut self.conn).await {
+            return Err((e.into(), pending));
+        }
+        let result = self.append_in_transaction(work).await;
+        let base = TreeSize(self.shared.committed.load(Ordering::Acquire));
+        let results = match result {
+            Ok(results) => results,
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+                if let Ok(mut t) = self.shared.tree.write() {
+                    t.truncate(base);
+                }
+                return Err((e, pending));
+            }
+        };
+        if let Err(e) = sqlx::query("COMMIT").execute(&mut self.conn).await {
+            let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+            if let Ok(mut t) = self.shared.tree.write() {
+                t.truncate(base);
+            }
+            return Err((e.into(), pending));
+        }
+        let size = self
+            .shared
+            .tree
+            .read()
+            .map(|t| t.size().0)
+            .unwrap_or(base.0);
+        self.shared.committed.store(size, Ordering::Release);
+        self.shared.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(pending
+            .into_iter()
+            .zip(results)
+            .map(|(reply, result)| Outcome { reply, result })
+            .collect())
+    }
+
+    async fn append_in_transaction(
+        &mut self,
+        work: Vec<(Vec<PreparedEvent>, Vec<Commitment>, Option<AppendHook>)>,
+    ) -> Result<Vec<Result<Vec<LeafIndex>, StoreError>>, StoreError> {
+        self.catch_up().await?;
+        let base = self.shared.committed.load(Ordering::Acquire);
+        let mut next = base;
+        let mut results = Vec::with_capacity(work.len());
+        for (events, redactions, hook) in work {
+            sqlx::query("SAVEPOINT request")
+                .execute(&mut self.conn)
+                .await?;
+            let leaves: Vec<LeafIndex> = (0..events.len() as u64)
+                .map(|i| LeafIndex(next + i))
+                .collect();
+            match self
+                .write_request(&events, &redactions, hook, &leaves)
+                .await
+            {
+                Ok(()) => {
+                    sqlx::query("RELEASE request")
+                        .execute(&mut self.conn)
+                        .await?;
+                    let mut tree = self
+                        .shared
+                        .tree
+                        .write()
+                        .map_err(|_| StoreError::WriterGone)?;
+                    for e in &events {
+                        tree.push(e.leaf_hash)?;
+                    }
+                    next += events.len() as u64;
+                    results.push(Ok(leaves));
+                }
+                Err(e) => {
+                    sqlx::query("ROLLBACK TO request")
+                        .execute(&mut self.conn)
+                        .await?;
+                    sqlx::query("RELEASE request")
+                        .execute(&mut self.conn)
+                        .await?;
+                    results.push(Err(e));
+                }
+            }
+        }
+        if next > base {
+            self.write_tiles(TreeSize(base), TreeSize(next)).await?;
+        }
+        Ok(results)
+    }
+
+    async fn write_request(
+        &mut self,
+        events: &[PreparedEvent],
+        redactions: &[Commitment],
+        hook: Option<AppendHook>,
+        leaves: &[LeafIndex],
+    ) -> Result<(), StoreError> {
+        for (chunk, chunk_leaves) in events.chunks(INSERT_CHUNK).zip(leaves.chunks(INSERT_CHUNK)) {
+            let mut q = QueryBuilder::new("INSERT INTO events (leaf, kind, entry) ");
+            q.push_values(chunk.iter().zip(chunk_leaves), |mut b, (e, leaf)| {
+                b.push_bind(leaf.0 as i64)
+                    .push_bind(e.event.kind.as_str())
+                    .push_bind(&e.entry[..]);
+            });
+            q.build().execute(&mut self.conn).await?;
+        }
+        for (e, leaf) in events.iter().zip(leaves) {
+            for opening in &e.openings {
+                sqlx::query(
+                    "INSERT INTO content (commitment, leaf, salt, bytes) VALUES (?, ?, ?, ?)",
+                )
+                .bind(&opening.commitment().0[..])
+                .bind(leaf.0 as i64)
+                .bind(&opening.salt.0[..])
+                .bind(&opening.content[..])
+                .execute(&mut self.conn)
+                .await?;
+            }
+        }
+        if let Some(last) = leaves.last() {
+            for c in redactions {
+                let done = sqlx::query(
+                    "UPDATE content SET salt = NULL, bytes = NULL, redacted_leaf = ? WHERE commitment = ? AND redacted_leaf IS NULL",
+                )
+                .bind(last.0 as i64)
+                .bind(&c.0[..])
+                .execute(&mut self.conn)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::NotFound(format!(
+                        "no unredacted content with commitment {c}"
+                    )));
+                }
+            }
+        }
+        if let Some(hook) = hook {
+            hook(&mut self.conn, leaves).await?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites every hash tile that changed between two sizes.
+    async fn write_tiles(&mut self, old: TreeSize, new: TreeSize) -> Result<(), StoreError> {
+        let mut updates = Vec::new();
+        {
+            let tree = self
+                .shared
+                .tree
+                .read()
+                .map_err(|_| StoreError::WriterGone)?;
+            for tile_level in 0u8.. {
+                let shift = u32::from(tile_level) * u32::from(TILE_HEIGHT);
+                if shift >= 64 {
+                    break;
+                }
+                let (old_count, new_count) = (old.0 >> shift, new.0 >> shift);
+                if new_count == old_count {
+                    break;
+                }
+                for idx in old_count / TILE_WIDTH..=(new_count - 1) / TILE_WIDTH {
+                    let start = idx * TILE_WIDTH;
+                    let end = (start + TILE_WIDTH).min(new_count);
+                    let hashes = tree
+                        .level_slice(tile_level * TILE_HEIGHT, start, end)
+                        .ok_or_else(|| {
+                            StoreError::Inconsistent("tree is shorter than its tiles".into())
+                        })?;
+                    updates.push((tile_level, idx, encode_hash_tile(hashes)));
+                }
+            }
+        }
+        for (level, idx, bytes) in updates {
+            sqlx::query("INSERT OR REPLACE INTO tiles (level, idx, hashes) VALUES (?, ?, ?)")
+                .bind(i64::from(level))
+                .bind(idx as i64)
+                .bind(bytes)
+                .execute(&mut self.conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn sign_checkpoint(
+        &mut self,
+        signer: &LogSigner,
+    ) -> Result<StoredCheckpoint, StoreError> {
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut self.conn)
+            .await?;
+        let result = self.sign_in_transaction(signer).await;
+        match &result {
+            Ok(_) => {
+                sqlx::query("COMMIT").execute(&mut self.conn).await?;
+            }
+            Err(_) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+            }
+        }
+        result
+    }
+
+    async fn sign_in_transaction(
+        &mut self,
+        signer: &LogSigner,
+    ) -> Result<StoredCheckpoint, StoreError> {
+        self.catch_up().await?;
+        let size = TreeSize(self.shared.committed.load(Ordering::Acquire));
+        let last = sqlx::query(
+            "SELECT id, size, root, note, signed_at FROM checkpoints ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&mut self.conn)
+        .await?
+        .as_ref()
+        .map(checkpoint_row)
+        .transpose()?;
+        let (root, proof) = {
+            let tree = self
+                .shared
+                .tree
+                .read()
+                .map_err(|_| StoreError::WriterGone)?;
+            let root = tree.root(size)?;
+            let proof = match &last {
+                Some(l) if l.size.0 > 0 && l.size <= size => {
+                    Some(tree.consistency_proof(l.size, size)?)
+                }
+                _ => None,
+            };
+            (root, proof)
+        };
+        if let Some(last) = &last {
+            if last.size > size {
+                return Err(StoreError::Inconsistent(format!(
+                    "checkpoint #{} signed {} leaves but the log holds {size}; refusing to sign",
+                    last.id, last.size
+                )));
+            }
+            if last.size == size && last.root == root {
+                return Ok(last.clone());
+            }
+            if let Some(proof) = proof {
+                verify_consistency(last.size, size, last.root, root, &proof).map_err(|e| {
+                    StoreError::Inconsistent(format!(
+                        "the tree of {size} leaves is not consistent with checkpoint #{} ({} leaves): {e}; refusing to sign",
+                        last.id, last.size
+                    ))
+                })?;
+            }
+        }
+        let signed = signer.sign(size, root)?;
+        let signed_at = cts_ledger::event::now_rfc3339();
+        let id: i64 = sqlx::query_scalar("INSERT INTO checkpoints (size, root, note, signed_at) VALUES (?, ?, ?, ?) RETURNING id")
+            .bind(i64_of(size.0)?)
+            .bind(&root.0[..])
+            .bind(&signed.note[..])
+            .bind(&signed_at)
+            .fetch_one(&mut self.conn)
+            .await?;
+        Ok(StoredCheckpoint {
+            id,
+            size,
+            root,
+            note: signed.note,
+            signed_at,
+        })
+    }
+}

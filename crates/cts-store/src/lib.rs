@@ -1,0 +1,21 @@
+//! Storage for CTS: the ledger, its content and checkpoints in embedded SQLite.
+//!
+//! One writer task owns the write connection and group-commits appends: a
+//! batch of requests becomes one `BEGIN IMMEDIATE … COMMIT` with
+//! `synchronous=FULL`, so an append is acknowledged only once it is durable,
+//! and a crash leaves either the whole batch or none of it. Each request is
+//! its own savepoint, so one bad request fails alone. The tiles written in
+//! the same transaction keep the tree and the events in agreement.
+//!
+//! Not here: Merkle math, encodings and signatures (`cts-ledger`).
+
+pub mod audit;
+pub mod bench;
+mod db;
+mod error;
+mod ledger;
+
+pub use audit::{audit, AuditFailure, AuditReport};
+pub use db::open_pool;
+pub use error::StoreError;
+pub use ledger::{AppendHook, ContentState, Ledger, StoredCheckpoint};

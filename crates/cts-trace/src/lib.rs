@@ -1,0 +1,17 @@
+//! Pure functions over model reasoning traces: split a raw completion into
+//! reasoning steps and a final answer, read an option letter from the answer,
+//! and render the versioned prompt that asked for the trace.
+//!
+//! Nothing here touches a model, a file or a database; every function maps
+//! strings to plain data and is safe on arbitrary input. This crate does not
+//! depend on `cts-cases`: callers pass the question and options as plain text.
+
+#![warn(missing_docs)]
+
+pub mod answer;
+pub mod prompt;
+pub mod segment;
+
+pub use answer::answer_choice;
+pub use prompt::{PromptError, PromptTemplate, RenderedPrompt, STEPWISE};
+pub use segment::{segment, Boundary, Segmentation, Step, StepKind};

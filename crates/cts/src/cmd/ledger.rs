@@ -1,0 +1,479 @@
+//! `cts ledger …`: append, show, checkpoint, proof, consistency, verify, export, redact.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use cts_ledger::bundle::ProofBundle;
+use cts_ledger::export::{bundle_file, hash_tile_files};
+use cts_ledger::tile::{bundles_for, TILE_WIDTH};
+use cts_ledger::{
+    hash_to_base64, leaf_hash, Commitment, Event, EventDraft, EventKind, LeafIndex, TreeSize,
+};
+use cts_store::{ContentState, Ledger, StoredCheckpoint};
+use serde::Deserialize;
+
+use crate::output::Output;
+use crate::project::Project;
+
+/// `cts ledger` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum LedgerCommand {
+    /// Append events read as JSON from stdin (one object, or one per line); all or none.
+    ///
+    /// Each object: {"kind": "note.appended", "subjects": ["case:c1"], "body": {...},
+    /// "content": {"name": "text to commit to"}, "actor": "optional", "time": "optional RFC 3339"}.
+    Append {
+        /// Do not sign a new checkpoint afterwards.
+        #[arg(long)]
+        no_checkpoint: bool,
+    },
+    /// Show the event at a leaf, with the state of its content.
+    Show {
+        /// Leaf index.
+        leaf: u64,
+        /// Print the stored content too.
+        #[arg(long)]
+        content: bool,
+    },
+    /// Sign a checkpoint of the current tree (after checking consistency with the last one).
+    Checkpoint {
+        /// List every stored checkpoint instead.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Write a C2SP tlog-proof@v1 bundle (entry included) for a leaf.
+    Proof {
+        /// Leaf index.
+        #[arg(long)]
+        leaf: u64,
+        /// Prove against the checkpoint of this tree size (default: latest; signs one if none covers the leaf).
+        #[arg(long)]
+        size: Option<u64>,
+        /// Output file (default: leaf-<N>.tlog-proof).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Consistency proof between two tree sizes.
+    Consistency {
+        /// Older tree size.
+        #[arg(long)]
+        from: u64,
+        /// Newer tree size.
+        #[arg(long)]
+        to: u64,
+    },
+    /// Full audit: recompute the tree from every event; check tiles, checkpoints and content.
+    Verify,
+    /// Write the log as static C2SP tiles + checkpoint + verifier key into a folder.
+    Export {
+        /// Destination folder.
+        dir: PathBuf,
+    },
+    /// Erase stored content (right to erasure); the log records a content.redacted event.
+    Redact {
+        /// Commitment (hex) of the content to erase.
+        commitment: String,
+        /// Why (recorded in the log).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// Runs a ledger subcommand.
+pub async fn run(cmd: LedgerCommand, project: Option<&Path>, out: &Output) -> Result<ExitCode> {
+    let project = Project::find(project)?;
+    let ledger = Ledger::open(&project.database_path()).await?;
+    match cmd {
+        LedgerCommand::Append { no_checkpoint } => {
+            append(&project, &ledger, no_checkpoint, out).await
+        }
+        LedgerCommand::Show { leaf, content } => show(&ledger, LeafIndex(leaf), content, out).await,
+        LedgerCommand::Checkpoint { list } => checkpoint(&project, &ledger, list, out).await,
+        LedgerCommand::Proof {
+            leaf,
+            size,
+            out: file,
+        } => proof(&project, &ledger, LeafIndex(leaf), size, file, out).await,
+        LedgerCommand::Consistency { from, to } => {
+            consistency(&ledger, TreeSize(from), TreeSize(to), out).await
+        }
+        LedgerCommand::Verify => verify(&project, &ledger, out).await,
+        LedgerCommand::Export { dir } => export(&project, &ledger, &dir, out).await,
+        LedgerCommand::Redact { commitment, reason } => {
+            redact(&project, &ledger, &commitment, &reason, out).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppendInput {
+    kind: String,
+    actor: Option<String>,
+    time: Option<String>,
+    #[serde(default)]
+    subjects: Vec<String>,
+    #[serde(default)]
+    body: serde_json::Value,
+    #[serde(default)]
+    content: BTreeMap<String, String>,
+}
+
+/// Parses `cts ledger append` input: one JSON object, or JSON Lines.
+fn parse_append_input(text: &str) -> Result<Vec<EventDraft>> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        bail!("stdin: no event given (expected a JSON object or JSON Lines)");
+    }
+    let items: Vec<(usize, &str)> = if serde_json::from_str::<serde_json::Value>(trimmed).is_ok() {
+        vec![(1, trimmed)]
+    } else {
+        text.lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l))
+            .filter(|(_, l)| !l.trim().is_empty())
+            .collect()
+    };
+    let mut drafts = Vec::with_capacity(items.len());
+    for (line, item) in items {
+        let input: AppendInput =
+            serde_json::from_str(item).with_context(|| format!("stdin:{line}"))?;
+        let kind = EventKind::new(&input.kind).with_context(|| format!("stdin:{line}"))?;
+        let mut draft =
+            EventDraft::new(kind, input.actor.unwrap_or_else(super::cli_actor)).body(input.body);
+        draft.time = input.time;
+        draft.subjects = input.subjects;
+        draft.attachments = input
+            .content
+            .into_iter()
+            .map(|(k, v)| (k, v.into_bytes()))
+            .collect();
+        // Validate now, so a bad line is reported with its number and nothing is appended.
+        draft
+            .clone()
+            .prepare(cts_ledger::Salt::random)
+            .with_context(|| format!("stdin:{line}"))?;
+        drafts.push(draft);
+    }
+    Ok(drafts)
+}
+
+async fn append(
+    project: &Project,
+    ledger: &Ledger,
+    no_checkpoint: bool,
+    out: &Output,
+) -> Result<ExitCode> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("reading stdin")?;
+    let drafts = parse_append_input(&text)?;
+    let leaves = ledger.append_batch(drafts, None).await?;
+    let cp = if no_checkpoint {
+        None
+    } else {
+        Some(ledger.checkpoint(project.signer()?).await?)
+    };
+    out.emit(
+        &serde_json::json!({ "leaves": leaves, "checkpoint": cp.as_ref().map(|c| c.id) }),
+        || {
+            let list: Vec<String> = leaves.iter().map(ToString::to_string).collect();
+            let mut s = format!(
+                "appended {} event(s): leaves {}\n",
+                leaves.len(),
+                list.join(", ")
+            );
+            if let Some(cp) = &cp {
+                s.push_str(&format!("checkpoint #{} at size {}\n", cp.id, cp.size));
+            }
+            s
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn show(
+    ledger: &Ledger,
+    leaf: LeafIndex,
+    with_content: bool,
+    out: &Output,
+) -> Result<ExitCode> {
+    let entry = ledger.entry(leaf).await?;
+    let event = Event::decode(&entry).with_context(|| format!("leaf {leaf}"))?;
+    let mut content = serde_json::Map::new();
+    for (name, c) in &event.content {
+        let state = match ledger.content(c).await {
+            Ok(ContentState::Present { opening, .. }) => {
+                let mut v = serde_json::json!({ "commitment": c, "state": "present", "bytes": opening.content.len() });
+                if with_content {
+                    v["text"] = String::from_utf8_lossy(&opening.content)
+                        .into_owned()
+                        .into();
+                }
+                v
+            }
+            Ok(ContentState::Redacted { redacted_at, .. }) => {
+                serde_json::json!({ "commitment": c, "state": "redacted", "redacted_at": redacted_at })
+            }
+            Err(e) => {
+                serde_json::json!({ "commitment": c, "state": "missing", "error": e.to_string() })
+            }
+        };
+        content.insert(name.clone(), state);
+    }
+    let value = serde_json::json!({
+        "leaf": leaf, "leaf_hash": hash_to_base64(&leaf_hash(&entry)), "event": event, "content": content,
+    });
+    out.emit(&value, || {
+        let mut s = format!(
+            "leaf {leaf}  {}  {}  by {}\n",
+            event.time, event.kind, event.actor
+        );
+        if !event.subjects.is_empty() {
+            s.push_str(&format!("  subjects: {}\n", event.subjects.join(", ")));
+        }
+        if !event.body.is_null() {
+            s.push_str(&format!("  body: {}\n", event.body));
+        }
+        for (name, state) in &content {
+            s.push_str(&format!("  content {name}: {}\n", state));
+        }
+        s
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+fn checkpoint_text(cp: &StoredCheckpoint) -> String {
+    format!(
+        "checkpoint #{} size {} root {} signed {}\n",
+        cp.id,
+        cp.size,
+        hash_to_base64(&cp.root),
+        cp.signed_at
+    )
+}
+
+async fn checkpoint(
+    project: &Project,
+    ledger: &Ledger,
+    list: bool,
+    out: &Output,
+) -> Result<ExitCode> {
+    if list {
+        let all = ledger.checkpoints().await?;
+        out.emit(&all, || all.iter().map(checkpoint_text).collect());
+    } else {
+        let cp = ledger.checkpoint(project.signer()?).await?;
+        out.emit(&cp, || {
+            format!(
+                "{}\n{}",
+                checkpoint_text(&cp),
+                String::from_utf8_lossy(&cp.note)
+            )
+        });
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn proof(
+    project: &Project,
+    ledger: &Ledger,
+    leaf: LeafIndex,
+    size: Option<u64>,
+    file: Option<PathBuf>,
+    out: &Output,
+) -> Result<ExitCode> {
+    let entry = ledger.entry(leaf).await?;
+    let cp = match size {
+        Some(s) => ledger.checkpoint_of_size(TreeSize(s)).await?,
+        None => match ledger.latest_checkpoint().await? {
+            Some(cp) if cp.size.0 > leaf.0 => cp,
+            _ => ledger.checkpoint(project.signer()?).await?,
+        },
+    };
+    let proof = ledger.inclusion_proof(leaf, cp.size).await?;
+    let bundle = ProofBundle {
+        extra: Some(entry),
+        index: leaf,
+        proof,
+        checkpoint: cp.note.clone(),
+    };
+    // Check what we hand out before writing it.
+    bundle
+        .verify(&project.verifier()?, None)
+        .context("the proof bundle does not verify")?;
+    let path = file.unwrap_or_else(|| PathBuf::from(format!("leaf-{leaf}.tlog-proof")));
+    write_atomic(&path, &bundle.to_text())?;
+    out.emit(&serde_json::json!({ "file": path, "leaf": leaf, "size": cp.size, "checkpoint": cp.id }), || {
+        format!("wrote {} (leaf {leaf} in checkpoint #{} of size {})\nverify offline with: cts verify {} --key {}\n",
+            path.display(), cp.id, cp.size, path.display(), project.dir.join(&project.config.log.verifier_key).display())
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn consistency(
+    ledger: &Ledger,
+    from: TreeSize,
+    to: TreeSize,
+    out: &Output,
+) -> Result<ExitCode> {
+    let proof = ledger.consistency_proof(from, to).await?;
+    let (r1, r2) = (ledger.root(from).await?, ledger.root(to).await?);
+    if from.0 > 0 && from != to {
+        cts_ledger::proof::verify_consistency(from, to, r1, r2, &proof)
+            .context("consistency proof does not verify")?;
+    }
+    let hashes: Vec<String> = proof.iter().map(hash_to_base64).collect();
+    out.emit(
+        &serde_json::json!({ "from": from, "to": to, "from_root": hash_to_base64(&r1), "to_root": hash_to_base64(&r2), "proof": hashes }),
+        || format!("size {from} root {}\nsize {to} root {}\nproof:\n{}\n", hash_to_base64(&r1), hash_to_base64(&r2), hashes.join("\n")),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn verify(project: &Project, ledger: &Ledger, out: &Output) -> Result<ExitCode> {
+    let verifier = project.verifier()?;
+    let size = ledger.committed_size();
+    let bar = out.progress(size.0, "auditing");
+    let report = cts_store::audit(ledger.pool(), &verifier, &|n| bar.set_position(n)).await?;
+    bar.finish_and_clear();
+    out.emit(&report, || {
+        if report.ok() {
+            format!(
+                "OK: {} leaves recomputed (root {}), {} checkpoints verified, {} content items match their commitments, {} redacted\n",
+                report.leaves, report.root, report.checkpoints, report.content_checked, report.content_redacted
+            )
+        } else {
+            let mut s = format!("FAILED: first problem: {}\n", report.failures[0]);
+            for f in &report.failures[1..] {
+                s.push_str(&format!("  also: {f}\n"));
+            }
+            s
+        }
+    });
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+async fn export(project: &Project, ledger: &Ledger, dir: &Path, out: &Output) -> Result<ExitCode> {
+    let cp = ledger.checkpoint(project.signer()?).await?;
+    let size = cp.size;
+    let bar = out.progress(size.0, "exporting");
+    let tiles = ledger
+        .with_tree(size, |t| hash_tile_files(t, size))
+        .await??;
+    let mut files = 0usize;
+    for (path, bytes) in &tiles {
+        write_atomic(&dir.join(path), bytes)?;
+        files += 1;
+    }
+    const BUNDLES_PER_READ: u64 = 64;
+    let bundles: Vec<(u64, u64)> = bundles_for(size).collect();
+    for group in bundles.chunks(BUNDLES_PER_READ as usize) {
+        let start = group[0].0 * TILE_WIDTH;
+        let end = start + group.iter().map(|b| b.1).sum::<u64>();
+        let entries = ledger.entries(LeafIndex(start), LeafIndex(end)).await?;
+        for (i, (index, width)) in group.iter().enumerate() {
+            let from = i * TILE_WIDTH as usize;
+            let slice: Vec<&[u8]> = entries[from..from + *width as usize]
+                .iter()
+                .map(Vec::as_slice)
+                .collect();
+            let (path, bytes) = bundle_file(*index, &slice)?;
+            write_atomic(&dir.join(path), &bytes)?;
+            files += 1;
+        }
+        bar.set_position(end);
+    }
+    bar.finish_and_clear();
+    let verifier = project.verifier()?;
+    write_atomic(
+        &dir.join("log.pub"),
+        format!("{}\n", verifier.key_text()).as_bytes(),
+    )?;
+    // The checkpoint goes last: a reader never sees a checkpoint whose tiles are not there yet.
+    write_atomic(&dir.join("checkpoint"), &cp.note)?;
+    out.emit(&serde_json::json!({ "dir": dir, "size": size, "files": files + 2, "checkpoint": cp.id }), || {
+        format!("exported {} leaves as {} files into {}\nverify offline with: cts verify {} --key {}\n",
+            size, files + 2, dir.display(), dir.display(), dir.join("log.pub").display())
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn redact(
+    project: &Project,
+    ledger: &Ledger,
+    commitment: &str,
+    reason: &str,
+    out: &Output,
+) -> Result<ExitCode> {
+    let c: Commitment = commitment
+        .parse()
+        .with_context(|| format!("{commitment:?} is not a 64-digit hex commitment"))?;
+    let leaf = ledger.redact(c, &super::cli_actor(), reason).await?;
+    let cp = ledger.checkpoint(project.signer()?).await?;
+    out.emit(
+        &serde_json::json!({ "leaf": leaf, "commitment": c, "checkpoint": cp.id }),
+        || {
+            format!(
+                "erased content {c}; recorded as leaf {leaf} (checkpoint #{})\n",
+                cp.id
+            )
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_input_accepts_an_object_or_json_lines() {
+        assert_eq!(
+            parse_append_input(r#"{"kind":"note.appended","body":{"a":1}}"#)
+                .unwrap()
+                .len(),
+            1
+        );
+        let lines = "{\"kind\":\"note.appended\"}\n\n{\"kind\":\"note.appended\",\"content\":{\"t\":\"x\"}}\n";
+        assert_eq!(parse_append_input(lines).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn append_input_errors_name_the_line_and_field() {
+        let lines = "{\"kind\":\"note.appended\"}\n{\"kind\":\"note.appended\",\"subjects\":[\"nocolon\"]}\n";
+        let err = format!("{:#}", parse_append_input(lines).unwrap_err());
+        assert!(err.contains("stdin:2") && err.contains("subjects"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse_append_input("{\"kind\":\"Bad\"}").unwrap_err()
+        );
+        assert!(err.contains("stdin:1") && err.contains("kind"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse_append_input("{\"kind\":\"a.b\",\"colour\":1}").unwrap_err()
+        );
+        assert!(err.contains("stdin:1") && err.contains("colour"), "{err}");
+    }
+}

@@ -1,0 +1,14 @@
+//! One module per top-level subcommand.
+
+pub mod bench;
+pub mod init;
+pub mod ledger;
+pub mod verify;
+
+/// The actor recorded for commands run from the CLI: `cli:<OS user>`.
+pub fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}

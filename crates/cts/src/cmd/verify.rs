@@ -1,0 +1,84 @@
+//! `cts verify`: offline checks of proof bundles and tile exports with only
+//! the verifier key — no project, no database.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use cts_ledger::bundle::ProofBundle;
+use cts_ledger::export::{verify_export, TileSource};
+use cts_ledger::{hash_to_base64, Event};
+
+use crate::output::Output;
+use crate::project::read_verifier;
+
+/// Arguments of `cts verify`.
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// A .tlog-proof bundle, or a folder written by `cts ledger export`.
+    path: PathBuf,
+    /// The log's verifier key: a file (e.g. keys/log.pub) or the key text. Default: log.pub inside an export folder.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// The entry bytes, when the bundle does not carry them.
+    #[arg(long)]
+    entry: Option<PathBuf>,
+}
+
+struct Folder<'a>(&'a Path);
+
+impl TileSource for Folder<'_> {
+    fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.0.join(path)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Runs `cts verify`.
+pub async fn run(args: VerifyArgs, out: &Output) -> Result<ExitCode> {
+    if args.path.is_dir() {
+        let key = args.key.unwrap_or_else(|| args.path.join("log.pub"));
+        let verifier = read_verifier(&key)?;
+        let report = verify_export(&Folder(&args.path), &verifier)
+            .with_context(|| format!("{}: export does not verify", args.path.display()))?;
+        out.emit(&report, || {
+            format!(
+                "OK: {} entries of {} hash to the signed root {} ({} hash tiles checked)\n",
+                report.size, report.origin, report.root, report.tiles_checked
+            )
+        });
+        return Ok(ExitCode::SUCCESS);
+    }
+    let key = args.key.context(
+        "--key is required to verify a proof bundle (the log's verifier key file or text)",
+    )?;
+    let verifier = read_verifier(&key)?;
+    let bytes =
+        std::fs::read(&args.path).with_context(|| format!("reading {}", args.path.display()))?;
+    let bundle = ProofBundle::parse(&bytes).with_context(|| args.path.display().to_string())?;
+    let entry = args
+        .entry
+        .as_ref()
+        .map(std::fs::read)
+        .transpose()
+        .context("reading --entry")?;
+    let verified = bundle
+        .verify(&verifier, entry.as_deref())
+        .with_context(|| format!("{}: proof does not verify", args.path.display()))?;
+    let event = Event::decode(&verified.entry).ok();
+    out.emit(
+        &serde_json::json!({
+            "ok": true, "leaf": verified.index, "origin": verified.checkpoint.origin,
+            "size": verified.checkpoint.size, "root": hash_to_base64(&verified.checkpoint.root), "event": event,
+        }),
+        || {
+            let what = event.as_ref().map_or("an opaque entry".to_string(), |e| format!("{} by {} at {}", e.kind, e.actor, e.time));
+            format!("OK: leaf {} ({what}) is in {} at size {} (root {})\n",
+                verified.index, verified.checkpoint.origin, verified.checkpoint.size, hash_to_base64(&verified.checkpoint.root))
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,93 @@
+//! `cts`: the command-line tool of CTS — Clinical Trust Signals.
+//!
+//! Thin glue: parses arguments, finds the project, and calls the library
+//! crates. Human output by default, `--json` for scripts.
+
+mod cmd;
+mod output;
+mod project;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// CTS — Clinical Trust Signals: tie every clinical-AI alignment signal to a
+/// verifiable transparency log.
+#[derive(Parser, Debug)]
+#[command(name = "cts", version, propagate_version = true)]
+struct Cli {
+    /// Project folder (default: the nearest folder with cts.toml at or above the current one).
+    #[arg(long, global = true, env = "CTS_PROJECT")]
+    project: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a project: cts.toml, the SQLite database and the log's Ed25519 signing key.
+    Init(cmd::init::InitArgs),
+    /// Append to, inspect, prove, export and audit the transparency log.
+    #[command(subcommand)]
+    Ledger(cmd::ledger::LedgerCommand),
+    /// Verify a proof bundle or a tile export offline, with only the verifier key.
+    Verify(cmd::verify::VerifyArgs),
+    /// Measure performance (figures as ratios against baselines run alongside).
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let out = output::Output { json: cli.json };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Init(args) => cmd::init::run(args, &out).await,
+            Command::Ledger(c) => cmd::ledger::run(c, cli.project.as_deref(), &out).await,
+            Command::Verify(args) => cmd::verify::run(args, &out).await,
+            Command::Bench(c) => cmd::bench::run(c, &out).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if cli.json {
+                println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

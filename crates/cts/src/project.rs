@@ -1,0 +1,195 @@
+//! A CTS project folder: `cts.toml`, the SQLite database and the log's keys.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use cts_ledger::{LogSigner, LogVerifier};
+use serde::{Deserialize, Serialize};
+
+/// Name of the configuration file that marks a project folder.
+pub const CONFIG_FILE: &str = "cts.toml";
+
+/// `cts.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The transparency log.
+    pub log: LogConfig,
+    /// The embedded database.
+    pub database: DatabaseConfig,
+}
+
+/// `[log]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// The log's name: first line of every checkpoint and the key name.
+    pub origin: String,
+    /// Private signing key, relative to the project (mode 0600).
+    pub signing_key: PathBuf,
+    /// Public verifier key, relative to the project.
+    pub verifier_key: PathBuf,
+}
+
+/// `[database]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// SQLite file, relative to the project.
+    pub path: PathBuf,
+}
+
+/// An opened project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The project folder.
+    pub dir: PathBuf,
+    /// Its configuration.
+    pub config: Config,
+}
+
+fn default_origin(dir: &Path) -> String {
+    let name: String = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("project")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let tag: u32 = rand::random();
+    format!("cts.local/{name}-{tag:08x}")
+}
+
+impl Project {
+    /// Creates a project in `dir` (which may exist but must not hold a project).
+    pub fn init(dir: &Path, origin: Option<&str>) -> Result<Self> {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("resolving {}", dir.display()))?;
+        let config_path = dir.join(CONFIG_FILE);
+        if config_path.exists() {
+            bail!(
+                "{} already exists: {} is already a CTS project",
+                config_path.display(),
+                dir.display()
+            );
+        }
+        let origin = origin.map_or_else(|| default_origin(&dir), str::to_owned);
+        let (skey, vkey) = LogSigner::generate(&origin)?;
+        let config = Config {
+            log: LogConfig {
+                origin: origin.clone(),
+                signing_key: PathBuf::from("keys/log.key"),
+                verifier_key: PathBuf::from("keys/log.pub"),
+            },
+            database: DatabaseConfig {
+                path: PathBuf::from("cts.db"),
+            },
+        };
+        fs::create_dir_all(dir.join("keys"))?;
+        fs::set_permissions(dir.join("keys"), fs::Permissions::from_mode(0o700))?;
+        let mut key = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dir.join(&config.log.signing_key))
+            .context("creating the signing key file")?;
+        key.write_all(format!("{skey}\n").as_bytes())?;
+        key.sync_all()?;
+        fs::write(dir.join(&config.log.verifier_key), format!("{vkey}\n"))?;
+        let text = format!(
+            "# CTS project configuration. See `cts --help` and README.md.\n{}",
+            toml::to_string_pretty(&config)?
+        );
+        fs::write(&config_path, text)?;
+        Ok(Self { dir, config })
+    }
+
+    /// Finds the project: `--project DIR`, or the nearest folder above the
+    /// current one that holds `cts.toml`.
+    pub fn find(explicit: Option<&Path>) -> Result<Self> {
+        let dir = match explicit {
+            Some(d) => d.to_path_buf(),
+            None => {
+                let cwd = std::env::current_dir()?;
+                cwd.ancestors()
+                    .find(|d| d.join(CONFIG_FILE).is_file())
+                    .map(Path::to_path_buf)
+                    .with_context(|| {
+                        format!("no {CONFIG_FILE} in {} or any folder above it; run `cts init` or pass --project DIR", cwd.display())
+                    })?
+            }
+        };
+        let path = dir.join(CONFIG_FILE);
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+            anyhow::anyhow!(
+                "{}:{}: {}",
+                path.display(),
+                line.map_or("?".into(), |l| l.to_string()),
+                e.message()
+            )
+        })?;
+        Ok(Self { dir, config })
+    }
+
+    /// Path of the database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.dir.join(&self.config.database.path)
+    }
+
+    /// The log's signing key.
+    pub fn signer(&self) -> Result<Arc<LogSigner>> {
+        let path = self.dir.join(&self.config.log.signing_key);
+        let meta = fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            bail!(
+                "{} is readable by others (mode {:o}); run `chmod 600` on it",
+                path.display(),
+                meta.permissions().mode() & 0o777
+            );
+        }
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let signer = LogSigner::from_private_key(&text)
+            .with_context(|| format!("{}: not a signing key", path.display()))?;
+        if signer.origin() != self.config.log.origin {
+            bail!(
+                "{} signs for {:?} but cts.toml names the log {:?}",
+                path.display(),
+                signer.origin(),
+                self.config.log.origin
+            );
+        }
+        Ok(Arc::new(signer))
+    }
+
+    /// The log's verifier key.
+    pub fn verifier(&self) -> Result<LogVerifier> {
+        let path = self.dir.join(&self.config.log.verifier_key);
+        read_verifier(&path)
+    }
+}
+
+/// Reads a verifier key from a file, or takes the argument as the key text itself.
+pub fn read_verifier(arg: &Path) -> Result<LogVerifier> {
+    let text = match fs::read_to_string(arg) {
+        Ok(t) => t,
+        Err(_) if arg.to_string_lossy().contains('+') => arg.to_string_lossy().into_owned(),
+        Err(e) => return Err(e).with_context(|| format!("reading verifier key {}", arg.display())),
+    };
+    LogVerifier::new(&text).with_context(|| format!("{}: not a verifier key", arg.display()))
+}
