@@ -101,26 +101,71 @@ impl std::fmt::Display for EventKind {
 }
 
 /// One recorded state change: `{v, kind, actor, time, subjects, content, body}`.
+///
+/// Fields are declared in RFC 8785 key order, so serializing them in
+/// declaration order is already canonical (see [`Event::encode`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
-    /// Envelope version, [`ENVELOPE_VERSION`].
-    pub v: u32,
-    /// What happened.
-    pub kind: EventKind,
     /// Who did it: `user:<name>`, `cli:<os user>`, `system`, `model:<id>`.
     pub actor: String,
-    /// When, RFC 3339 in UTC with millisecond precision.
-    pub time: String,
-    /// Ids of the things the event is about, `type:id` (e.g. `case:htn-001`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub subjects: Vec<String>,
-    /// Named commitments to content stored beside the log.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub content: BTreeMap<String, Commitment>,
     /// Kind-specific structured details (small; no free text that could hold PHI).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub body: serde_json::Value,
+    /// Named commitments to content stored beside the log.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub content: BTreeMap<String, Commitment>,
+    /// What happened.
+    pub kind: EventKind,
+    /// Ids of the things the event is about, `type:id` (e.g. `case:htn-001`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<String>,
+    /// When, RFC 3339 in UTC with millisecond precision.
+    pub time: String,
+    /// Envelope version, [`ENVELOPE_VERSION`].
+    pub v: u32,
+}
+
+/// Whether `serde_json::Map` iterates keys in sorted order in this build
+/// (it does unless some crate enables serde_json's `preserve_order`).
+fn maps_are_sorted() -> bool {
+    static SORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SORTED.get_or_init(|| {
+        let mut m = serde_json::Map::new();
+        m.insert("b".into(), serde_json::Value::Null);
+        m.insert("a".into(), serde_json::Value::Null);
+        m.keys().next().map(String::as_str) == Some("a")
+    })
+}
+
+/// Whether plain `serde_json` output of `v` is already RFC 8785 canonical:
+/// no floating-point numbers (whose formatting differs) and no keys with
+/// characters from U+E000 up (where UTF-8 and UTF-16 key orders differ).
+/// Integers are within ±2^53 ([`Event::validate`] refuses others).
+/// The first integer in `v` that an IEEE double cannot hold exactly.
+fn inexact_integer(v: &serde_json::Value) -> Option<&serde_json::Number> {
+    const EXACT: u64 = 1 << 53;
+    match v {
+        serde_json::Value::Number(n) => {
+            let too_big = n.as_i64().is_some_and(|i| i.unsigned_abs() > EXACT)
+                || n.as_u64().is_some_and(|u| u > EXACT);
+            too_big.then_some(n)
+        }
+        serde_json::Value::Array(a) => a.iter().find_map(inexact_integer),
+        serde_json::Value::Object(m) => m.values().find_map(inexact_integer),
+        _ => None,
+    }
+}
+
+fn plain_is_canonical(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Number(n) => n.is_i64() || n.is_u64(),
+        serde_json::Value::Array(a) => a.iter().all(plain_is_canonical),
+        serde_json::Value::Object(m) => m
+            .iter()
+            .all(|(k, v)| k.chars().all(|c| c < '\u{e000}') && plain_is_canonical(v)),
+        _ => true,
+    }
 }
 
 /// Errors building, encoding or decoding an event.
@@ -183,6 +228,12 @@ impl Event {
                 });
             }
         }
+        if let Some(n) = inexact_integer(&self.body) {
+            return Err(EventError::Invalid {
+                field: "body",
+                reason: format!("integer {n} is beyond ±2^53, which RFC 8785 JSON cannot hold exactly; write it as a string"),
+            });
+        }
         for name in self.content.keys() {
             if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
                 return Err(EventError::Invalid {
@@ -197,10 +248,27 @@ impl Event {
     }
 
     /// Canonical entry bytes (RFC 8785), after validation.
+    ///
+    /// Fast path: when the body holds no floats and no keys that sort
+    /// differently in UTF-16, plain `serde_json` output of the
+    /// alphabetically declared envelope is byte-identical to RFC 8785
+    /// (same escaping, sorted maps); otherwise `serde_json_canonicalizer`
+    /// does the full canonicalization. A property test checks they agree.
     pub fn encode(&self) -> Result<Vec<u8>, EventError> {
         self.validate()?;
-        let bytes = serde_json_canonicalizer::to_vec(self)
-            .map_err(|e| EventError::Decode(e.to_string()))?;
+        let fast = maps_are_sorted()
+            && plain_is_canonical(&self.body)
+            && self
+                .content
+                .keys()
+                .chain(&self.subjects)
+                .all(|k| k.chars().all(|c| c < '\u{e000}'));
+        let bytes = if fast {
+            serde_json::to_vec(self)
+        } else {
+            serde_json_canonicalizer::to_vec(self)
+        }
+        .map_err(|e| EventError::Decode(e.to_string()))?;
         if bytes.len() > MAX_ENTRY_BYTES {
             return Err(EventError::TooLarge(bytes.len()));
         }
@@ -297,13 +365,13 @@ impl EventDraft {
             openings.push(opening);
         }
         let event = Event {
-            v: ENVELOPE_VERSION,
-            kind: self.kind,
             actor: self.actor,
-            time: self.time.unwrap_or_else(now_rfc3339),
-            subjects: self.subjects,
-            content,
             body: self.body,
+            content,
+            kind: self.kind,
+            subjects: self.subjects,
+            time: self.time.unwrap_or_else(now_rfc3339),
+            v: ENVELOPE_VERSION,
         };
         let entry = event.encode()?;
         let leaf_hash = crate::leaf_hash(&entry);

@@ -139,9 +139,9 @@ pub fn encode_bundle<'a>(
     Ok(out)
 }
 
-/// Decodes a C2SP entry bundle that must hold exactly `expected` entries.
-pub fn decode_bundle(bytes: &[u8], expected: usize) -> Result<Vec<&[u8]>, TileError> {
-    let mut out = Vec::with_capacity(expected);
+/// Splits a C2SP entry bundle into its entries.
+pub fn split_bundle(bytes: &[u8]) -> Result<Vec<&[u8]>, TileError> {
+    let mut out = Vec::with_capacity(TILE_WIDTH as usize);
     let mut at = 0;
     while at < bytes.len() {
         let Some(len) = bytes.get(at..at + 2) else {
@@ -154,6 +154,12 @@ pub fn decode_bundle(bytes: &[u8], expected: usize) -> Result<Vec<&[u8]>, TileEr
         out.push(entry);
         at += 2 + len;
     }
+    Ok(out)
+}
+
+/// Decodes a C2SP entry bundle that must hold exactly `expected` entries.
+pub fn decode_bundle(bytes: &[u8], expected: usize) -> Result<Vec<&[u8]>, TileError> {
+    let out = split_bundle(bytes)?;
     if out.len() != expected {
         return Err(TileError::BundleCount {
             expected,

@@ -107,6 +107,34 @@ impl MemTree {
         Ok(LeafIndex(n))
     }
 
+    /// Appends many leaf hashes at once; same result as pushing them one by
+    /// one, but computes each new complete subtree with one `node_hash` and
+    /// no per-leaf allocation.
+    pub fn extend(&mut self, leaf_hashes: &[Hash]) {
+        if self.levels.is_empty() {
+            self.levels.push(Vec::new());
+        }
+        self.levels[0].extend_from_slice(leaf_hashes);
+        let mut level = 0;
+        loop {
+            let (lower, upper) = self.levels.split_at_mut(level + 1);
+            let children = &lower[level];
+            if children.len() < 2 {
+                break;
+            }
+            if upper.is_empty() {
+                self.levels.push(Vec::new());
+                continue;
+            }
+            let parents = &mut upper[0];
+            let complete = children.len() / 2;
+            for i in parents.len()..complete {
+                parents.push(tlog_tiles::node_hash(children[2 * i], children[2 * i + 1]));
+            }
+            level += 1;
+        }
+    }
+
     /// Drops leaves beyond `size` (used to undo an append that did not commit).
     pub fn truncate(&mut self, size: TreeSize) {
         for (level, row) in self.levels.iter_mut().enumerate() {
@@ -222,6 +250,27 @@ mod tests {
                 tree(n).root(TreeSize(n)).unwrap(),
                 "size {n}"
             );
+        }
+    }
+
+    #[test]
+    fn extend_builds_the_same_tree_as_push() {
+        for (a, b) in [
+            (0u64, 1u64),
+            (0, 300),
+            (5, 3),
+            (255, 2),
+            (256, 256),
+            (1000, 37),
+        ] {
+            let mut t = tree(a);
+            let more: Vec<_> = (a..a + b).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+            t.extend(&more);
+            let want = tree(a + b);
+            let size = TreeSize(a + b);
+            assert_eq!(t.root(size).unwrap(), want.root(size).unwrap(), "{a}+{b}");
+            assert_eq!(t.levels, want.levels, "{a}+{b}");
+            t.push(leaf_hash(b"next")).unwrap();
         }
     }
 

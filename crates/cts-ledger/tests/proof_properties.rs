@@ -104,3 +104,47 @@ fn proof_bundle_round_trips_and_verifies_offline() {
         "the entry at another index must not verify"
     );
 }
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::Bool),
+        any::<i64>().prop_map(|n| serde_json::json!(n)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| serde_json::json!(f)),
+        "\\PC{0,12}".prop_map(serde_json::Value::String),
+        "[\u{0}-\u{1f}\"\\\\/\u{7f}\u{2028}\u{e000}-\u{ffff}\u{10000}-\u{10ffff}]{0,6}"
+            .prop_map(serde_json::Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+            proptest::collection::btree_map(
+                "[a-z\u{e000}-\u{ffff}\u{10000}-\u{10ffff}]{0,4}",
+                inner,
+                0..4
+            )
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn event_encoding_equals_rfc8785_canonicalization(body in json_value(), actor in "\\PC{1,20}", subject in "[a-z]{1,5}:\\PC{1,10}") {
+        let draft = cts_ledger::EventDraft {
+            time: Some("2026-01-02T03:04:05.678Z".into()),
+            ..cts_ledger::EventDraft::new(cts_ledger::EventKind::new("note.appended").unwrap(), actor)
+                .subject(subject)
+                .body(body)
+                .attach("x", b"y".to_vec())
+        };
+        if let Ok(p) = draft.prepare(|| cts_ledger::Salt([5; 32])) {
+            prop_assert_eq!(&p.entry, &serde_json_canonicalizer::to_vec(&p.event).unwrap());
+            // Decoding is a fixpoint (JSON numbers like -0.0 and 0 are the same number).
+            let decoded = cts_ledger::Event::decode(&p.entry).unwrap();
+            prop_assert_eq!(decoded.encode().unwrap(), p.entry);
+        }
+    }
+}

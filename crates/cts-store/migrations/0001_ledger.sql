@@ -1,8 +1,11 @@
--- The transparency log: one row per leaf, in leaf order, never updated.
-CREATE TABLE events (
-    leaf  INTEGER PRIMARY KEY,  -- leaf index, 0-based, contiguous
-    kind  TEXT NOT NULL,        -- copy of the entry's kind, for filtering
-    entry BLOB NOT NULL         -- canonical entry bytes (RFC 8785 JSON)
+-- The transparency log, stored the way C2SP tlog-tiles serves it.
+
+-- Entry bundles: leaves idx*256 .. idx*256+255, each entry prefixed by its
+-- big-endian 16-bit length (C2SP tile/entries/<N>). Every bundle but the
+-- last holds 256 entries; the last is rewritten as the log grows.
+CREATE TABLE entry_bundles (
+    idx     INTEGER PRIMARY KEY,
+    entries BLOB NOT NULL
 );
 
 -- C2SP hash tiles (height 8): level 0 holds leaf hashes. Partial tiles are

@@ -8,12 +8,14 @@ use std::sync::{Arc, RwLock};
 
 use cts_ledger::event::EventDraft;
 use cts_ledger::proof::verify_consistency;
-use cts_ledger::tile::{decode_hash_tile, encode_hash_tile, TILE_HEIGHT, TILE_WIDTH};
+use cts_ledger::tile::{
+    decode_hash_tile, encode_bundle, encode_hash_tile, split_bundle, TILE_HEIGHT, TILE_WIDTH,
+};
 use cts_ledger::{
     Commitment, EventKind, Hash, LeafIndex, LogSigner, MemTree, Opening, PreparedEvent, Salt,
     TreeSize,
 };
-use sqlx::{Connection, QueryBuilder, Row, SqliteConnection, SqlitePool};
+use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{open_pool, options};
@@ -21,8 +23,6 @@ use crate::StoreError;
 
 /// Largest number of events one group commit takes.
 const MAX_BATCH_EVENTS: usize = 8192;
-/// Rows per multi-row INSERT statement.
-const INSERT_CHUNK: usize = 500;
 
 type HookFuture<'c> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'c>>;
 
@@ -140,6 +140,8 @@ impl Ledger {
             conn,
             shared: shared.clone(),
             loaded: false,
+            tail: Vec::new(),
+            pending_tail: None,
         };
         tokio::spawn(writer.run(rx));
         let ledger = Self { pool, tx, shared };
@@ -254,10 +256,17 @@ impl Ledger {
 
     /// Entry bytes of a leaf.
     pub async fn entry(&self, leaf: LeafIndex) -> Result<Vec<u8>, StoreError> {
-        sqlx::query_scalar::<_, Vec<u8>>("SELECT entry FROM events WHERE leaf = ?")
-            .bind(i64_of(leaf.0)?)
-            .fetch_optional(&self.pool)
-            .await?
+        let mut entries = self
+            .entries(leaf, LeafIndex(leaf.0.saturating_add(1)))
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => {
+                    StoreError::NotFound(format!("leaf {leaf} is not in the log"))
+                }
+                other => other,
+            })?;
+        entries
+            .pop()
             .ok_or_else(|| StoreError::NotFound(format!("leaf {leaf} is not in the log")))
     }
 
@@ -267,27 +276,41 @@ impl Ledger {
         start: LeafIndex,
         end: LeafIndex,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
+        if end <= start {
+            return Ok(Vec::new());
+        }
+        let (first, last) = (start.0 / TILE_WIDTH, (end.0 - 1) / TILE_WIDTH);
         let rows = sqlx::query(
-            "SELECT leaf, entry FROM events WHERE leaf >= ? AND leaf < ? ORDER BY leaf",
+            "SELECT idx, entries FROM entry_bundles WHERE idx >= ? AND idx <= ? ORDER BY idx",
         )
-        .bind(i64_of(start.0)?)
-        .bind(i64_of(end.0)?)
+        .bind(i64_of(first)?)
+        .bind(i64_of(last)?)
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            let leaf: i64 = row.try_get(0)?;
-            if leaf != i64_of(start.0 + i as u64)? {
+        let mut out = Vec::with_capacity((end.0 - start.0) as usize);
+        let mut expect = first;
+        for row in &rows {
+            let idx = row.try_get::<i64, _>(0)? as u64;
+            if idx != expect {
                 return Err(StoreError::Inconsistent(format!(
-                    "leaf {} is missing",
-                    start.0 + i as u64
+                    "entry bundle {expect} (leaves from {}) is missing",
+                    expect * TILE_WIDTH
                 )));
             }
-            out.push(row.try_get(1)?);
+            let bytes: &[u8] = row.try_get(1)?;
+            let entries = split_bundle(bytes)
+                .map_err(|e| StoreError::Inconsistent(format!("entry bundle {idx}: {e}")))?;
+            for (i, e) in entries.into_iter().enumerate() {
+                let leaf = idx * TILE_WIDTH + i as u64;
+                if (start.0..end.0).contains(&leaf) {
+                    out.push(e.to_vec());
+                }
+            }
+            expect += 1;
         }
-        if (out.len() as u64) < end.0.saturating_sub(start.0) {
-            return Err(StoreError::Inconsistent(format!(
-                "leaf {} is missing",
+        if (out.len() as u64) < end.0 - start.0 {
+            return Err(StoreError::NotFound(format!(
+                "leaf {} is not in the log",
                 start.0 + out.len() as u64
             )));
         }
@@ -425,6 +448,10 @@ struct Writer {
     conn: SqliteConnection,
     shared: Arc<Shared>,
     loaded: bool,
+    /// Entries of the last, partial entry bundle (size % 256 of them).
+    tail: Vec<Vec<u8>>,
+    /// The tail after the transaction in progress, once it commits.
+    pending_tail: Option<Vec<Vec<u8>>>,
 }
 
 struct Outcome {
@@ -503,10 +530,25 @@ impl Writer {
 
     /// Loads leaves committed by anyone (this process at start, or another process) into the tree.
     async fn catch_up(&mut self) -> Result<(), StoreError> {
-        let db_size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(leaf) + 1, 0) FROM events")
-            .fetch_one(&mut self.conn)
+        let last = sqlx::query("SELECT idx, entries FROM entry_bundles ORDER BY idx DESC LIMIT 1")
+            .fetch_optional(&mut self.conn)
             .await?;
-        let db_size = db_size as u64;
+        let (db_size, tail) = match last {
+            None => (0, Vec::new()),
+            Some(row) => {
+                let idx = row.try_get::<i64, _>(0)? as u64;
+                let bytes: &[u8] = row.try_get(1)?;
+                let entries = split_bundle(bytes)
+                    .map_err(|e| StoreError::Inconsistent(format!("entry bundle {idx}: {e}")))?;
+                let size = idx * TILE_WIDTH + entries.len() as u64;
+                let tail = if entries.len() as u64 == TILE_WIDTH {
+                    Vec::new()
+                } else {
+                    entries.iter().map(|e| e.to_vec()).collect()
+                };
+                (size, tail)
+            }
+        };
         let have = self
             .shared
             .tree
@@ -546,12 +588,13 @@ impl Writer {
             }
             if tree.size().0 != db_size {
                 return Err(StoreError::Inconsistent(format!(
-                    "the tiles hold {} leaf hashes but the events table holds {db_size} leaves; run `cts ledger verify`",
+                    "the tiles hold {} leaf hashes but the entry bundles hold {db_size} leaves; run `cts ledger verify`",
                     tree.size()
                 )));
             }
             self.loaded = true;
         }
+        self.tail = tail;
         self.shared.committed.store(db_size, Ordering::Release);
         Ok(())
     }
@@ -586,6 +629,7 @@ impl Writer {
             Ok(results) => results,
             Err(e) => {
                 let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+                self.pending_tail = None;
                 if let Ok(mut t) = self.shared.tree.write() {
                     t.truncate(base);
                 }
@@ -594,6 +638,7 @@ impl Writer {
         };
         if let Err(e) = sqlx::query("COMMIT").execute(&mut self.conn).await {
             let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+            self.pending_tail = None;
             if let Ok(mut t) = self.shared.tree.write() {
                 t.truncate(base);
             }
@@ -605,6 +650,9 @@ impl Writer {
             .read()
             .map(|t| t.size().0)
             .unwrap_or(base.0);
+        if let Some(tail) = self.pending_tail.take() {
+            self.tail = tail;
+        }
         self.shared.committed.store(size, Ordering::Release);
         self.shared.commits.fetch_add(1, Ordering::Relaxed);
         Ok(pending
@@ -621,6 +669,7 @@ impl Writer {
         self.catch_up().await?;
         let base = self.shared.committed.load(Ordering::Acquire);
         let mut next = base;
+        let mut fresh: Vec<Vec<u8>> = Vec::new();
         let mut results = Vec::with_capacity(work.len());
         for (events, redactions, hook) in work {
             sqlx::query("SAVEPOINT request")
@@ -642,10 +691,11 @@ impl Writer {
                         .tree
                         .write()
                         .map_err(|_| StoreError::WriterGone)?;
-                    for e in &events {
-                        tree.push(e.leaf_hash)?;
-                    }
+                    let hashes: Vec<Hash> = events.iter().map(|e| e.leaf_hash).collect();
+                    tree.extend(&hashes);
+                    drop(tree);
                     next += events.len() as u64;
+                    fresh.extend(events.into_iter().map(|e| e.entry));
                     results.push(Ok(leaves));
                 }
                 Err(e) => {
@@ -660,6 +710,7 @@ impl Writer {
             }
         }
         if next > base {
+            self.write_bundles(base, fresh).await?;
             self.write_tiles(TreeSize(base), TreeSize(next)).await?;
         }
         Ok(results)
@@ -672,15 +723,6 @@ impl Writer {
         hook: Option<AppendHook>,
         leaves: &[LeafIndex],
     ) -> Result<(), StoreError> {
-        for (chunk, chunk_leaves) in events.chunks(INSERT_CHUNK).zip(leaves.chunks(INSERT_CHUNK)) {
-            let mut q = QueryBuilder::new("INSERT INTO events (leaf, kind, entry) ");
-            q.push_values(chunk.iter().zip(chunk_leaves), |mut b, (e, leaf)| {
-                b.push_bind(leaf.0 as i64)
-                    .push_bind(e.event.kind.as_str())
-                    .push_bind(&e.entry[..]);
-            });
-            q.build().execute(&mut self.conn).await?;
-        }
         for (e, leaf) in events.iter().zip(leaves) {
             for opening in &e.openings {
                 sqlx::query(
@@ -713,6 +755,27 @@ impl Writer {
         if let Some(hook) = hook {
             hook(&mut self.conn, leaves).await?;
         }
+        Ok(())
+    }
+
+    /// Writes the entry bundles from leaf `base` on: the old partial bundle
+    /// completed with `fresh` entries, then new bundles. The new partial
+    /// bundle becomes the tail once the transaction commits.
+    async fn write_bundles(&mut self, base: u64, fresh: Vec<Vec<u8>>) -> Result<(), StoreError> {
+        let mut combined = self.tail.clone();
+        combined.extend(fresh);
+        let first = base / TILE_WIDTH;
+        for (i, chunk) in combined.chunks(TILE_WIDTH as usize).enumerate() {
+            let bytes = encode_bundle(chunk.iter().map(Vec::as_slice))
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            sqlx::query("INSERT OR REPLACE INTO entry_bundles (idx, entries) VALUES (?, ?)")
+                .bind(i64_of(first + i as u64)?)
+                .bind(bytes)
+                .execute(&mut self.conn)
+                .await?;
+        }
+        let keep = combined.len() % TILE_WIDTH as usize;
+        self.pending_tail = Some(combined.split_off(combined.len() - keep));
         Ok(())
     }
 
