@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod cases;
 mod db;
 mod error;
 mod ledger;

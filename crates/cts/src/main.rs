@@ -33,6 +33,9 @@ struct Cli {
 enum Command {
     /// Create a project: cts.toml, the SQLite database and the log's Ed25519 signing key.
     Init(cmd::init::InitArgs),
+    /// Import and list clinical cases (synthetic, JSONL, CSV, PubMedQA, MMLU).
+    #[command(subcommand)]
+    Cases(cmd::cases::CasesCommand),
     /// Append to, inspect, prove, export and audit the transparency log.
     #[command(subcommand)]
     Ledger(cmd::ledger::LedgerCommand),
@@ -74,6 +77,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Init(args) => cmd::init::run(args, &out).await,
+            Command::Cases(c) => cmd::cases::run(c, cli.project.as_deref(), &out).await,
             Command::Ledger(c) => cmd::ledger::run(c, cli.project.as_deref(), &out).await,
             Command::Verify(args) => cmd::verify::run(args, &out).await,
             Command::Bench(c) => cmd::bench::run(c, &out).await,

@@ -11,16 +11,21 @@ pub struct Output {
 impl Output {
     /// Prints `value` as JSON when `--json`, else the text from `text`.
     pub fn emit<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
-        if self.json {
+        use std::io::Write;
+        let text = if self.json {
             match serde_json::to_string_pretty(value) {
-                Ok(s) => println!("{s}"),
-                Err(e) => eprintln!("error: cannot encode output: {e}"),
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: cannot encode output: {e}");
+                    return;
+                }
             }
         } else {
-            let t = text();
-            if !t.is_empty() {
-                println!("{}", t.trim_end());
-            }
+            text().trim_end().to_owned()
+        };
+        if !text.is_empty() {
+            // A closed pipe (`cts … | head`) is not an error worth a panic.
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
         }
     }
 

@@ -1,6 +1,7 @@
 //! One module per top-level subcommand.
 
 pub mod bench;
+pub mod cases;
 pub mod init;
 pub mod ledger;
 pub mod verify;
