@@ -145,7 +145,8 @@ pub async fn audit(
     for row in &rows {
         let idx: i64 = row.try_get(0)?;
         let bytes: Vec<u8> = row.try_get(1)?;
-        if idx as u64 * TILE_WIDTH != stored_leaves.len() as u64 || bytes.len() % 32 != 0 {
+        if idx as u64 * TILE_WIDTH != stored_leaves.len() as u64 || !bytes.len().is_multiple_of(32)
+        {
             found.add(
                 format!("tile 0/{idx}"),
                 "leaf-hash tile is missing, misplaced or malformed",

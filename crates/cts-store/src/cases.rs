@@ -55,10 +55,12 @@ pub async fn import_cases(
     let mut rows = Vec::new();
     for (case, phi_kinds) in cases {
         let digest = case.digest();
-        let latest = sqlx::query("SELECT version, digest FROM cases WHERE id = ? ORDER BY version DESC LIMIT 1")
-            .bind(case.id.as_str())
-            .fetch_optional(ledger.pool())
-            .await?;
+        let latest = sqlx::query(
+            "SELECT version, digest FROM cases WHERE id = ? ORDER BY version DESC LIMIT 1",
+        )
+        .bind(case.id.as_str())
+        .fetch_optional(ledger.pool())
+        .await?;
         let version = match latest {
             Some(row) => {
                 let (v, d): (i64, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?);
@@ -93,7 +95,13 @@ pub async fn import_cases(
                 .body(body)
                 .attach("case", case.canonical_json()),
         );
-        rows.push((case.id.0.clone(), version, digest, case.specialty.clone(), serde_json::to_string(&case.tags).unwrap_or_default()));
+        rows.push((
+            case.id.0.clone(),
+            version,
+            digest,
+            case.specialty.clone(),
+            serde_json::to_string(&case.tags).unwrap_or_default(),
+        ));
     }
     if drafts.is_empty() {
         return Ok(summary);
@@ -105,7 +113,9 @@ pub async fn import_cases(
     let commitments: Vec<[u8; 32]> = prepared.iter().map(|p| p.event.content["case"].0).collect();
     let hook: AppendHook = Box::new(move |conn, leaves| {
         Box::pin(async move {
-            for (((id, version, digest, specialty, tags), c), leaf) in rows.iter().zip(&commitments).zip(leaves) {
+            for (((id, version, digest, specialty, tags), c), leaf) in
+                rows.iter().zip(&commitments).zip(leaves)
+            {
                 sqlx::query("INSERT INTO cases (id, version, digest, specialty, tags, commitment, leaf) VALUES (?, ?, ?, ?, ?, ?, ?)")
                     .bind(id)
                     .bind(version)
@@ -148,16 +158,19 @@ pub async fn list_cases(ledger: &Ledger) -> Result<Vec<StoredCase>, StoreError> 
 
 /// The stored text of a case's latest version, or why it is unavailable.
 pub async fn case_json(ledger: &Ledger, id: &str) -> Result<Option<Case>, StoreError> {
-    let leaf: Option<i64> = sqlx::query_scalar("SELECT leaf FROM cases WHERE id = ? ORDER BY version DESC LIMIT 1")
-        .bind(id)
-        .fetch_optional(ledger.pool())
-        .await?;
+    let leaf: Option<i64> =
+        sqlx::query_scalar("SELECT leaf FROM cases WHERE id = ? ORDER BY version DESC LIMIT 1")
+            .bind(id)
+            .fetch_optional(ledger.pool())
+            .await?;
     let Some(leaf) = leaf else {
         return Err(StoreError::NotFound(format!("no case {id:?}")));
     };
     let event = Event::decode(&ledger.entry(LeafIndex(leaf as u64)).await?)?;
     let Some(c) = event.content.get("case") else {
-        return Err(StoreError::Inconsistent(format!("case.imported at leaf {leaf} commits to no case")));
+        return Err(StoreError::Inconsistent(format!(
+            "case.imported at leaf {leaf} commits to no case"
+        )));
     };
     match ledger.content(c).await? {
         crate::ContentState::Present { opening, .. } => serde_json::from_slice(&opening.content)

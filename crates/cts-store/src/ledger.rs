@@ -24,6 +24,9 @@ use crate::StoreError;
 /// Largest number of events one group commit takes.
 const MAX_BATCH_EVENTS: usize = 8192;
 
+type AppendReply = oneshot::Sender<Result<Vec<LeafIndex>, StoreError>>;
+type AppendWork = (Vec<PreparedEvent>, Vec<Commitment>, Option<AppendHook>);
+
 type HookFuture<'c> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'c>>;
 
 /// Domain writes that must commit or fail together with a request's events.
@@ -288,8 +291,7 @@ impl Ledger {
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::with_capacity((end.0 - start.0) as usize);
-        let mut expect = first;
-        for row in &rows {
+        for (expect, row) in (first..).zip(rows.iter()) {
             let idx = row.try_get::<i64, _>(0)? as u64;
             if idx != expect {
                 return Err(StoreError::Inconsistent(format!(
@@ -306,7 +308,6 @@ impl Ledger {
                     out.push(e.to_vec());
                 }
             }
-            expect += 1;
         }
         if (out.len() as u64) < end.0 - start.0 {
             return Err(StoreError::NotFound(format!(
@@ -455,7 +456,7 @@ struct Writer {
 }
 
 struct Outcome {
-    reply: oneshot::Sender<Result<Vec<LeafIndex>, StoreError>>,
+    reply: AppendReply,
     result: Result<Vec<LeafIndex>, StoreError>,
 }
 
@@ -481,7 +482,8 @@ impl Writer {
     }
 
     async fn process(&mut self, cmds: Vec<Command>) {
-        let mut appends = Vec::new();
+        let mut work: Vec<AppendWork> = Vec::new();
+        let mut pending: Vec<AppendReply> = Vec::new();
         let mut refreshes = Vec::new();
         let mut checkpoints = Vec::new();
         for cmd in cmds {
@@ -491,14 +493,17 @@ impl Writer {
                     redactions,
                     hook,
                     reply,
-                } => appends.push((events, redactions, hook, reply)),
+                } => {
+                    work.push((events, redactions, hook));
+                    pending.push(reply);
+                }
                 Command::Refresh { reply } => refreshes.push(reply),
                 Command::Checkpoint { signer, reply } => checkpoints.push((signer, reply)),
             }
         }
-        if !appends.is_empty() || !refreshes.is_empty() {
-            let reply_count = appends.len();
-            match self.append_group(appends).await {
+        if !work.is_empty() || !refreshes.is_empty() {
+            let reply_count = work.len();
+            match self.append_group(work, pending).await {
                 Ok(outcomes) => {
                     let size = TreeSize(self.shared.committed.load(Ordering::Acquire));
                     for o in outcomes {
@@ -601,25 +606,9 @@ impl Writer {
 
     async fn append_group(
         &mut self,
-        appends: Vec<(
-            Vec<PreparedEvent>,
-            Vec<Commitment>,
-            Option<AppendHook>,
-            oneshot::Sender<Result<Vec<LeafIndex>, StoreError>>,
-        )>,
-    ) -> Result<
-        Vec<Outcome>,
-        (
-            StoreError,
-            Vec<oneshot::Sender<Result<Vec<LeafIndex>, StoreError>>>,
-        ),
-    > {
-        let mut pending = Vec::with_capacity(appends.len());
-        let mut work = Vec::with_capacity(appends.len());
-        for (events, redactions, hook, reply) in appends {
-            work.push((events, redactions, hook));
-            pending.push(reply);
-        }
+        work: Vec<AppendWork>,
+        pending: Vec<AppendReply>,
+    ) -> Result<Vec<Outcome>, (StoreError, Vec<AppendReply>)> {
         if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut self.conn).await {
             return Err((e.into(), pending));
         }
@@ -664,7 +653,7 @@ impl Writer {
 
     async fn append_in_transaction(
         &mut self,
-        work: Vec<(Vec<PreparedEvent>, Vec<Commitment>, Option<AppendHook>)>,
+        work: Vec<AppendWork>,
     ) -> Result<Vec<Result<Vec<LeafIndex>, StoreError>>, StoreError> {
         self.catch_up().await?;
         let base = self.shared.committed.load(Ordering::Acquire);

@@ -57,7 +57,10 @@ fn read(file: &Path, format: Option<Format>) -> Result<Vec<ParsedCase>> {
             Some("jsonl") => Format::Jsonl,
             Some("csv") => Format::Csv,
             Some("json") => Format::Pubmedqa,
-            _ => bail!("{}: cannot tell the format from the extension; pass --format", file.display()),
+            _ => bail!(
+                "{}: cannot tell the format from the extension; pass --format",
+                file.display()
+            ),
         },
     };
     let parsed = match format {
@@ -74,12 +77,22 @@ pub async fn run(cmd: CasesCommand, project: Option<&Path>, out: &Output) -> Res
     let project = Project::find(project)?;
     let ledger = Ledger::open(&project.database_path()).await?;
     match cmd {
-        CasesCommand::Import { file, format, synthetic, new_version, allow_phi } => {
+        CasesCommand::Import {
+            file,
+            format,
+            synthetic,
+            new_version,
+            allow_phi,
+        } => {
             let (label, parsed) = match (&file, synthetic) {
                 (Some(f), false) => (f.display().to_string(), read(f, format)?),
                 (None, true) => (
                     synthetic::QUICKSTART_FILE.to_string(),
-                    synthetic::quickstart_cases().into_iter().enumerate().map(|(i, case)| ParsedCase { case, line: i + 1 }).collect(),
+                    synthetic::quickstart_cases()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, case)| ParsedCase { case, line: i + 1 })
+                        .collect(),
                 ),
                 _ => bail!("give a FILE to import, or --synthetic"),
             };
@@ -89,11 +102,18 @@ pub async fn run(cmd: CasesCommand, project: Option<&Path>, out: &Output) -> Res
                 let findings = phi::scan_case(&p.case);
                 if !findings.is_empty() && !allow_phi {
                     for f in findings.iter().take(3) {
-                        refused.push(format!("{label}:{}: case {:?}: {f}", p.line, p.case.id.as_str()));
+                        refused.push(format!(
+                            "{label}:{}: case {:?}: {f}",
+                            p.line,
+                            p.case.id.as_str()
+                        ));
                     }
                     continue;
                 }
-                let kinds: Vec<String> = findings.iter().map(|f| format!("{:?}", f.finding.kind)).collect();
+                let kinds: Vec<String> = findings
+                    .iter()
+                    .map(|f| format!("{:?}", f.finding.kind))
+                    .collect();
                 cases.push((p.case, kinds));
             }
             if !refused.is_empty() {
@@ -121,7 +141,16 @@ pub async fn run(cmd: CasesCommand, project: Option<&Path>, out: &Output) -> Res
             out.emit(&cases, || {
                 cases
                     .iter()
-                    .map(|c| format!("{:<40} v{} {:<20} leaf {:<6} {}\n", c.id, c.version, c.specialty, c.leaf, c.tags.join(",")))
+                    .map(|c| {
+                        format!(
+                            "{:<40} v{} {:<20} leaf {:<6} {}\n",
+                            c.id,
+                            c.version,
+                            c.specialty,
+                            c.leaf,
+                            c.tags.join(",")
+                        )
+                    })
                     .collect()
             });
         }

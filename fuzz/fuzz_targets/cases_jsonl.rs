@@ -1,0 +1,8 @@
+//! JSONL case import on arbitrary UTF-8: all or nothing, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|text: &str| {
+    let _ = cts_cases::import::parse_jsonl("fuzz.jsonl", text);
+});
