@@ -617,20 +617,12 @@ impl Writer {
         let results = match result {
             Ok(results) => results,
             Err(e) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
-                self.pending_tail = None;
-                if let Ok(mut t) = self.shared.tree.write() {
-                    t.truncate(base);
-                }
+                self.roll_back(base).await;
                 return Err((e, pending));
             }
         };
         if let Err(e) = sqlx::query("COMMIT").execute(&mut self.conn).await {
-            let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
-            self.pending_tail = None;
-            if let Ok(mut t) = self.shared.tree.write() {
-                t.truncate(base);
-            }
+            self.roll_back(base).await;
             return Err((e.into(), pending));
         }
         let size = self
@@ -649,6 +641,16 @@ impl Writer {
             .zip(results)
             .map(|(reply, result)| Outcome { reply, result })
             .collect())
+    }
+
+    /// Abandons the transaction in progress: nothing of it stays in the
+    /// database, the pending tail or the in-memory tree.
+    async fn roll_back(&mut self, base: TreeSize) {
+        let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+        self.pending_tail = None;
+        if let Ok(mut t) = self.shared.tree.write() {
+            t.truncate(base);
+        }
     }
 
     async fn append_in_transaction(
