@@ -5,6 +5,10 @@
 //!
 //! Not here: prompts and step segmentation (`cts-trace`), storage (`cts-store`).
 
+#![warn(missing_docs)]
+
+pub mod http;
+
 use serde::{Deserialize, Serialize};
 
 /// Who speaks a chat message.
@@ -31,7 +35,10 @@ pub struct ChatMessage {
 impl ChatMessage {
     /// A message from `role`.
     pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Self { role, content: content.into() }
+        Self {
+            role,
+            content: content.into(),
+        }
     }
 }
 
@@ -50,7 +57,12 @@ pub struct GenerationParams {
 
 impl Default for GenerationParams {
     fn default() -> Self {
-        Self { temperature: 0.7, top_p: 0.95, seed: 42, max_tokens: 512 }
+        Self {
+            temperature: 0.7,
+            top_p: 0.95,
+            seed: 42,
+            max_tokens: 512,
+        }
     }
 }
 
@@ -139,10 +151,15 @@ pub trait ChatModel: Send + Sync {
 
     /// Completes a chat. `on_text` receives generated text as it streams
     /// (whole UTF-8 characters only); backends that cannot stream call it once.
+    ///
+    /// The `for<'a>` is spelled out because `#[async_trait]` would otherwise
+    /// give the `&str` one fixed lifetime, and no text made inside
+    /// `complete` could be handed to `on_text`. Implementations must spell it
+    /// out the same way.
     async fn complete(
         &self,
         messages: &[ChatMessage],
         params: &GenerationParams,
-        on_text: &(dyn Fn(&str) + Send + Sync),
+        on_text: &(dyn for<'a> Fn(&'a str) + Send + Sync),
     ) -> Result<Completion, ModelError>;
 }

@@ -179,3 +179,39 @@ pub async fn case_json(ledger: &Ledger, id: &str) -> Result<Option<Case>, StoreE
         crate::ContentState::Redacted { .. } => Ok(None),
     }
 }
+
+/// Latest versions of the cases a selector names, with their text.
+///
+/// Selector: `all`; `specialty:NAME`; `tag:TAG`; `prefix*`; or a
+/// comma-separated list of ids. Erased cases are skipped. An unknown id is an error.
+pub async fn select_cases(ledger: &Ledger, selector: &str) -> Result<Vec<(Case, i64)>, StoreError> {
+    let all = list_cases(ledger).await?;
+    let chosen: Vec<&StoredCase> = if selector == "all" {
+        all.iter().collect()
+    } else if let Some(s) = selector.strip_prefix("specialty:") {
+        all.iter().filter(|c| c.specialty == s).collect()
+    } else if let Some(t) = selector.strip_prefix("tag:") {
+        all.iter()
+            .filter(|c| c.tags.iter().any(|x| x == t))
+            .collect()
+    } else if let Some(p) = selector.strip_suffix('*') {
+        all.iter().filter(|c| c.id.starts_with(p)).collect()
+    } else {
+        let mut out = Vec::new();
+        for id in selector.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            out.push(
+                all.iter()
+                    .find(|c| c.id == id)
+                    .ok_or_else(|| StoreError::NotFound(format!("no case {id:?}")))?,
+            );
+        }
+        out
+    };
+    let mut cases = Vec::with_capacity(chosen.len());
+    for c in chosen {
+        if let Some(case) = case_json(ledger, &c.id).await? {
+            cases.push((case, c.version));
+        }
+    }
+    Ok(cases)
+}

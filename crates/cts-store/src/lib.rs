@@ -15,6 +15,7 @@ pub mod cases;
 mod db;
 mod error;
 mod ledger;
+pub mod traces;
 
 pub use audit::{audit, AuditFailure, AuditReport};
 pub use db::open_pool;

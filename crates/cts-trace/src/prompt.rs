@@ -53,7 +53,7 @@ Final answer: {answer_format}",
 };
 
 /// The two chat messages a template renders to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RenderedPrompt {
     /// The system message.
     pub system: String,

@@ -1,0 +1,284 @@
+//! The OpenAI chat-completions wire format: what we send, what we read back,
+//! and how streamed chunks add up to one answer. Pure data, no I/O.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ChatMessage, GenerationParams};
+
+/// The request body of `POST /v1/chat/completions`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ChatRequest<'a> {
+    pub model: &'a str,
+    pub messages: &'a [ChatMessage],
+    pub temperature: f32,
+    pub top_p: f32,
+    pub seed: u64,
+    pub max_tokens: u32,
+    pub stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+}
+
+/// Asks a streaming server for a final chunk with token counts.
+#[derive(Debug, Serialize)]
+pub(crate) struct StreamOptions {
+    pub include_usage: bool,
+}
+
+impl<'a> ChatRequest<'a> {
+    pub(crate) fn new(
+        model: &'a str,
+        messages: &'a [ChatMessage],
+        params: &GenerationParams,
+        stream: bool,
+    ) -> Self {
+        Self {
+            model,
+            messages,
+            temperature: params.temperature,
+            top_p: params.top_p,
+            seed: params.seed,
+            max_tokens: params.max_tokens,
+            stream,
+            stream_options: stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
+        }
+    }
+}
+
+/// Token counts as servers report them.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+pub(crate) struct WireUsage {
+    #[serde(default)]
+    pub prompt_tokens: u32,
+    #[serde(default)]
+    pub completion_tokens: u32,
+}
+
+/// A whole (non-streamed) response.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ChatResponse {
+    pub choices: Vec<Choice>,
+    #[serde(default)]
+    pub usage: Option<WireUsage>,
+    #[serde(default)]
+    pub system_fingerprint: Option<String>,
+}
+
+/// One choice of a whole response.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Choice {
+    pub message: Message,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+}
+
+/// Text of a message or of a streamed delta. Reasoning arrives as
+/// `reasoning_content` (vLLM, DeepSeek) or `reasoning` (some newer servers).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Message {
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub reasoning_content: Option<String>,
+    #[serde(default)]
+    pub reasoning: Option<String>,
+}
+
+impl Message {
+    /// The reasoning text, whichever field carried it.
+    pub(crate) fn reasoning_text(&self) -> Option<&str> {
+        self.reasoning_content
+            .as_deref()
+            .or(self.reasoning.as_deref())
+    }
+}
+
+/// One streamed `data:` payload.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ChatChunk {
+    #[serde(default)]
+    pub choices: Vec<ChunkChoice>,
+    #[serde(default)]
+    pub usage: Option<WireUsage>,
+    #[serde(default)]
+    pub system_fingerprint: Option<String>,
+    /// Some servers (vLLM) report a failure mid-stream this way.
+    #[serde(default)]
+    pub error: Option<serde_json::Value>,
+}
+
+/// One choice of a streamed chunk.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ChunkChoice {
+    #[serde(default)]
+    pub delta: Message,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+}
+
+/// A streamed answer so far.
+#[derive(Debug, Default)]
+pub(crate) struct StreamedAnswer {
+    pub content: String,
+    pub reasoning: String,
+    pub finish_reason: Option<String>,
+    pub usage: Option<WireUsage>,
+    pub system_fingerprint: Option<String>,
+}
+
+/// What one chunk added.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct ChunkDelta<'a> {
+    /// New message text, to hand on as it streams.
+    pub content: Option<&'a str>,
+    /// Whether any token (content or reasoning) arrived.
+    pub any_token: bool,
+}
+
+impl StreamedAnswer {
+    /// Adds a chunk (only the first choice: we always ask for one).
+    pub(crate) fn apply<'c>(&mut self, chunk: &'c ChatChunk) -> ChunkDelta<'c> {
+        if chunk.system_fingerprint.is_some() {
+            self.system_fingerprint
+                .clone_from(&chunk.system_fingerprint);
+        }
+        if chunk.usage.is_some() {
+            self.usage = chunk.usage;
+        }
+        let mut delta = ChunkDelta::default();
+        let Some(choice) = chunk.choices.first() else {
+            return delta;
+        };
+        if let Some(reasoning) = choice.delta.reasoning_text().filter(|r| !r.is_empty()) {
+            self.reasoning.push_str(reasoning);
+            delta.any_token = true;
+        }
+        if let Some(content) = choice.delta.content.as_deref().filter(|c| !c.is_empty()) {
+            self.content.push_str(content);
+            delta.content = Some(content);
+            delta.any_token = true;
+        }
+        if choice.finish_reason.is_some() {
+            self.finish_reason.clone_from(&choice.finish_reason);
+        }
+        delta
+    }
+}
+
+/// Longest server message quoted in an error.
+const MAX_MESSAGE_CHARS: usize = 500;
+
+/// The server's error message from an error body: `{"error": {"message": …}}`,
+/// `{"error": "…"}`, `{"message": …}`, `{"detail": …}`, or the text itself.
+pub(crate) fn error_message(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| json_error_message(&v))
+        .unwrap_or_else(|| text.trim().to_owned());
+    truncate_chars(&message, MAX_MESSAGE_CHARS)
+}
+
+/// The message inside a JSON error value, if it has one.
+pub(crate) fn json_error_message(value: &serde_json::Value) -> Option<String> {
+    let pick = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Object(o) => {
+            o.get("message").and_then(|m| m.as_str()).map(str::to_owned)
+        }
+        _ => None,
+    };
+    ["error", "message", "detail"]
+        .iter()
+        .find_map(|key| value.get(key).and_then(pick))
+        .or_else(|| pick(value))
+}
+
+/// The first `max` characters of `text`, marked when cut.
+pub(crate) fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Role;
+
+    #[test]
+    fn request_carries_sampling_parameters_and_stream_options() {
+        let messages = [ChatMessage::new(Role::User, "hi")];
+        let params = GenerationParams {
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 7,
+            max_tokens: 64,
+        };
+        let body =
+            serde_json::to_value(ChatRequest::new("m", &messages, &params, true)).expect("json");
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "model": "m",
+                "messages": [{"role": "user", "content": "hi"}],
+                "temperature": 0.0, "top_p": 1.0, "seed": 7, "max_tokens": 64,
+                "stream": true, "stream_options": {"include_usage": true}
+            })
+        );
+        let body =
+            serde_json::to_value(ChatRequest::new("m", &messages, &params, false)).expect("json");
+        assert!(body.get("stream_options").is_none());
+    }
+
+    #[test]
+    fn error_message_is_found_in_common_shapes() {
+        assert_eq!(
+            error_message(br#"{"error":{"message":"bad model","type":"x"}}"#),
+            "bad model"
+        );
+        assert_eq!(error_message(br#"{"error":"no"}"#), "no");
+        assert_eq!(
+            error_message(br#"{"detail":"missing field"}"#),
+            "missing field"
+        );
+        assert_eq!(error_message(b" plain text \n"), "plain text");
+    }
+
+    #[test]
+    fn long_messages_are_cut_at_a_character_boundary() {
+        let long = "µ".repeat(600);
+        let cut = truncate_chars(&long, MAX_MESSAGE_CHARS);
+        assert_eq!(cut.chars().count(), MAX_MESSAGE_CHARS + 1);
+    }
+
+    #[test]
+    fn streamed_chunks_add_up() {
+        let mut answer = StreamedAnswer::default();
+        let chunks = [
+            r#"{"choices":[{"delta":{"role":"assistant","reasoning_content":"think"}}],"system_fingerprint":"fp1"}"#,
+            r#"{"choices":[{"delta":{"content":"β-"}}]}"#,
+            r#"{"choices":[{"delta":{"content":"blocker"},"finish_reason":"stop"}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#,
+        ];
+        let mut streamed = String::new();
+        for chunk in chunks {
+            let chunk: ChatChunk = serde_json::from_str(chunk).expect("chunk");
+            if let Some(text) = answer.apply(&chunk).content {
+                streamed.push_str(text);
+            }
+        }
+        assert_eq!(streamed, "β-blocker");
+        assert_eq!(answer.content, "β-blocker");
+        assert_eq!(answer.reasoning, "think");
+        assert_eq!(answer.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(answer.system_fingerprint.as_deref(), Some("fp1"));
+        assert_eq!(
+            answer.usage.map(|u| (u.prompt_tokens, u.completion_tokens)),
+            Some((3, 4))
+        );
+    }
+}
