@@ -36,6 +36,16 @@ enum Command {
     /// Import and list clinical cases (synthetic, JSONL, CSV, PubMedQA, MMLU).
     #[command(subcommand)]
     Cases(cmd::cases::CasesCommand),
+    /// Fetch the default local model.
+    #[command(subcommand)]
+    Model(cmd::model::ModelCommand),
+    /// Run a model on cases and record segmented reasoning traces (resumable).
+    Generate(cmd::generate::GenerateArgs),
+    /// List and show reasoning traces.
+    #[command(subcommand)]
+    Traces(cmd::generate::TracesCommand),
+    /// Serve the model as an OpenAI-compatible endpoint on loopback.
+    ServeModel(cmd::serve_model::ServeModelArgs),
     /// Append to, inspect, prove, export and audit the transparency log.
     #[command(subcommand)]
     Ledger(cmd::ledger::LedgerCommand),
@@ -78,6 +88,12 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Init(args) => cmd::init::run(args, &out).await,
             Command::Cases(c) => cmd::cases::run(c, cli.project.as_deref(), &out).await,
+            Command::Model(c) => cmd::model::run(c, &out).await,
+            Command::Generate(a) => {
+                cmd::generate::run_generate(a, cli.project.as_deref(), &out).await
+            }
+            Command::Traces(c) => cmd::generate::run_traces(c, cli.project.as_deref(), &out).await,
+            Command::ServeModel(a) => cmd::serve_model::run(a, cli.project.as_deref(), &out).await,
             Command::Ledger(c) => cmd::ledger::run(c, cli.project.as_deref(), &out).await,
             Command::Verify(args) => cmd::verify::run(args, &out).await,
             Command::Bench(c) => cmd::bench::run(c, &out).await,

@@ -21,6 +21,47 @@ pub struct Config {
     pub log: LogConfig,
     /// The embedded database.
     pub database: DatabaseConfig,
+    /// The model traces are generated with.
+    #[serde(default)]
+    pub model: ModelConfig,
+}
+
+/// `[model]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// `default` (the built-in SmolLM2-135M-Instruct, fetched on first use),
+    /// a path to a `.gguf` file, or the base URL of an OpenAI-compatible server.
+    pub source: String,
+    /// Model name to request from an HTTP server.
+    pub http_model: String,
+    /// Name of the environment variable holding the HTTP API key (the key is never stored).
+    pub api_key_env: Option<String>,
+    /// Sampling temperature.
+    pub temperature: f32,
+    /// Nucleus sampling mass.
+    pub top_p: f32,
+    /// Seed (sample k uses seed + k).
+    pub seed: u64,
+    /// Most tokens per trace.
+    pub max_tokens: u32,
+    /// Per-request timeout for HTTP servers, seconds.
+    pub timeout_s: u64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            source: "default".into(),
+            http_model: "default".into(),
+            api_key_env: None,
+            temperature: 0.7,
+            top_p: 0.95,
+            seed: 42,
+            max_tokens: 384,
+            timeout_s: 120,
+        }
+    }
 }
 
 /// `[log]` section.
@@ -96,6 +137,7 @@ impl Project {
             database: DatabaseConfig {
                 path: PathBuf::from("cts.db"),
             },
+            model: ModelConfig::default(),
         };
         fs::create_dir_all(dir.join("keys"))?;
         fs::set_permissions(dir.join("keys"), fs::Permissions::from_mode(0o700))?;

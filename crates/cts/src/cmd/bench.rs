@@ -33,6 +33,15 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// HTTP model dispatch against a zero-latency local stub: CTS's client vs a bare HTTP client.
+    Http {
+        /// Requests to send.
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
 }
 
 #[derive(Serialize)]
@@ -120,7 +129,154 @@ pub async fn run(cmd: BenchCommand, out: &Output) -> Result<ExitCode> {
             });
             Ok(ExitCode::SUCCESS)
         }
+        BenchCommand::Http {
+            requests,
+            concurrency,
+        } => {
+            let f = bench_http(requests.max(1), concurrency.max(1)).await?;
+            out.emit(&f, || {
+                format!(
+                    "HTTP dispatch, {} requests at concurrency {} to a zero-latency stub on loopback (one run)\n\
+                     CTS OpenAiModel   {:>9.0} requests/s   latency p50 {:.0} us  p99 {:.0} us\n\
+                     bare HTTP client  {:>9.0} requests/s   latency p50 {:.0} us  p99 {:.0} us\n\
+                     CTS overhead per request: p50 {:.0} us, p99 {:.0} us; throughput {:.2}x the bare client\n",
+                    f.requests, f.concurrency, f.cts_requests_per_s, f.cts_p50_us, f.cts_p99_us,
+                    f.bare_requests_per_s, f.bare_p50_us, f.bare_p99_us, f.overhead_p50_us, f.overhead_p99_us,
+                    f.cts_requests_per_s / f.bare_requests_per_s
+                )
+            });
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+#[derive(Serialize)]
+struct HttpFigures {
+    requests: usize,
+    concurrency: usize,
+    cts_requests_per_s: f64,
+    cts_p50_us: f64,
+    cts_p99_us: f64,
+    bare_requests_per_s: f64,
+    bare_p50_us: f64,
+    bare_p99_us: f64,
+    overhead_p50_us: f64,
+    overhead_p99_us: f64,
+}
+
+const STUB_REPLY: &str = r#"{"id":"x","object":"chat.completion","created":0,"model":"stub","system_fingerprint":"fp_stub","choices":[{"index":0,"message":{"role":"assistant","content":"Step 1: Check the INR.\nFinal answer: B"},"finish_reason":"stop"}],"usage":{"prompt_tokens":40,"completion_tokens":12,"total_tokens":52}}"#;
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * q) as usize)
+        .copied()
+        .unwrap_or(0.0)
+}
+
+async fn timed<F, Fut>(requests: usize, concurrency: usize, one: F) -> Result<(f64, Vec<f64>)>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    let one = Arc::new(one);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (one, next) = (one.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < requests {
+                let s = Instant::now();
+                one().await?;
+                lat.push(s.elapsed().as_secs_f64() * 1e6);
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut all = Vec::with_capacity(requests);
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    Ok((requests as f64 / secs, all))
+}
+
+async fn bench_http(requests: usize, concurrency: usize) -> Result<HttpFigures> {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(|| async { ([("content-type", "application/json")], STUB_REPLY) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let base = format!("http://{addr}");
+    let messages = vec![
+        cts_model::ChatMessage::new(cts_model::Role::System, "You are a careful clinician."),
+        cts_model::ChatMessage::new(
+            cts_model::Role::User,
+            "Synthetic: patient on warfarin needs analgesia. Which option?",
+        ),
+    ];
+    let params = cts_model::GenerationParams::default();
+
+    let config = cts_model::http::HttpConfig {
+        concurrency,
+        ..cts_model::http::HttpConfig::new(&base, "stub")
+    };
+    let model = Arc::new(cts_model::http::OpenAiModel::new(config)?);
+    let (m, msgs, p) = (
+        model.clone(),
+        Arc::new(messages.clone()),
+        Arc::new(params.clone()),
+    );
+    let (cts_rps, cts_lat) = timed(requests, concurrency, move || {
+        let (m, msgs, p) = (m.clone(), msgs.clone(), p.clone());
+        async move {
+            use cts_model::ChatModel;
+            m.complete(&msgs, &p, &|_| {}).await?;
+            Ok(())
+        }
+    })
+    .await?;
+
+    // Baseline: the same request body with a bare reqwest client, reply parsed as JSON.
+    let client = reqwest::Client::new();
+    let url = format!("{base}/v1/chat/completions");
+    let body = Arc::new(
+        serde_json::json!({ "model": "stub", "messages": messages, "temperature": params.temperature,
+        "top_p": params.top_p, "seed": params.seed, "max_tokens": params.max_tokens }),
+    );
+    let (bare_rps, bare_lat) = timed(requests, concurrency, move || {
+        let (client, url, body) = (client.clone(), url.clone(), body.clone());
+        async move {
+            let v: serde_json::Value = client.post(&url).json(&*body).send().await?.json().await?;
+            std::hint::black_box(v);
+            Ok(())
+        }
+    })
+    .await?;
+    server.abort();
+    let (c50, c99, b50, b99) = (
+        percentile(&cts_lat, 0.5),
+        percentile(&cts_lat, 0.99),
+        percentile(&bare_lat, 0.5),
+        percentile(&bare_lat, 0.99),
+    );
+    Ok(HttpFigures {
+        requests,
+        concurrency,
+        cts_requests_per_s: cts_rps,
+        cts_p50_us: c50,
+        cts_p99_us: c99,
+        bare_requests_per_s: bare_rps,
+        bare_p50_us: b50,
+        bare_p99_us: b99,
+        overhead_p50_us: c50 - b50,
+        overhead_p99_us: c99 - b99,
+    })
 }
 
 async fn bench_ledger(

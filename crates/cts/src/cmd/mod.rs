@@ -2,8 +2,11 @@
 
 pub mod bench;
 pub mod cases;
+pub mod generate;
 pub mod init;
 pub mod ledger;
+pub mod model;
+pub mod serve_model;
 pub mod verify;
 
 /// The actor recorded for commands run from the CLI: `cli:<OS user>`.

@@ -1,0 +1,20 @@
+//! The local GGUF backend of CTS: chat models run in-process through
+//! llama.cpp (`llama-cpp-2`), implementing [`cts_model::ChatModel`].
+//!
+//! - [`fetch`]: downloads and verifies the default model (SmolLM2-135M-Instruct Q4_1).
+//! - [`local`]: [`LocalModel`], single streamed completions and batched decoding.
+//! - [`bench`]: prompt and generation throughput.
+//!
+//! Not here: the trait and the HTTP backend (`cts-model`), prompts (`cts-trace`).
+
+pub mod bench;
+pub mod fetch;
+pub mod local;
+mod utf8;
+
+pub use bench::{bench_batch, bench_generate, Throughput};
+pub use fetch::{
+    default_cache_dir, fetch_default_model, sha256_file, FetchError, DEFAULT_MODEL_FILE,
+    DEFAULT_MODEL_SHA256, DEFAULT_MODEL_SIZE,
+};
+pub use local::{LocalModel, LocalOptions};

@@ -1,0 +1,230 @@
+//! The model backends against real peers this project did not write:
+//! `cts serve-model` answers the official `openai` Python client, and
+//! `cts generate` runs against `llama-cpp-python`'s OpenAI-compatible server
+//! serving the same default GGUF. Both need the Python environment that
+//! `scripts/test` creates (`target/pyenv`, or `$CTS_PYENV`).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn cts() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cts"))
+}
+
+fn python() -> PathBuf {
+    let env = std::env::var_os("CTS_PYENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/pyenv"));
+    let py = env.join("bin/python");
+    assert!(
+        py.exists(),
+        "{} is missing: these tests need a Python environment with llama-cpp-python[server] and openai; scripts/test creates it",
+        py.display()
+    );
+    py
+}
+
+fn default_model() -> PathBuf {
+    let out = cts().args(["--json", "model", "fetch"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "cts model fetch: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    PathBuf::from(v["path"].as_str().unwrap())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_http(url: &str, limit: Duration) {
+    let start = Instant::now();
+    let (host, path) = url.trim_start_matches("http://").split_once('/').unwrap();
+    while start.elapsed() < limit {
+        if let Ok(mut s) = std::net::TcpStream::connect(host) {
+            use std::io::{Read, Write};
+            let _ = write!(s, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            if buf.starts_with("HTTP/1.1 200") || buf.starts_with("HTTP/1.0 200") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{url} did not come up within {limit:?}");
+}
+
+/// Starts `cts serve-model` on a free loopback port; returns it and its base URL.
+fn serve_model(model: &Path) -> (Killed, String) {
+    let mut child = cts()
+        .args(["serve-model", "--listen", "127.0.0.1:0", "--model"])
+        .arg(model)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let server = Killed(child);
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    (server, url)
+}
+
+#[test]
+fn serve_model_answers_the_official_openai_client() {
+    let py = python();
+    let model = default_model();
+    let (_server, base) = serve_model(&model);
+    wait_http(&format!("{}/models", base), Duration::from_secs(60));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/openai_client.py");
+    let out = Command::new(py).arg(script).arg(&base).output().unwrap();
+    assert!(
+        out.status.success(),
+        "openai client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["models"][0], "SmolLM2-135M-Instruct.Q4_1.gguf");
+    let content = v["content"].as_str().unwrap();
+    assert!(!content.trim().is_empty(), "{v}");
+    assert!(v["usage"]["completion"].as_u64().unwrap() > 0, "{v}");
+    assert!(
+        v["fingerprint"].as_str().unwrap().starts_with("cts-"),
+        "{v}"
+    );
+    assert!(
+        v["stream_chunks"].as_u64().unwrap() > 1,
+        "the answer streamed in pieces: {v}"
+    );
+    assert_eq!(
+        v["streamed"].as_str().unwrap(),
+        content,
+        "greedy, same seed: streamed text equals the plain answer"
+    );
+    assert!(
+        ["stop", "length"].contains(&v["stream_finish"].as_str().unwrap()),
+        "{v}"
+    );
+}
+
+#[test]
+fn generate_runs_against_llama_cpp_python_server() {
+    let py = python();
+    let model = default_model();
+    let port = free_port();
+    let server = Command::new(py)
+        .args([
+            "-m",
+            "llama_cpp.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--n_ctx",
+            "2048",
+            "--model",
+        ])
+        .arg(&model)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Killed(server);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_http(&format!("{base}/v1/models"), Duration::from_secs(120));
+
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    let run = |args: &[&str]| {
+        let out = cts()
+            .arg("--project")
+            .arg(&project)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cts {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(cts()
+        .arg("init")
+        .arg(&project)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    run(&["cases", "import", "--synthetic"]);
+    let report = run(&[
+        "--json",
+        "generate",
+        "--cases",
+        "synthetic-medsafe-001,synthetic-medsafe-002",
+        "--model",
+        &base,
+        "--max-tokens",
+        "48",
+        "--temperature",
+        "0",
+        "--concurrency",
+        "2",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["generated"], 2, "{report}");
+    let traces: serde_json::Value =
+        serde_json::from_str(&run(&["--json", "traces", "list"])).unwrap();
+    let t = &traces[0];
+    assert_eq!(t["model"]["backend"], "openai-http");
+    assert_eq!(
+        t["model"]["base_url"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches('/'),
+        base
+    );
+    assert!(t["completion_tokens"].as_i64().unwrap() > 0);
+    let again: serde_json::Value = serde_json::from_str(&run(&[
+        "--json",
+        "generate",
+        "--cases",
+        "synthetic-medsafe-001,synthetic-medsafe-002",
+        "--model",
+        &base,
+        "--max-tokens",
+        "48",
+        "--temperature",
+        "0",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (again["generated"].as_u64(), again["skipped"].as_u64()),
+        (Some(0), Some(2)),
+        "re-running resumes"
+    );
+    run(&["ledger", "verify"]);
+}
