@@ -181,6 +181,15 @@ pub fn fetch_default_model(cache_dir: &Path) -> Result<PathBuf, FetchError> {
             actual,
         });
     }
+    // Temp files are private (0600); the cached model is a plain shared file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        staged
+            .as_file()
+            .set_permissions(fs::Permissions::from_mode(0o644))
+            .map_err(io_err("cannot set permissions of", staged.path()))?;
+    }
     staged
         .as_file()
         .sync_all()

@@ -3,9 +3,14 @@
 //!
 //! - [`fetch`]: downloads and verifies the default model (SmolLM2-135M-Instruct Q4_1).
 //! - [`local`]: [`LocalModel`], single streamed completions and batched decoding.
-//! - [`bench`]: prompt and generation throughput.
+//! - [`bench`](mod@bench): prompt and generation throughput.
 //!
 //! Not here: the trait and the HTTP backend (`cts-model`), prompts (`cts-trace`).
+//!
+//! llama.cpp's own logs are forwarded to `tracing` (INFO and up at load time;
+//! filter them with e.g. `RUST_LOG=llama_cpp_2=warn`).
+
+#![warn(missing_docs)]
 
 pub mod bench;
 pub mod fetch;

@@ -251,8 +251,8 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-/// The sampler for one sequence: greedy at temperature 0, else top-p, temperature, seeded draw.
-fn sampler(params: &GenerationParams) -> Result<LlamaSampler, ModelError> {
+/// Rejects sampling parameters llama.cpp cannot honour.
+fn check_params(params: &GenerationParams) -> Result<(), ModelError> {
     let (t, p) = (params.temperature, params.top_p);
     if !t.is_finite() || t < 0.0 {
         return Err(refused(format!(
@@ -262,16 +262,22 @@ fn sampler(params: &GenerationParams) -> Result<LlamaSampler, ModelError> {
     if !(p > 0.0 && p <= 1.0) {
         return Err(refused(format!("top_p must be in (0, 1], got {p}")));
     }
-    if t == 0.0 {
-        return Ok(LlamaSampler::greedy());
+    Ok(())
+}
+
+/// The sampler of one sequence (checked parameters): greedy at temperature
+/// 0, else top-p, temperature and a seeded draw.
+fn sampler(params: &GenerationParams) -> LlamaSampler {
+    if params.temperature == 0.0 {
+        return LlamaSampler::greedy();
     }
     let mut chain = Vec::with_capacity(3);
-    if p < 1.0 {
-        chain.push(LlamaSampler::top_p(p, 1));
+    if params.top_p < 1.0 {
+        chain.push(LlamaSampler::top_p(params.top_p, 1));
     }
-    chain.push(LlamaSampler::temp(t));
+    chain.push(LlamaSampler::temp(params.temperature));
     chain.push(LlamaSampler::dist(sampler_seed(params.seed)));
-    Ok(LlamaSampler::chain_simple(chain))
+    LlamaSampler::chain_simple(chain)
 }
 
 /// Folds the 64-bit seed into llama.cpp's 32 bits, avoiding `u32::MAX`,
@@ -330,7 +336,7 @@ impl Engine {
         messages: &[ChatMessage],
         params: &GenerationParams,
     ) -> Result<Prepared, ModelError> {
-        sampler(params)?;
+        check_params(params)?;
         let text = self.render(messages)?;
         let prompt = self.model.vocab().tokenize(text.as_bytes(), true, true);
         if prompt.is_empty() {
@@ -450,13 +456,6 @@ impl Engine {
                 let seq = seq as i32;
                 ctx.clear_kv_cache_seq(Some(seq as u32), None, None)
                     .map_err(|e| format!("cannot clear sequence {seq}: {e}"))?;
-                let sampler = match sampler(&p.params) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        results[request] = Some(Err(e));
-                        continue;
-                    }
-                };
                 *entry = Some(Slot {
                     request,
                     seq,
@@ -464,7 +463,7 @@ impl Engine {
                     fed: 0,
                     n_past: 0,
                     max_tokens: p.params.max_tokens,
-                    sampler,
+                    sampler: sampler(&p.params),
                     text: Utf8Stream::new(),
                     content: String::new(),
                     generated: 0,
@@ -593,7 +592,7 @@ mod tests {
             ..GenerationParams::default()
         };
         assert!(matches!(
-            sampler(&params),
+            check_params(&params),
             Err(ModelError::Refused { status: 400, .. })
         ));
     }
@@ -604,6 +603,9 @@ mod tests {
             temperature: -1.0,
             ..GenerationParams::default()
         };
-        assert!(matches!(sampler(&params), Err(ModelError::Refused { .. })));
+        assert!(matches!(
+            check_params(&params),
+            Err(ModelError::Refused { .. })
+        ));
     }
 }

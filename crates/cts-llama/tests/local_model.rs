@@ -201,3 +201,23 @@ fn prompt_longer_than_the_context_is_refused() {
         matches!(&results[0], Err(ModelError::Refused { message, .. }) if message.contains("n_ctx"))
     );
 }
+
+#[test]
+fn file_that_is_not_gguf_fails_to_load_as_unavailable() {
+    model(); // the backend is up; what fails is the file
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not-a-model.gguf");
+    std::fs::write(&path, b"definitely not GGUF").unwrap();
+    let err = LocalModel::load(&path, LocalOptions::default()).unwrap_err();
+    assert!(matches!(err, ModelError::Unavailable(_)), "{err}");
+}
+
+#[test]
+fn missing_file_fails_to_load_with_its_path_in_the_error() {
+    let err = LocalModel::load(
+        std::path::Path::new("/nonexistent/model.gguf"),
+        LocalOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/model.gguf"), "{err}");
+}
