@@ -325,8 +325,12 @@ fn list_items(
     for (k, item) in items.iter().enumerate() {
         let next_line = items.get(k + 1).map_or(lines.len(), |n| n.line);
         let block_end = lines.get(next_line).map_or(region.end, |l| l.start);
-        // A blank line followed by unindented, non-list text ends the item early.
-        let loose = (item.line + 1..next_line).find_map(|j| {
+        // Text between two items is the first one's body (models often write
+        // "1. **Heading**", a blank line, then the paragraph). After the last
+        // item, a blank line followed by unindented, non-list text is a
+        // conclusion, not part of the item.
+        let last = k + 1 == items.len();
+        let loose = (item.line + 1..next_line).filter(|_| last).find_map(|j| {
             if !lines[j].is_blank(raw) {
                 return None;
             }
