@@ -144,7 +144,12 @@ pub async fn run(cmd: BenchCommand, out: &Output) -> Result<ExitCode> {
             });
             Ok(ExitCode::SUCCESS)
         }
-        BenchCommand::Generate { model, tokens, python, reps } => {
+        BenchCommand::Generate {
+            model,
+            tokens,
+            python,
+            reps,
+        } => {
             let f = bench_generate(model, tokens, python, reps.max(1)).await?;
             out.emit(&f, || {
                 format!(
@@ -488,54 +493,79 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
-async fn bench_generate(model: Option<std::path::PathBuf>, tokens: u32, python: Option<std::path::PathBuf>, reps: usize) -> Result<GenerateFigures> {
+async fn bench_generate(
+    model: Option<std::path::PathBuf>,
+    tokens: u32,
+    python: Option<std::path::PathBuf>,
+    reps: usize,
+) -> Result<GenerateFigures> {
     let path = match model {
         Some(p) => p,
         None => {
             let dir = cts_llama::fetch::default_cache_dir();
-            tokio::task::spawn_blocking(move || cts_llama::fetch::fetch_default_model(&dir)).await??
+            tokio::task::spawn_blocking(move || cts_llama::fetch::fetch_default_model(&dir))
+                .await??
         }
     };
     let python = python.unwrap_or_else(|| {
-        std::env::var_os("CTS_PYENV").map_or_else(|| std::path::PathBuf::from("target/pyenv"), std::path::PathBuf::from).join("bin/python")
+        std::env::var_os("CTS_PYENV")
+            .map_or_else(
+                || std::path::PathBuf::from("target/pyenv"),
+                std::path::PathBuf::from,
+            )
+            .join("bin/python")
     });
-    anyhow::ensure!(python.exists(), "{} not found: create it as scripts/test does, or pass --python", python.display());
+    anyhow::ensure!(
+        python.exists(),
+        "{} not found: create it as scripts/test does, or pass --python",
+        python.display()
+    );
     let chats: Vec<Vec<cts_model::ChatMessage>> = cts_cases::synthetic::quickstart_cases()
         .iter()
         .take(8)
-        .map(|c| cts_generate::chat_for(c, &cts_trace::prompt::STEPWISE).map_err(anyhow::Error::msg))
+        .map(|c| {
+            cts_generate::chat_for(c, &cts_trace::prompt::STEPWISE).map_err(anyhow::Error::msg)
+        })
         .collect::<Result<_>>()?;
     let p = path.clone();
-    let (single, llama_prompt_text, sequential_tps, batched_tps) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let model = cts_llama::local::LocalModel::load(&p, cts_llama::local::LocalOptions::default())?;
-        let mut single = Vec::new();
-        for _ in 0..reps {
-            single.push(cts_llama::bench::bench_generate(&model, &chats[0], tokens)?);
-        }
-        let text = model.render_prompt(&chats[0])?;
-        let greedy = cts_model::GenerationParams { temperature: 0.0, top_p: 1.0, seed: 1, max_tokens: tokens };
-        let (mut seq, mut bat) = (Vec::new(), Vec::new());
-        for _ in 0..reps {
-            let start = Instant::now();
-            let mut generated = 0u32;
-            for chat in &chats {
-                for r in model.complete_batch(&[(chat.clone(), greedy.clone())]) {
+    let (single, llama_prompt_text, sequential_tps, batched_tps) =
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let model =
+                cts_llama::local::LocalModel::load(&p, cts_llama::local::LocalOptions::default())?;
+            let mut single = Vec::new();
+            for _ in 0..reps {
+                single.push(cts_llama::bench::bench_generate(&model, &chats[0], tokens)?);
+            }
+            let text = model.render_prompt(&chats[0])?;
+            let greedy = cts_model::GenerationParams {
+                temperature: 0.0,
+                top_p: 1.0,
+                seed: 1,
+                max_tokens: tokens,
+            };
+            let (mut seq, mut bat) = (Vec::new(), Vec::new());
+            for _ in 0..reps {
+                let start = Instant::now();
+                let mut generated = 0u32;
+                for chat in &chats {
+                    for r in model.complete_batch(&[(chat.clone(), greedy.clone())]) {
+                        generated += r?.usage.completion_tokens;
+                    }
+                }
+                seq.push(f64::from(generated) / start.elapsed().as_secs_f64());
+                let requests: Vec<_> = chats.iter().map(|c| (c.clone(), greedy.clone())).collect();
+                let start = Instant::now();
+                let mut generated = 0u32;
+                for r in model.complete_batch(&requests) {
                     generated += r?.usage.completion_tokens;
                 }
+                bat.push(f64::from(generated) / start.elapsed().as_secs_f64());
             }
-            seq.push(f64::from(generated) / start.elapsed().as_secs_f64());
-            let requests: Vec<_> = chats.iter().map(|c| (c.clone(), greedy.clone())).collect();
-            let start = Instant::now();
-            let mut generated = 0u32;
-            for r in model.complete_batch(&requests) {
-                generated += r?.usage.completion_tokens;
-            }
-            bat.push(f64::from(generated) / start.elapsed().as_secs_f64());
-        }
-        Ok((single, text, median(seq), median(bat)))
-    })
-    .await??;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/llama_cpp_bench.py");
+            Ok((single, text, median(seq), median(bat)))
+        })
+        .await??;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/llama_cpp_bench.py");
     let (mut lp, mut lg) = (Vec::new(), Vec::new());
     for _ in 0..reps {
         use std::io::Write;
@@ -543,12 +573,20 @@ async fn bench_generate(model: Option<std::path::PathBuf>, tokens: u32, python: 
             .arg(&script)
             .arg(&path)
             .arg(tokens.to_string())
-            .arg(std::thread::available_parallelism().map_or(2, |n| n.get()).to_string())
+            .arg(
+                std::thread::available_parallelism()
+                    .map_or(2, |n| n.get())
+                    .to_string(),
+            )
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .with_context(|| format!("running {}", python.display()))?;
-        child.stdin.take().context("stdin")?.write_all(llama_prompt_text.as_bytes())?;
+        child
+            .stdin
+            .take()
+            .context("stdin")?
+            .write_all(llama_prompt_text.as_bytes())?;
         let out = child.wait_with_output()?;
         anyhow::ensure!(out.status.success(), "llama-cpp-python benchmark failed");
         let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
@@ -556,7 +594,9 @@ async fn bench_generate(model: Option<std::path::PathBuf>, tokens: u32, python: 
         lg.push(v["gen_tokens_per_s"].as_f64().unwrap_or(0.0));
     }
     Ok(GenerateFigures {
-        model: path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        model: path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         reps,
         cts_prompt_tps: median(single.iter().map(|t| t.prompt_tokens_per_s).collect()),
         cts_gen_tps: median(single.iter().map(|t| t.gen_tokens_per_s).collect()),
