@@ -418,6 +418,9 @@ impl Engine {
             })
             .max()
             .unwrap_or(u64::from(self.n_ctx));
+        // llama.cpp pads n_ctx to a multiple of 256 and then splits it evenly
+        // between sequences; pad each stream so the split is exact.
+        let per_seq = per_seq.div_ceil(256) * 256;
         let total = u32::try_from(per_seq * n_slots as u64).map_err(|_| {
             format!("{n_slots} sequences of {per_seq} tokens do not fit one context")
         })?;
@@ -445,6 +448,38 @@ impl Engine {
         let mut batch = LlamaBatch::new(BATCH_TOKENS, 1);
         let mut slots: Vec<Option<Slot>> = (0..n_slots).map(|_| None).collect();
 
+        // The first `n_slots` requests usually share a long prefix (system
+        // prompt, instructions): decode it once in sequence 0 and copy its KV
+        // stream to the other sequences.
+        let started = Instant::now();
+        let shared = shared_prefix(queue.iter().take(n_slots).map(|(_, p)| &p.prompt[..]));
+        let shared = if n_slots > 1 && shared >= SHARED_PREFIX_MIN {
+            shared
+        } else {
+            0
+        };
+        tracing::debug!(n_slots, per_seq, shared, "decoding a batch");
+        if shared > 0 {
+            let prefix = &queue[0].1.prompt[..shared];
+            for (c, chunk) in prefix.chunks(BATCH_TOKENS).enumerate() {
+                batch.clear();
+                for (i, &token) in chunk.iter().enumerate() {
+                    let pos = i32::try_from(c * BATCH_TOKENS + i).unwrap_or(i32::MAX);
+                    batch
+                        .add(token, pos, &[0], false)
+                        .map_err(|e| e.to_string())?;
+                }
+                ctx.decode(&mut batch)
+                    .map_err(|e| format!("llama_decode failed: {e}"))?;
+            }
+            for seq in 1..n_slots as i32 {
+                ctx.copy_kv_cache_seq(0, seq, None, None)
+                    .map_err(|e| format!("cannot copy the shared prefix to sequence {seq}: {e}"))?;
+            }
+        }
+        // Slots filled before this step start after the shared prefix.
+        let mut prefilled = if shared > 0 { n_slots } else { 0 };
+
         loop {
             for (seq, entry) in slots.iter_mut().enumerate() {
                 if entry.is_some() {
@@ -454,14 +489,20 @@ impl Engine {
                     break;
                 };
                 let seq = seq as i32;
-                ctx.clear_kv_cache_seq(Some(seq as u32), None, None)
-                    .map_err(|e| format!("cannot clear sequence {seq}: {e}"))?;
+                let skip = if prefilled > 0 {
+                    prefilled -= 1;
+                    shared
+                } else {
+                    ctx.clear_kv_cache_seq(Some(seq as u32), None, None)
+                        .map_err(|e| format!("cannot clear sequence {seq}: {e}"))?;
+                    0
+                };
                 *entry = Some(Slot {
                     request,
                     seq,
                     prompt: p.prompt,
-                    fed: 0,
-                    n_past: 0,
+                    fed: skip,
+                    n_past: i32::try_from(skip).unwrap_or(i32::MAX),
                     max_tokens: p.params.max_tokens,
                     sampler: sampler(&p.params),
                     text: Utf8Stream::new(),
@@ -469,7 +510,7 @@ impl Engine {
                     generated: 0,
                     logits_at: None,
                     next: None,
-                    started: Instant::now(),
+                    started: if skip > 0 { started } else { Instant::now() },
                     first_token: None,
                 });
             }
@@ -562,6 +603,27 @@ impl Engine {
     }
 }
 
+/// Shortest common prefix worth decoding once and copying between sequences.
+const SHARED_PREFIX_MIN: usize = 32;
+
+/// Length of the prefix all `prompts` share, leaving each at least one token
+/// of its own (whose logits start its generation); 0 when there are none.
+fn shared_prefix<'a>(mut prompts: impl Iterator<Item = &'a [LlamaToken]>) -> usize {
+    let Some(first) = prompts.next() else {
+        return 0;
+    };
+    let mut len = first.len().saturating_sub(1);
+    for p in prompts {
+        len = len.min(p.len().saturating_sub(1));
+        len = first[..len]
+            .iter()
+            .zip(p)
+            .take_while(|(a, b)| a == b)
+            .count();
+    }
+    len
+}
+
 fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
@@ -583,6 +645,17 @@ mod tests {
     #[test]
     fn distinct_high_bits_give_distinct_seeds() {
         assert_ne!(sampler_seed(1), sampler_seed(1 | (1 << 40)));
+    }
+
+    #[test]
+    fn shared_prefix_leaves_each_prompt_a_token() {
+        let t = |v: &[i32]| v.iter().map(|&i| LlamaToken(i)).collect::<Vec<_>>();
+        let (a, b, c) = (t(&[1, 2, 3, 4]), t(&[1, 2, 3, 5, 6]), t(&[1, 2, 3]));
+        assert_eq!(shared_prefix([&a[..], &b[..]].into_iter()), 3);
+        assert_eq!(shared_prefix([&a[..], &c[..]].into_iter()), 2);
+        assert_eq!(shared_prefix([&a[..]].into_iter()), 3);
+        assert_eq!(shared_prefix(std::iter::empty()), 0);
+        assert_eq!(shared_prefix([&t(&[9, 1])[..], &a[..]].into_iter()), 0);
     }
 
     #[test]

@@ -221,3 +221,45 @@ fn missing_file_fails_to_load_with_its_path_in_the_error() {
     .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/model.gguf"), "{err}");
 }
+
+#[tokio::test]
+async fn batch_with_a_long_shared_prefix_matches_sequential_greedy_completions() {
+    // Long enough for the shared prefix to be decoded once and copied, and
+    // more requests than max_parallel so refilled slots start from scratch.
+    let system = "You are a careful clinical assistant. Answer briefly, cite the \
+        mechanism of action where relevant, mention the most important contraindications, \
+        and say when a patient should seek urgent care. Do not speculate beyond the evidence.";
+    let requests: Vec<_> = (1..=10u32)
+        .map(|i| {
+            let messages = vec![
+                ChatMessage::new(Role::System, system),
+                ChatMessage::new(
+                    Role::User,
+                    format!("Name {i} common causes of hyperkalaemia."),
+                ),
+            ];
+            (messages, greedy(12))
+        })
+        .collect();
+    let mut sequential = Vec::new();
+    for (messages, params) in &requests {
+        sequential.push(complete(messages, params).await.content);
+    }
+    let batched: Vec<String> = model()
+        .complete_batch(&requests)
+        .into_iter()
+        .map(|r| r.expect("batched completion succeeds").content)
+        .collect();
+    // A missing or misplaced prefix would change every answer; batch shape
+    // alone moves near-tied greedy picks of this tiny quantised model now and
+    // then (also without prefix sharing), so demand most, not all, to match.
+    let same = batched
+        .iter()
+        .zip(&sequential)
+        .filter(|(a, b)| a == b)
+        .count();
+    assert!(
+        same >= 7,
+        "only {same} of 10 match:\n{batched:#?}\nvs\n{sequential:#?}"
+    );
+}
