@@ -138,18 +138,20 @@ fn maps_are_sorted() -> bool {
     })
 }
 
-/// Whether plain `serde_json` output of `v` is already RFC 8785 canonical:
-/// no floating-point numbers (whose formatting differs) and no keys with
-/// characters from U+E000 up (where UTF-8 and UTF-16 key orders differ).
-/// Integers are within ±2^53 ([`Event::validate`] refuses others).
 /// The first integer in `v` that an IEEE double cannot hold exactly.
+///
+/// An integer beyond ±2^53 is still accepted when its decimal digits are
+/// exactly the RFC 8785 rendering of the nearest double (as
+/// `-498561464862907600` is for the double -4.985614648629076e17): such a
+/// number is what canonicalization itself produces for large doubles, so an
+/// entry that holds one must decode and re-encode to the same bytes.
 fn inexact_integer(v: &serde_json::Value) -> Option<&serde_json::Number> {
     const EXACT: u64 = 1 << 53;
     match v {
         serde_json::Value::Number(n) => {
             let too_big = n.as_i64().is_some_and(|i| i.unsigned_abs() > EXACT)
                 || n.as_u64().is_some_and(|u| u > EXACT);
-            too_big.then_some(n)
+            (too_big && !is_canonical_double(n)).then_some(n)
         }
         serde_json::Value::Array(a) => a.iter().find_map(inexact_integer),
         serde_json::Value::Object(m) => m.values().find_map(inexact_integer),
@@ -157,6 +159,18 @@ fn inexact_integer(v: &serde_json::Value) -> Option<&serde_json::Number> {
     }
 }
 
+/// Whether `n`, read as a double, is rendered by RFC 8785 as exactly `n`.
+fn is_canonical_double(n: &serde_json::Number) -> bool {
+    n.as_f64()
+        .and_then(|f| serde_json_canonicalizer::to_string(&f).ok())
+        .is_some_and(|s| s == n.to_string())
+}
+
+/// Whether plain `serde_json` output of `v` is already RFC 8785 canonical:
+/// no floating-point numbers (whose formatting differs) and no keys with
+/// characters from U+E000 up (where UTF-8 and UTF-16 key orders differ).
+/// Integers are within ±2^53 or already canonical ([`Event::validate`]
+/// refuses others).
 fn plain_is_canonical(v: &serde_json::Value) -> bool {
     match v {
         serde_json::Value::Number(n) => n.is_i64() || n.is_u64(),
@@ -474,5 +488,23 @@ mod tests {
             d.prepare(|| Salt([0; 32])),
             Err(EventError::TooLarge(_))
         ));
+    }
+
+    #[test]
+    fn large_integers_are_refused_unless_already_canonical_doubles() {
+        // 2^53 + 1 has no double: refused, so nothing is silently rounded.
+        let d = draft().body(serde_json::json!({ "n": 9_007_199_254_740_993_u64 }));
+        assert!(matches!(
+            d.prepare(|| Salt([0; 32])),
+            Err(EventError::Invalid { field: "body", .. })
+        ));
+        // A large double is written by RFC 8785 as integer digits; that entry
+        // must decode (as an integer) and re-encode to the same bytes.
+        let d = draft().body(serde_json::json!({ "n": -4.985614648629076e17 }));
+        let prepared = d.prepare(|| Salt([0; 32])).unwrap();
+        let text = String::from_utf8(prepared.entry.clone()).unwrap();
+        assert!(text.contains("\"n\":-498561464862907600"), "{text}");
+        let decoded = Event::decode(&prepared.entry).unwrap();
+        assert_eq!(decoded.encode().unwrap(), prepared.entry);
     }
 }
