@@ -65,6 +65,16 @@ impl EventKind {
         ),
         ("training.recorded", "a training run on a dataset release"),
         ("eval.completed", "an evaluation run and its results"),
+        (
+            "rubric.registered",
+            "a rubric version was first used (content: its TOML text)",
+        ),
+        (
+            "user.created",
+            "an account was created; subject `user:<pseudonym>`, body its role",
+        ),
+        ("user.role_changed", "an account's role was changed"),
+        ("user.disabled", "an account was disabled or re-enabled"),
     ];
 
     /// Validates and wraps a kind.

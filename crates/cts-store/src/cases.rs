@@ -158,11 +158,23 @@ pub async fn list_cases(ledger: &Ledger) -> Result<Vec<StoredCase>, StoreError> 
 
 /// The stored text of a case's latest version, or why it is unavailable.
 pub async fn case_json(ledger: &Ledger, id: &str) -> Result<Option<Case>, StoreError> {
-    let leaf: Option<i64> =
-        sqlx::query_scalar("SELECT leaf FROM cases WHERE id = ? ORDER BY version DESC LIMIT 1")
-            .bind(id)
-            .fetch_optional(ledger.pool())
-            .await?;
+    case_at(ledger, id, None).await
+}
+
+/// The stored text of one version of a case (the latest when `None`);
+/// `Ok(None)` when its content was erased.
+pub async fn case_at(
+    ledger: &Ledger,
+    id: &str,
+    version: Option<i64>,
+) -> Result<Option<Case>, StoreError> {
+    let leaf: Option<i64> = sqlx::query_scalar(
+        "SELECT leaf FROM cases WHERE id = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY version DESC LIMIT 1",
+    )
+    .bind(id)
+    .bind(version)
+    .fetch_optional(ledger.pool())
+    .await?;
     let Some(leaf) = leaf else {
         return Err(StoreError::NotFound(format!("no case {id:?}")));
     };

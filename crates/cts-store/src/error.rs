@@ -29,6 +29,13 @@ pub enum StoreError {
     /// A request was refused.
     #[error("{0}")]
     Invalid(String),
+    /// The request was made against a stale state (another tab, another
+    /// reviewer); nothing was changed.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The actor may not do this.
+    #[error("not allowed: {0}")]
+    Denied(String),
     /// The writer task has stopped.
     #[error("the ledger writer has stopped")]
     WriterGone,

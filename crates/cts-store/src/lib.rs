@@ -15,7 +15,9 @@ pub mod cases;
 mod db;
 mod error;
 mod ledger;
+pub mod review;
 pub mod traces;
+pub mod users;
 
 pub use audit::{audit, AuditFailure, AuditReport};
 pub use db::open_pool;

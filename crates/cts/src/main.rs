@@ -44,6 +44,14 @@ enum Command {
     /// List and show reasoning traces.
     #[command(subcommand)]
     Traces(cmd::generate::TracesCommand),
+    /// Serve the clinician review workbench (web application) on loopback.
+    Serve(cmd::serve::ServeArgs),
+    /// Manage workbench accounts (the first admin comes from here).
+    #[command(subcommand)]
+    User(cmd::user::UserCommand),
+    /// Show or check review rubrics.
+    #[command(subcommand)]
+    Rubric(cmd::rubric::RubricCommand),
     /// Serve the model as an OpenAI-compatible endpoint on loopback.
     ServeModel(cmd::serve_model::ServeModelArgs),
     /// Append to, inspect, prove, export and audit the transparency log.
@@ -93,6 +101,9 @@ fn main() -> std::process::ExitCode {
                 cmd::generate::run_generate(a, cli.project.as_deref(), &out).await
             }
             Command::Traces(c) => cmd::generate::run_traces(c, cli.project.as_deref(), &out).await,
+            Command::Serve(a) => cmd::serve::run(a, cli.project.as_deref(), &out).await,
+            Command::User(c) => cmd::user::run(c, cli.project.as_deref(), &out).await,
+            Command::Rubric(c) => cmd::rubric::run(c, cli.project.as_deref(), &out).await,
             Command::ServeModel(a) => cmd::serve_model::run(a, cli.project.as_deref(), &out).await,
             Command::Ledger(c) => cmd::ledger::run(c, cli.project.as_deref(), &out).await,
             Command::Verify(args) => cmd::verify::run(args, &out).await,

@@ -24,6 +24,65 @@ pub struct Config {
     /// The model traces are generated with.
     #[serde(default)]
     pub model: ModelConfig,
+    /// Clinician review.
+    #[serde(default)]
+    pub review: ReviewSection,
+    /// The review workbench server.
+    #[serde(default)]
+    pub serve: ServeSection,
+}
+
+/// `[review]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewSection {
+    /// `default` (the built-in medication-safety rubric) or a path to a rubric TOML file.
+    pub rubric: String,
+    /// Clinicians who review each trace (k).
+    pub reviewers_per_trace: u32,
+    /// How long claiming a trace holds it, minutes.
+    pub lease_minutes: u32,
+    /// A trace rating difference at least this large sends the trace to adjudication.
+    pub rating_gap: u8,
+    /// Whether step labels of opposite sign send the trace to adjudication.
+    pub step_sign: bool,
+}
+
+impl Default for ReviewSection {
+    fn default() -> Self {
+        Self {
+            rubric: "default".into(),
+            reviewers_per_trace: 2,
+            lease_minutes: 30,
+            rating_gap: 2,
+            step_sign: true,
+        }
+    }
+}
+
+/// `[serve]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeSection {
+    /// Address to listen on (loopback by default).
+    pub listen: String,
+    /// Session lifetime, hours.
+    pub session_hours: u32,
+    /// Sign-in attempts per client address per minute.
+    pub login_attempts_per_minute: u32,
+    /// Sign a checkpoint this often while the log grows, seconds.
+    pub checkpoint_seconds: u64,
+}
+
+impl Default for ServeSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            session_hours: 12,
+            login_attempts_per_minute: 10,
+            checkpoint_seconds: 30,
+        }
+    }
 }
 
 /// `[model]` section.
@@ -138,6 +197,8 @@ impl Project {
                 path: PathBuf::from("cts.db"),
             },
             model: ModelConfig::default(),
+            review: ReviewSection::default(),
+            serve: ServeSection::default(),
         };
         fs::create_dir_all(dir.join("keys"))?;
         fs::set_permissions(dir.join("keys"), fs::Permissions::from_mode(0o700))?;
@@ -191,6 +252,41 @@ impl Project {
     /// Path of the database file.
     pub fn database_path(&self) -> PathBuf {
         self.dir.join(&self.config.database.path)
+    }
+
+    /// Review settings with the rubric loaded and validated.
+    pub fn review_config(&self) -> Result<cts_store::review::ReviewConfig> {
+        let r = &self.config.review;
+        let (rubric, source) = if r.rubric == "default" {
+            (
+                cts_review::Rubric::default_medication_safety(),
+                cts_review::rubric::DEFAULT_MEDICATION_SAFETY.to_owned(),
+            )
+        } else {
+            let path = self.dir.join(&r.rubric);
+            let text = fs::read_to_string(&path)
+                .with_context(|| format!("reading the rubric {}", path.display()))?;
+            (
+                cts_review::Rubric::parse(&text, &path.display().to_string())?,
+                text,
+            )
+        };
+        if !(1..=10).contains(&r.reviewers_per_trace) {
+            bail!("cts.toml: review.reviewers_per_trace must be 1 to 10");
+        }
+        if r.lease_minutes == 0 {
+            bail!("cts.toml: review.lease_minutes must be at least 1");
+        }
+        Ok(cts_store::review::ReviewConfig {
+            rubric,
+            rubric_source: source,
+            reviewers_per_trace: r.reviewers_per_trace,
+            lease_seconds: i64::from(r.lease_minutes) * 60,
+            policy: cts_review::disagreement::Policy {
+                rating_gap: r.rating_gap.max(1),
+                step_sign: r.step_sign,
+            },
+        })
     }
 
     /// The log's signing key.

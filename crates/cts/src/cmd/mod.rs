@@ -6,7 +6,10 @@ pub mod generate;
 pub mod init;
 pub mod ledger;
 pub mod model;
+pub mod rubric;
+pub mod serve;
 pub mod serve_model;
+pub mod user;
 pub mod verify;
 
 /// The actor recorded for commands run from the CLI: `cli:<OS user>`.

@@ -1,0 +1,980 @@
+//! Clinician review in the store: rubrics, the queue with leases, drafts,
+//! submitted review versions and adjudication.
+//!
+//! Blindness, leases and stale-state checks are enforced here, inside the
+//! writer's transaction, so no caller can get them wrong: a submit is
+//! refused (and nothing is written) when the draft changed since the
+//! submitter loaded it, when the reviewer holds no assignment, or when a
+//! lapsed lease was taken by someone else.
+
+use cts_ledger::{EventDraft, EventKind, LeafIndex, PreparedEvent, Salt};
+use cts_review::disagreement::{self, Policy};
+use cts_review::review::StepChange;
+use cts_review::{ReviewBody, Rubric};
+use sqlx::{Row, SqliteConnection};
+
+use crate::users::User;
+use crate::{AppendHook, Ledger, StoreError};
+
+/// How reviewing is set up (from `cts.toml`).
+#[derive(Clone, Debug)]
+pub struct ReviewConfig {
+    /// The rubric new queue entries use.
+    pub rubric: Rubric,
+    /// Its TOML text.
+    pub rubric_source: String,
+    /// Reviewers per trace (k).
+    pub reviewers_per_trace: u32,
+    /// How long a claim holds a trace, seconds.
+    pub lease_seconds: i64,
+    /// When reviews disagree enough for adjudication.
+    pub policy: Policy,
+}
+
+/// A queue entry.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct QueueEntry {
+    /// Trace id.
+    pub trace_id: String,
+    /// Case specialty.
+    pub specialty: String,
+    /// Rubric key.
+    pub rubric: String,
+    /// Reviewers wanted.
+    pub required: i64,
+    /// Reviewers who submitted.
+    pub submitted: i64,
+    /// open, complete, adjudication or adjudicated.
+    pub state: String,
+    /// Why it needs adjudication (JSON), if it does.
+    pub reasons: Option<serde_json::Value>,
+}
+
+/// A submitted review version.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StoredReview {
+    /// `<trace>#<pseudonym>#v<version>`.
+    pub id: String,
+    /// Trace id.
+    pub trace_id: String,
+    /// Reviewer's account id.
+    pub user_id: i64,
+    /// Reviewer's pseudonym.
+    pub reviewer: String,
+    /// 1 for the first submission, then each revision.
+    pub version: i64,
+    /// Rubric key.
+    pub rubric: String,
+    /// What was submitted.
+    pub body: ReviewBody,
+    /// The `review.submitted` leaf.
+    pub leaf: u64,
+    /// The `step.edited` leaves.
+    pub edit_leaves: Vec<u64>,
+    /// When.
+    pub submitted: String,
+}
+
+/// A decision on a disagreement.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StoredAdjudication {
+    /// Trace id.
+    pub trace_id: String,
+    /// 1, then higher when a revision reopened the trace.
+    pub version: i64,
+    /// Adjudicator's pseudonym.
+    pub adjudicator: String,
+    /// The review that stands.
+    pub chosen: String,
+    /// Why.
+    pub rationale: String,
+    /// The `adjudication.decided` leaf.
+    pub leaf: u64,
+    /// When.
+    pub decided: String,
+}
+
+/// The reviewer's view of their queue.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Progress {
+    /// Traces this reviewer has submitted.
+    pub done: i64,
+    /// Traces this reviewer holds a live lease on, not yet submitted.
+    pub in_hand: i64,
+    /// Traces still open to this reviewer (their specialties, not yet theirs, with room).
+    pub available: i64,
+}
+
+/// Everything the review page shows about a trace.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TraceForReview {
+    /// Trace row.
+    pub trace: crate::traces::StoredTrace,
+    /// The model's original steps.
+    pub steps: Vec<String>,
+    /// The final answer the model gave, if found.
+    pub answer: Option<String>,
+    /// The case (None if erased).
+    pub case: Option<cts_cases::Case>,
+    /// Queue entry (None if not queued).
+    pub queue: Option<QueueEntry>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn first_leaf(leaves: Vec<LeafIndex>) -> Result<LeafIndex, StoreError> {
+    leaves
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Invalid("empty append".into()))
+}
+
+/// Registers a rubric version the first time it is used (`rubric.registered`,
+/// committing to its text). Registering the same text again is a no-op; a
+/// different text under a registered `id@version` is refused: versions are
+/// immutable.
+pub async fn register_rubric(
+    ledger: &Ledger,
+    actor: &str,
+    rubric: &Rubric,
+    source: &str,
+) -> Result<u64, StoreError> {
+    let key = rubric.key();
+    let digest = rubric.digest();
+    let existing = sqlx::query("SELECT digest, leaf FROM rubrics WHERE key = ?")
+        .bind(&key)
+        .fetch_optional(ledger.pool())
+        .await?;
+    if let Some(row) = existing {
+        let stored: String = row.try_get(0)?;
+        if stored != digest {
+            return Err(StoreError::Conflict(format!(
+                "rubric {key} is already registered with different content; rubric versions are immutable, so give the changed rubric a new version"
+            )));
+        }
+        return Ok(row.try_get::<i64, _>(1)? as u64);
+    }
+    let draft = EventDraft::new(EventKind::new("rubric.registered")?, actor)
+        .subject(format!("rubric:{key}"))
+        .body(serde_json::json!({ "rubric": key, "digest": digest }))
+        .attach("rubric", source.as_bytes().to_vec());
+    let prepared = draft.prepare(Salt::random)?;
+    let created = prepared.event.time.clone();
+    let source = source.to_owned();
+    let hook: AppendHook = Box::new(move |conn, leaves| {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO rubrics (key, digest, source, leaf, created) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&key)
+            .bind(&digest)
+            .bind(&source)
+            .bind(leaves[0].0 as i64)
+            .bind(&created)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        })
+    });
+    Ok(first_leaf(ledger.append_prepared(vec![prepared], Some(hook)).await?)?.0)
+}
+
+/// A registered rubric by key, with its source text and leaf.
+pub async fn rubric(ledger: &Ledger, key: &str) -> Result<(Rubric, String, u64), StoreError> {
+    let row = sqlx::query("SELECT source, leaf FROM rubrics WHERE key = ?")
+        .bind(key)
+        .fetch_optional(ledger.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no rubric {key:?}")))?;
+    let source: String = row.try_get(0)?;
+    let rubric = Rubric::parse(&source, key)
+        .map_err(|e| StoreError::Inconsistent(format!("stored rubric {key}: {e}")))?;
+    Ok((rubric, source, row.try_get::<i64, _>(1)? as u64))
+}
+
+/// Puts every trace not yet queued into the review queue with the
+/// configured rubric and k. Returns how many were added.
+pub async fn sync_queue(ledger: &Ledger, cfg: &ReviewConfig) -> Result<u64, StoreError> {
+    let r = sqlx::query(
+        "INSERT INTO review_queue (trace_id, specialty, rubric, required, submitted, state, seq)
+         SELECT t.id, c.specialty, ?1, ?2, 0, 'open',
+                (SELECT COALESCE(MAX(seq), 0) FROM review_queue) + ROW_NUMBER() OVER (ORDER BY t.leaf)
+         FROM traces t JOIN cases c ON c.id = t.case_id AND c.version = t.case_version
+         WHERE NOT EXISTS (SELECT 1 FROM review_queue q WHERE q.trace_id = t.id)",
+    )
+    .bind(cfg.rubric.key())
+    .bind(i64::from(cfg.reviewers_per_trace))
+    .execute(ledger.pool())
+    .await?;
+    Ok(r.rows_affected())
+}
+
+fn specialty_filter(user: &User) -> String {
+    serde_json::to_string(&user.specialties).unwrap_or_else(|_| "[]".into())
+}
+
+/// The reviewer's queue counts.
+pub async fn progress(ledger: &Ledger, user: &User) -> Result<Progress, StoreError> {
+    let t = now();
+    let row = sqlx::query(
+        "SELECT
+           (SELECT COUNT(*) FROM assignments WHERE user_id = ?1 AND submitted = 1),
+           (SELECT COUNT(*) FROM assignments WHERE user_id = ?1 AND submitted = 0 AND leased_until > ?2),
+           (SELECT COUNT(*) FROM review_queue q
+             WHERE q.state = 'open'
+               AND (json_array_length(?3) = 0 OR q.specialty IN (SELECT value FROM json_each(?3)))
+               AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.trace_id = q.trace_id AND a.user_id = ?1)
+               AND (SELECT COUNT(*) FROM assignments a WHERE a.trace_id = q.trace_id
+                     AND (a.submitted = 1 OR a.leased_until > ?2)) < q.required)",
+    )
+    .bind(user.id)
+    .bind(t)
+    .bind(specialty_filter(user))
+    .fetch_one(ledger.pool())
+    .await?;
+    Ok(Progress {
+        done: row.try_get(0)?,
+        in_hand: row.try_get(1)?,
+        available: row.try_get(2)?,
+    })
+}
+
+/// The trace this reviewer should work on: one they already hold, or a new
+/// lease on the next open trace of their specialties that they have not
+/// reviewed and that still needs reviewers. `None` when nothing is left.
+pub async fn claim_next(
+    ledger: &Ledger,
+    user: &User,
+    cfg: &ReviewConfig,
+) -> Result<Option<String>, StoreError> {
+    let t = now();
+    let held: Option<String> = sqlx::query_scalar(
+        "SELECT trace_id FROM assignments WHERE user_id = ? AND submitted = 0 AND leased_until > ?
+         ORDER BY leased_until LIMIT 1",
+    )
+    .bind(user.id)
+    .bind(t)
+    .fetch_optional(ledger.pool())
+    .await?;
+    if held.is_some() {
+        return Ok(held);
+    }
+    // The claim is one statement, so two reviewers racing for the last slot
+    // cannot both get it (SQLite serializes writers).
+    let claimed: Option<String> = sqlx::query_scalar(
+        "INSERT INTO assignments (trace_id, user_id, leased_until, submitted)
+         SELECT q.trace_id, ?1, ?3, 0 FROM review_queue q
+          WHERE q.state = 'open'
+            AND (json_array_length(?4) = 0 OR q.specialty IN (SELECT value FROM json_each(?4)))
+            AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.trace_id = q.trace_id AND a.user_id = ?1 AND (a.submitted = 1 OR a.leased_until > ?2))
+            AND (SELECT COUNT(*) FROM assignments a WHERE a.trace_id = q.trace_id
+                  AND (a.submitted = 1 OR a.leased_until > ?2)) < q.required
+          ORDER BY q.seq LIMIT 1
+         ON CONFLICT (trace_id, user_id) DO UPDATE SET leased_until = excluded.leased_until
+         RETURNING trace_id",
+    )
+    .bind(user.id)
+    .bind(t)
+    .bind(t + cfg.lease_seconds)
+    .bind(specialty_filter(user))
+    .fetch_optional(ledger.pool())
+    .await?;
+    Ok(claimed)
+}
+
+/// Gives a lease back to the queue.
+pub async fn release(ledger: &Ledger, user: &User, trace_id: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM assignments WHERE trace_id = ? AND user_id = ? AND submitted = 0")
+        .bind(trace_id)
+        .bind(user.id)
+        .execute(ledger.pool())
+        .await?;
+    Ok(())
+}
+
+/// Whether `user` may work on `trace_id`: a live lease, or a submitted
+/// review (revisions). Errors with `Denied` otherwise.
+pub async fn check_assigned(
+    ledger: &Ledger,
+    user: &User,
+    trace_id: &str,
+) -> Result<(), StoreError> {
+    let row = sqlx::query(
+        "SELECT leased_until, submitted FROM assignments WHERE trace_id = ? AND user_id = ?",
+    )
+    .bind(trace_id)
+    .bind(user.id)
+    .fetch_optional(ledger.pool())
+    .await?;
+    match row {
+        Some(r) if r.try_get::<i64, _>(1)? == 1 || r.try_get::<i64, _>(0)? > now() => Ok(()),
+        Some(_) => Err(StoreError::Denied(format!(
+            "your lease on {trace_id} has lapsed; claim it again from the queue"
+        ))),
+        None => Err(StoreError::Denied(format!(
+            "trace {trace_id} is not assigned to you"
+        ))),
+    }
+}
+
+/// The queue entry of a trace.
+pub async fn queue_entry(
+    ledger: &Ledger,
+    trace_id: &str,
+) -> Result<Option<QueueEntry>, StoreError> {
+    let row = sqlx::query(
+        "SELECT trace_id, specialty, rubric, required, submitted, state, reasons FROM review_queue WHERE trace_id = ?",
+    )
+    .bind(trace_id)
+    .fetch_optional(ledger.pool())
+    .await?;
+    row.as_ref().map(queue_row).transpose()
+}
+
+fn queue_row(r: &sqlx::sqlite::SqliteRow) -> Result<QueueEntry, StoreError> {
+    let reasons: Option<String> = r.try_get(6)?;
+    Ok(QueueEntry {
+        trace_id: r.try_get(0)?,
+        specialty: r.try_get(1)?,
+        rubric: r.try_get(2)?,
+        required: r.try_get(3)?,
+        submitted: r.try_get(4)?,
+        state: r.try_get(5)?,
+        reasons: reasons.and_then(|s| serde_json::from_str(&s).ok()),
+    })
+}
+
+/// Queue entries in a state (e.g. `adjudication`), in queue order.
+pub async fn queue_in_state(
+    ledger: &Ledger,
+    state: &str,
+    limit: i64,
+) -> Result<Vec<QueueEntry>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT trace_id, specialty, rubric, required, submitted, state, reasons FROM review_queue
+         WHERE state = ? ORDER BY seq LIMIT ?",
+    )
+    .bind(state)
+    .bind(limit)
+    .fetch_all(ledger.pool())
+    .await?;
+    rows.iter().map(queue_row).collect()
+}
+
+/// The trace with its case and original steps, for the review page.
+pub async fn trace_for_review(
+    ledger: &Ledger,
+    trace_id: &str,
+) -> Result<TraceForReview, StoreError> {
+    let (trace, document) = crate::traces::get_trace(ledger, trace_id).await?;
+    let (steps, answer) = match &document {
+        Some(doc) => original_steps(doc),
+        None => (Vec::new(), None),
+    };
+    let case = match crate::cases::case_at(ledger, &trace.case_id, Some(trace.case_version)).await {
+        Ok(c) => c,
+        Err(StoreError::NotFound(_)) => None,
+        Err(e) => return Err(e),
+    };
+    Ok(TraceForReview {
+        queue: queue_entry(ledger, trace_id).await?,
+        trace,
+        steps,
+        answer,
+        case,
+    })
+}
+
+/// The model's steps and answer from a trace document.
+pub fn original_steps(doc: &serde_json::Value) -> (Vec<String>, Option<String>) {
+    let seg = &doc["segmentation"];
+    let steps = seg["steps"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["text"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let answer = seg["answer"]
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|t| t.as_str())
+        .map(str::to_owned);
+    (steps, answer)
+}
+
+/// The reviewer's draft of a trace and its revision, if any.
+pub async fn load_draft(
+    ledger: &Ledger,
+    user: &User,
+    trace_id: &str,
+) -> Result<Option<(ReviewBody, i64)>, StoreError> {
+    let row = sqlx::query("SELECT body, revision FROM drafts WHERE trace_id = ? AND user_id = ?")
+        .bind(trace_id)
+        .bind(user.id)
+        .fetch_optional(ledger.pool())
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => {
+            let body: String = r.try_get(0)?;
+            let body = serde_json::from_str(&body)
+                .map_err(|e| StoreError::Inconsistent(format!("draft of {trace_id}: {e}")))?;
+            Ok(Some((body, r.try_get(1)?)))
+        }
+    }
+}
+
+/// Saves a draft (autosave). `base_revision` is the revision the editor
+/// loaded (0 for none); a different stored revision means another tab saved
+/// meanwhile and the save is refused with `Conflict`. Returns the new revision.
+pub async fn save_draft(
+    ledger: &Ledger,
+    user: &User,
+    trace_id: &str,
+    body: &ReviewBody,
+    base_revision: i64,
+) -> Result<i64, StoreError> {
+    check_assigned(ledger, user, trace_id).await?;
+    let trace = trace_for_review(ledger, trace_id).await?;
+    body.validate_shape(&trace.steps)
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let json = serde_json::to_string(body).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let mut tx = ledger.pool().begin().await?;
+    let current: Option<i64> =
+        sqlx::query_scalar("SELECT revision FROM drafts WHERE trace_id = ? AND user_id = ?")
+            .bind(trace_id)
+            .bind(user.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if current.unwrap_or(0) != base_revision {
+        return Err(StoreError::Conflict(format!(
+            "the draft was saved elsewhere (revision {} now, you edited revision {base_revision}); reload to continue",
+            current.unwrap_or(0)
+        )));
+    }
+    let next = base_revision + 1;
+    sqlx::query(
+        "INSERT INTO drafts (trace_id, user_id, body, revision, updated)
+         VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+         ON CONFLICT (trace_id, user_id) DO UPDATE SET body = excluded.body, revision = excluded.revision, updated = excluded.updated",
+    )
+    .bind(trace_id)
+    .bind(user.id)
+    .bind(&json)
+    .bind(next)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(next)
+}
+
+/// Result of a submit.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Submitted {
+    /// The new review version's id.
+    pub id: String,
+    /// Its version.
+    pub version: i64,
+    /// The `review.submitted` leaf.
+    pub leaf: u64,
+    /// The `step.edited` leaves.
+    pub edit_leaves: Vec<u64>,
+}
+
+fn review_id(trace_id: &str, pseudonym: &str, version: i64) -> String {
+    format!("{trace_id}#{pseudonym}#v{version}")
+}
+
+/// Submits a review: validates it against the rubric, then writes the
+/// `review.submitted` event (content: the review), one `step.edited` event
+/// per edited, added or deleted step (content: original, new text,
+/// rationale), the review row, and the queue's new state, all in one
+/// transaction. The draft at `base_revision` is consumed.
+pub async fn submit(
+    ledger: &Ledger,
+    cfg: &ReviewConfig,
+    user: &User,
+    trace_id: &str,
+    body: ReviewBody,
+    base_revision: i64,
+) -> Result<Submitted, StoreError> {
+    check_assigned(ledger, user, trace_id).await?;
+    let view = trace_for_review(ledger, trace_id).await?;
+    let queue = view.queue.clone().ok_or_else(|| {
+        StoreError::NotFound(format!("trace {trace_id} is not in the review queue"))
+    })?;
+    let (rubric, _, rubric_leaf) = rubric(ledger, &queue.rubric).await?;
+    body.validate(&rubric, &view.steps)
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let previous: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM reviews WHERE trace_id = ? AND user_id = ?")
+            .bind(trace_id)
+            .bind(user.id)
+            .fetch_one(ledger.pool())
+            .await?;
+    let version = previous.unwrap_or(0) + 1;
+    let id = review_id(trace_id, &user.pseudonym, version);
+    let supersedes = previous.map(|v| review_id(trace_id, &user.pseudonym, v));
+    let review_json = serde_json::to_vec(&body).map_err(|e| StoreError::Invalid(e.to_string()))?;
+
+    let actor = user.actor();
+    let mut events: Vec<PreparedEvent> = Vec::new();
+    let summary = serde_json::json!({
+        "review": id, "trace": trace_id, "version": version, "supersedes": supersedes,
+        "rubric": rubric.key(), "rubric_leaf": rubric_leaf,
+        "labels": body.steps.iter().map(|s| s.label).collect::<Vec<_>>(),
+        "origins": body.steps.iter().map(|s| s.origin).collect::<Vec<_>>(),
+        "flags": body.steps.iter().map(|s| s.flags.clone()).collect::<Vec<_>>(),
+        "deleted": body.deleted.iter().map(|d| d.origin).collect::<Vec<_>>(),
+        "ratings": body.ratings,
+    });
+    events.push(
+        EventDraft::new(EventKind::new("review.submitted")?, &actor)
+            .subject(format!("review:{id}"))
+            .subject(format!("trace:{trace_id}"))
+            .subject(format!("case:{}", view.trace.case_id))
+            .body(summary)
+            .attach("review", review_json)
+            .prepare(Salt::random)?,
+    );
+    let edit = |step: Option<usize>,
+                origin: Option<usize>,
+                change: &str,
+                content: serde_json::Value| {
+        EventDraft::new(EventKind::new("step.edited")?, &actor)
+            .subject(format!("review:{id}"))
+            .subject(format!("trace:{trace_id}"))
+            .body(serde_json::json!({ "review": id, "step": step, "origin": origin, "change": change }))
+            .attach("edit", serde_json::to_vec(&content).unwrap_or_default())
+            .prepare(Salt::random)
+    };
+    for (i, s) in body.steps.iter().enumerate() {
+        match body.change(i, &view.steps) {
+            StepChange::Kept => {}
+            StepChange::Edited { original } => events.push(edit(
+                Some(i),
+                s.origin,
+                "edited",
+                serde_json::json!({ "original": original, "text": s.text, "rationale": s.edit_rationale }),
+            )?),
+            StepChange::Added => events.push(edit(
+                Some(i),
+                None,
+                "added",
+                serde_json::json!({ "original": null, "text": s.text, "rationale": s.edit_rationale }),
+            )?),
+        }
+    }
+    for d in &body.deleted {
+        events.push(edit(
+            None,
+            Some(d.origin),
+            "deleted",
+            serde_json::json!({ "original": view.steps.get(d.origin), "text": null, "rationale": d.rationale }),
+        )?);
+    }
+    let commitment = events[0].event.content["review"].0;
+    let submitted_at = events[0].event.time.clone();
+    let body_json = serde_json::to_string(&body).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let n_original = view.steps.len();
+    let policy = cfg.policy;
+    let (uid, tid, rid, rkey) = (user.id, trace_id.to_owned(), id.clone(), rubric.key());
+    let hook: AppendHook = Box::new(move |conn, leaves| {
+        Box::pin(async move {
+            // Re-check under the write lock: nothing may have moved since the checks above.
+            let now_version: Option<i64> = sqlx::query_scalar(
+                "SELECT MAX(version) FROM reviews WHERE trace_id = ? AND user_id = ?",
+            )
+            .bind(&tid)
+            .bind(uid)
+            .fetch_one(&mut *conn)
+            .await?;
+            if now_version.unwrap_or(0) + 1 != version {
+                return Err(StoreError::Conflict(
+                    "this review was submitted from another tab; reload".into(),
+                ));
+            }
+            let draft_rev: Option<i64> = sqlx::query_scalar(
+                "SELECT revision FROM drafts WHERE trace_id = ? AND user_id = ?",
+            )
+            .bind(&tid)
+            .bind(uid)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if draft_rev.unwrap_or(0) != base_revision {
+                return Err(StoreError::Conflict(format!(
+                    "the draft changed elsewhere (revision {} now, you submitted revision {base_revision}); reload",
+                    draft_rev.unwrap_or(0)
+                )));
+            }
+            let (required, first_time): (i64, bool) = {
+                let r = sqlx::query(
+                    "SELECT q.required, a.submitted, a.leased_until,
+                       (SELECT COUNT(*) FROM assignments b WHERE b.trace_id = q.trace_id AND b.user_id <> ?2
+                          AND (b.submitted = 1 OR b.leased_until > ?3))
+                     FROM review_queue q LEFT JOIN assignments a ON a.trace_id = q.trace_id AND a.user_id = ?2
+                     WHERE q.trace_id = ?1",
+                )
+                .bind(&tid)
+                .bind(uid)
+                .bind(now())
+                .fetch_one(&mut *conn)
+                .await?;
+                let submitted: Option<i64> = r.try_get(1)?;
+                let others: i64 = r.try_get(3)?;
+                let required: i64 = r.try_get(0)?;
+                if submitted.is_none() {
+                    return Err(StoreError::Denied(format!(
+                        "trace {tid} is not assigned to you"
+                    )));
+                }
+                if submitted == Some(0) && others >= required {
+                    return Err(StoreError::Conflict(
+                        "your lease lapsed and other reviewers have taken every place on this trace".into(),
+                    ));
+                }
+                (required, submitted == Some(0))
+            };
+            let edit_leaves: Vec<u64> = leaves[1..].iter().map(|l| l.0).collect();
+            sqlx::query(
+                "INSERT INTO reviews (id, trace_id, user_id, version, rubric, body, commitment, leaf, edit_leaves, submitted)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&rid)
+            .bind(&tid)
+            .bind(uid)
+            .bind(version)
+            .bind(&rkey)
+            .bind(&body_json)
+            .bind(&commitment[..])
+            .bind(leaves[0].0 as i64)
+            .bind(serde_json::to_string(&edit_leaves).unwrap_or_default())
+            .bind(&submitted_at)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("UPDATE assignments SET submitted = 1 WHERE trace_id = ? AND user_id = ?")
+                .bind(&tid)
+                .bind(uid)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM drafts WHERE trace_id = ? AND user_id = ?")
+                .bind(&tid)
+                .bind(uid)
+                .execute(&mut *conn)
+                .await?;
+            update_queue_state(conn, &tid, required, first_time, n_original, &policy).await
+        })
+    });
+    let leaves = ledger.append_prepared(events, Some(hook)).await?;
+    Ok(Submitted {
+        id,
+        version,
+        leaf: leaves[0].0,
+        edit_leaves: leaves[1..].iter().map(|l| l.0).collect(),
+    })
+}
+
+async fn latest_bodies(
+    conn: &mut SqliteConnection,
+    trace_id: &str,
+) -> Result<Vec<(String, ReviewBody)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT r.id, r.body FROM reviews r
+         WHERE r.trace_id = ? AND r.version = (SELECT MAX(version) FROM reviews s WHERE s.trace_id = r.trace_id AND s.user_id = r.user_id)
+         ORDER BY r.leaf",
+    )
+    .bind(trace_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let body: String = r.try_get(1)?;
+            Ok((
+                r.try_get(0)?,
+                serde_json::from_str(&body)
+                    .map_err(|e| StoreError::Inconsistent(format!("review body: {e}")))?,
+            ))
+        })
+        .collect()
+}
+
+async fn update_queue_state(
+    conn: &mut SqliteConnection,
+    trace_id: &str,
+    required: i64,
+    first_time: bool,
+    n_original: usize,
+    policy: &Policy,
+) -> Result<(), StoreError> {
+    if first_time {
+        sqlx::query("UPDATE review_queue SET submitted = submitted + 1 WHERE trace_id = ?")
+            .bind(trace_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let submitted: i64 =
+        sqlx::query_scalar("SELECT submitted FROM review_queue WHERE trace_id = ?")
+            .bind(trace_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    if submitted < required {
+        return Ok(());
+    }
+    let latest = latest_bodies(conn, trace_id).await?;
+    let bodies: Vec<&ReviewBody> = latest.iter().map(|(_, b)| b).collect();
+    let (state, reasons) = match disagreement::needs_adjudication(&bodies, n_original, policy) {
+        Some((i, j, reasons)) => (
+            "adjudication",
+            Some(
+                serde_json::json!({ "a": latest[i].0, "b": latest[j].0, "reasons": reasons })
+                    .to_string(),
+            ),
+        ),
+        None => ("complete", None),
+    };
+    sqlx::query("UPDATE review_queue SET state = ?, reasons = ? WHERE trace_id = ?")
+        .bind(state)
+        .bind(reasons)
+        .bind(trace_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Starts a revision of the reviewer's latest submitted review: a draft
+/// holding it, to be submitted as the next version.
+pub async fn start_revision(
+    ledger: &Ledger,
+    user: &User,
+    trace_id: &str,
+) -> Result<i64, StoreError> {
+    let body: Option<String> = sqlx::query_scalar(
+        "SELECT body FROM reviews WHERE trace_id = ? AND user_id = ? ORDER BY version DESC LIMIT 1",
+    )
+    .bind(trace_id)
+    .bind(user.id)
+    .fetch_optional(ledger.pool())
+    .await?;
+    let body =
+        body.ok_or_else(|| StoreError::NotFound(format!("you have not reviewed {trace_id}")))?;
+    let body: ReviewBody =
+        serde_json::from_str(&body).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+    let base = load_draft(ledger, user, trace_id)
+        .await?
+        .map(|(_, r)| r)
+        .unwrap_or(0);
+    save_draft(ledger, user, trace_id, &body, base).await
+}
+
+const REVIEW_COLUMNS: &str =
+    "r.id, r.trace_id, r.user_id, u.pseudonym, r.version, r.rubric, r.body, r.leaf, r.edit_leaves, r.submitted";
+
+fn review_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredReview, StoreError> {
+    let body: String = r.try_get(6)?;
+    let edits: String = r.try_get(8)?;
+    Ok(StoredReview {
+        id: r.try_get(0)?,
+        trace_id: r.try_get(1)?,
+        user_id: r.try_get(2)?,
+        reviewer: r.try_get(3)?,
+        version: r.try_get(4)?,
+        rubric: r.try_get(5)?,
+        body: serde_json::from_str(&body)
+            .map_err(|e| StoreError::Inconsistent(format!("review body: {e}")))?,
+        leaf: r.try_get::<i64, _>(7)? as u64,
+        edit_leaves: serde_json::from_str(&edits)
+            .map_err(|e| StoreError::Inconsistent(format!("edit leaves: {e}")))?,
+        submitted: r.try_get(9)?,
+    })
+}
+
+/// Every review version of a trace (all reviewers), oldest first. Callers
+/// enforce blindness: a reviewer sees only their own until they submit.
+pub async fn reviews_of_trace(
+    ledger: &Ledger,
+    trace_id: &str,
+) -> Result<Vec<StoredReview>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {REVIEW_COLUMNS} FROM reviews r JOIN users u ON u.id = r.user_id WHERE r.trace_id = ? ORDER BY r.leaf"
+    ))
+    .bind(trace_id)
+    .fetch_all(ledger.pool())
+    .await?;
+    rows.iter().map(review_row).collect()
+}
+
+/// One review version by id.
+pub async fn review_by_id(ledger: &Ledger, id: &str) -> Result<StoredReview, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {REVIEW_COLUMNS} FROM reviews r JOIN users u ON u.id = r.user_id WHERE r.id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(ledger.pool())
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("no review {id:?}")))?;
+    review_row(&row)
+}
+
+/// The latest version of every reviewer's review of every trace (for
+/// agreement statistics and datasets), ordered by trace.
+pub async fn latest_reviews(ledger: &Ledger) -> Result<Vec<StoredReview>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {REVIEW_COLUMNS} FROM reviews r JOIN users u ON u.id = r.user_id
+         WHERE r.version = (SELECT MAX(version) FROM reviews s WHERE s.trace_id = r.trace_id AND s.user_id = r.user_id)
+         ORDER BY r.trace_id, r.leaf"
+    ))
+    .fetch_all(ledger.pool())
+    .await?;
+    rows.iter().map(review_row).collect()
+}
+
+/// A reviewer's own submitted reviews, newest first.
+pub async fn reviews_by_user(
+    ledger: &Ledger,
+    user: &User,
+    limit: i64,
+) -> Result<Vec<StoredReview>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {REVIEW_COLUMNS} FROM reviews r JOIN users u ON u.id = r.user_id WHERE r.user_id = ? ORDER BY r.leaf DESC LIMIT ?"
+    ))
+    .bind(user.id)
+    .bind(limit)
+    .fetch_all(ledger.pool())
+    .await?;
+    rows.iter().map(review_row).collect()
+}
+
+/// Decisions on a trace, oldest first.
+pub async fn adjudications_of(
+    ledger: &Ledger,
+    trace_id: &str,
+) -> Result<Vec<StoredAdjudication>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT a.trace_id, a.version, u.pseudonym, a.chosen, a.rationale, a.leaf, a.decided
+         FROM adjudications a JOIN users u ON u.id = a.user_id WHERE a.trace_id = ? ORDER BY a.version",
+    )
+    .bind(trace_id)
+    .fetch_all(ledger.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(StoredAdjudication {
+                trace_id: r.try_get(0)?,
+                version: r.try_get(1)?,
+                adjudicator: r.try_get(2)?,
+                chosen: r.try_get(3)?,
+                rationale: r.try_get(4)?,
+                leaf: r.try_get::<i64, _>(5)? as u64,
+                decided: r.try_get(6)?,
+            })
+        })
+        .collect()
+}
+
+/// Records an adjudicator's decision: which of the latest reviews stands,
+/// and why (`adjudication.decided`, content: the rationale). Only a trace in
+/// the adjudication queue can be decided, and not by one of its reviewers.
+pub async fn adjudicate(
+    ledger: &Ledger,
+    user: &User,
+    trace_id: &str,
+    chosen: &str,
+    rationale: &str,
+) -> Result<u64, StoreError> {
+    if rationale.trim().chars().count() < 10 {
+        return Err(StoreError::Invalid(
+            "rationale: at least 10 characters are required".into(),
+        ));
+    }
+    if rationale.chars().count() > cts_review::review::MAX_RATIONALE_CHARS {
+        return Err(StoreError::Invalid("rationale: too long".into()));
+    }
+    let entry = queue_entry(ledger, trace_id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no queued trace {trace_id:?}")))?;
+    if entry.state != "adjudication" {
+        return Err(StoreError::Conflict(format!(
+            "trace {trace_id} is {}, not awaiting adjudication",
+            entry.state
+        )));
+    }
+    let reviews = reviews_of_trace(ledger, trace_id).await?;
+    if reviews.iter().any(|r| r.user_id == user.id) {
+        return Err(StoreError::Denied(
+            "you reviewed this trace; another adjudicator must decide".into(),
+        ));
+    }
+    let mut latest: Vec<&StoredReview> = Vec::new();
+    for r in &reviews {
+        if !reviews
+            .iter()
+            .any(|o| o.user_id == r.user_id && o.version > r.version)
+        {
+            latest.push(r);
+        }
+    }
+    if !latest.iter().any(|r| r.id == chosen) {
+        return Err(StoreError::Invalid(format!(
+            "chosen: {chosen:?} is not one of the current reviews of {trace_id}"
+        )));
+    }
+    let version: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM adjudications WHERE trace_id = ?",
+    )
+    .bind(trace_id)
+    .fetch_one(ledger.pool())
+    .await?;
+    let considered: Vec<&str> = latest.iter().map(|r| r.id.as_str()).collect();
+    let prepared = EventDraft::new(EventKind::new("adjudication.decided")?, user.actor())
+        .subject(format!("trace:{trace_id}"))
+        .subject(format!("review:{chosen}"))
+        .body(serde_json::json!({ "trace": trace_id, "version": version, "chosen": chosen, "considered": considered }))
+        .attach("decision", serde_json::to_vec(&serde_json::json!({ "rationale": rationale })).unwrap_or_default())
+        .prepare(Salt::random)?;
+    let decided = prepared.event.time.clone();
+    let (tid, uid, ch, ra) = (
+        trace_id.to_owned(),
+        user.id,
+        chosen.to_owned(),
+        rationale.to_owned(),
+    );
+    let hook: AppendHook = Box::new(move |conn, leaves| {
+        Box::pin(async move {
+            let state: String =
+                sqlx::query_scalar("SELECT state FROM review_queue WHERE trace_id = ?")
+                    .bind(&tid)
+                    .fetch_one(&mut *conn)
+                    .await?;
+            if state != "adjudication" {
+                return Err(StoreError::Conflict(format!(
+                    "trace {tid} was decided meanwhile"
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO adjudications (trace_id, version, user_id, chosen, rationale, leaf, decided) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&tid)
+            .bind(version)
+            .bind(uid)
+            .bind(&ch)
+            .bind(&ra)
+            .bind(leaves[0].0 as i64)
+            .bind(&decided)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("UPDATE review_queue SET state = 'adjudicated' WHERE trace_id = ?")
+                .bind(&tid)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
+    });
+    Ok(first_leaf(ledger.append_prepared(vec![prepared], Some(hook)).await?)?.0)
+}

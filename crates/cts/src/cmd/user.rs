@@ -1,0 +1,143 @@
+//! `cts user`: workbench accounts.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use cts_store::users::{self, Role};
+use cts_store::Ledger;
+
+use crate::output::Output;
+use crate::project::Project;
+
+/// `cts user …`.
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add an account. The password comes from --password-stdin or
+    /// CTS_PASSWORD; otherwise a strong one is generated and shown once.
+    Add {
+        /// Login name.
+        username: String,
+        /// admin, clinician, adjudicator, auditor or researcher.
+        #[arg(long, default_value = "clinician")]
+        role: String,
+        /// Specialty the clinician reviews (repeat; none = all).
+        #[arg(long = "specialty")]
+        specialties: Vec<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts (never passwords).
+    List,
+    /// Disable an account and end its sessions (--enable reverses).
+    Disable {
+        /// Login name.
+        username: String,
+        /// Re-enable instead.
+        #[arg(long)]
+        enable: bool,
+    },
+    /// Change an account's role.
+    SetRole {
+        /// Login name.
+        username: String,
+        /// The new role.
+        role: String,
+    },
+}
+
+fn generated_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    (0..20)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Runs a `cts user` command.
+pub async fn run(cmd: UserCommand, project: Option<&Path>, out: &Output) -> Result<ExitCode> {
+    let project = Project::find(project)?;
+    let ledger = Ledger::open(&project.database_path()).await?;
+    let actor = super::cli_actor();
+    match cmd {
+        UserCommand::Add {
+            username,
+            role,
+            specialties,
+            password_stdin,
+        } => {
+            let role: Role = role.parse()?;
+            let (password, generated) = if password_stdin {
+                let stdin = std::io::stdin();
+                if stdin.is_terminal() {
+                    eprint!("password for {username}: ");
+                }
+                let mut line = String::new();
+                stdin
+                    .lock()
+                    .read_line(&mut line)
+                    .context("reading the password from standard input")?;
+                (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+            } else if let Ok(p) = std::env::var("CTS_PASSWORD") {
+                (p, false)
+            } else {
+                (generated_password(), true)
+            };
+            let user =
+                users::add_user(&ledger, &actor, &username, &password, role, &specialties).await?;
+            out.emit(
+                &serde_json::json!({ "user": user, "password": generated.then_some(&password) }),
+                || {
+                    let mut s = format!(
+                        "added {} ({}, pseudonym {})\n",
+                        user.username, user.role, user.pseudonym
+                    );
+                    if generated {
+                        s.push_str(&format!("password (shown once): {password}\n"));
+                    }
+                    s
+                },
+            );
+        }
+        UserCommand::List => {
+            let all = users::list_users(&ledger).await?;
+            out.emit(&all, || {
+                let mut s = String::new();
+                for u in &all {
+                    s.push_str(&format!(
+                        "{:<20} {:<12} {:<12} {:<10} {}\n",
+                        u.username,
+                        u.role.as_str(),
+                        u.pseudonym,
+                        if u.disabled { "disabled" } else { "active" },
+                        u.specialties.join(",")
+                    ));
+                }
+                if s.is_empty() {
+                    s = "no users yet: cts user add NAME --role admin\n".into();
+                }
+                s
+            });
+        }
+        UserCommand::Disable { username, enable } => {
+            let u = users::set_disabled(&ledger, &actor, &username, !enable).await?;
+            out.emit(&u, || {
+                format!(
+                    "{} is now {}\n",
+                    u.username,
+                    if u.disabled { "disabled" } else { "active" }
+                )
+            });
+        }
+        UserCommand::SetRole { username, role } => {
+            let role: Role = role.parse()?;
+            let u = users::set_role(&ledger, &actor, &username, role).await?;
+            out.emit(&u, || format!("{} is now {}\n", u.username, u.role));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
