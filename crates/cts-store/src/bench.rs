@@ -36,3 +36,190 @@ pub async fn plain_insert(
     }
     Ok(())
 }
+
+/// What [`seed_reviews`] made.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SeedReport {
+    /// Traces recorded (each a `trace.generated` event).
+    pub traces: u64,
+    /// Reviews submitted (each a `review.submitted` event).
+    pub reviews: u64,
+    /// Reviewer accounts used.
+    pub reviewers: usize,
+    /// Log size afterwards.
+    pub log_size: u64,
+}
+
+/// Fills a store for the workbench benchmark: the synthetic cases, `traces`
+/// traces spread over them, and `per_trace` submitted reviews of each by
+/// distinct clinicians, through the real ledger (every trace and review is
+/// an event with its content, committed with its rows). Traces are complete
+/// in the queue. `progress` is called with traces done.
+pub async fn seed_reviews(
+    ledger: &crate::Ledger,
+    rubric: &cts_review::Rubric,
+    traces: u64,
+    per_trace: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<SeedReport, StoreError> {
+    use cts_ledger::{EventDraft, EventKind, Salt};
+
+    let cases: Vec<(cts_cases::Case, Vec<String>)> = cts_cases::synthetic::quickstart_cases()
+        .into_iter()
+        .map(|c| (c, Vec::new()))
+        .collect();
+    crate::cases::import_cases(ledger, cases.clone(), "bench:seed", "synthetic", false).await?;
+    let mut reviewers = Vec::new();
+    for i in 0..per_trace.max(2) * 5 {
+        let name = format!("bench-clinician-{i}");
+        let user = match crate::users::user_by_name(ledger, &name).await? {
+            Some(u) => u,
+            None => {
+                crate::users::add_user(
+                    ledger,
+                    "bench:seed",
+                    &name,
+                    "bench password 0123",
+                    crate::users::Role::Clinician,
+                    &[],
+                )
+                .await?
+            }
+        };
+        reviewers.push(user);
+    }
+    crate::review::register_rubric(
+        ledger,
+        "bench:seed",
+        rubric,
+        cts_review::rubric::DEFAULT_MEDICATION_SAFETY,
+    )
+    .await?;
+    let steps: Vec<String> = vec![
+        "The patient is anticoagulated with warfarin.".into(),
+        "Adding an NSAID raises the bleeding risk.".into(),
+        "Paracetamol is the safer analgesic at standard doses.".into(),
+        "Check the INR if any interacting drug is started.".into(),
+    ];
+    let mut done = 0u64;
+    let chunk = 500u64;
+    while done < traces {
+        let n = chunk.min(traces - done);
+        let mut events = Vec::new();
+        let mut rows = Vec::new();
+        for t in done..done + n {
+            let (case, _) = &cases[(t as usize) % cases.len()];
+            let trace_id = format!("{}@v1/bench/s{t}", case.id.as_str());
+            let doc = serde_json::json!({
+                "trace_id": trace_id,
+                "segmentation": {
+                    "steps": steps.iter().enumerate().map(|(i, s)| serde_json::json!({"index": i, "text": s})).collect::<Vec<_>>(),
+                    "answer": ["B", [0, 1]],
+                },
+            });
+            let ev = EventDraft::new(EventKind::new("trace.generated")?, "bench:seed")
+                .subject(format!("trace:{trace_id}"))
+                .subject(format!("case:{}", case.id.as_str()))
+                .body(serde_json::json!({ "run_key": "bench", "steps": steps.len() }))
+                .attach("trace", serde_json::to_vec(&doc).unwrap_or_default())
+                .prepare(Salt::random)?;
+            let commitment = ev.event.content["trace"].0;
+            events.push(ev);
+            let mut reviews = Vec::new();
+            for k in 0..per_trace {
+                let user = &reviewers[(t as usize + k) % reviewers.len()];
+                let mut body = cts_review::ReviewBody::draft_for(rubric, &steps);
+                for (i, s) in body.steps.iter_mut().enumerate() {
+                    s.label = Some(if (t as usize + i + k).is_multiple_of(7) { 0 } else { 1 });
+                }
+                for d in &rubric.dimensions {
+                    body.ratings
+                        .insert(d.id.clone(), 3 + ((t as usize + k) % 3) as u8);
+                }
+                body.rationale = "Benchmark review: reasoning is sound and safe.".into();
+                let review_id = format!("{trace_id}#{}#v1", user.pseudonym);
+                let json = serde_json::to_vec(&body).unwrap_or_default();
+                let ev = EventDraft::new(EventKind::new("review.submitted")?, user.actor())
+                    .subject(format!("review:{review_id}"))
+                    .subject(format!("trace:{trace_id}"))
+                    .body(serde_json::json!({ "review": review_id, "version": 1, "rubric": rubric.key() }))
+                    .attach("review", json.clone())
+                    .prepare(Salt::random)?;
+                let c = ev.event.content["review"].0;
+                events.push(ev);
+                reviews.push((review_id, user.id, json, c));
+            }
+            rows.push((
+                trace_id,
+                case.id.as_str().to_owned(),
+                case.specialty.clone(),
+                commitment,
+                reviews,
+            ));
+        }
+        let rubric_key = rubric.key();
+        let k = per_trace as i64;
+        let hook: crate::AppendHook = Box::new(move |conn, leaves| {
+            Box::pin(async move {
+                let mut leaf = leaves.iter();
+                for (trace_id, case_id, specialty, commitment, reviews) in &rows {
+                    let tl = leaf.next().map(|l| l.0 as i64).unwrap_or(-1);
+                    sqlx::query(
+                        "INSERT INTO traces (id, case_id, case_version, sample, run_key, model, params, template, answer_choice,
+                         steps, prompt_tokens, completion_tokens, prompt_ms, generation_ms, commitment, leaf, created)
+                         VALUES (?, ?, 1, 0, 'bench', '{\"name\":\"bench\"}', '{}', 'cts-stepwise@1', 'B', 4, 1, 1, 1, 1, ?, ?, '2026-01-01T00:00:00Z')",
+                    )
+                    .bind(trace_id)
+                    .bind(case_id)
+                    .bind(&commitment[..])
+                    .bind(tl)
+                    .execute(&mut *conn)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO review_queue (trace_id, specialty, rubric, required, submitted, state, seq)
+                         VALUES (?, ?, ?, ?, ?, 'complete', ?)",
+                    )
+                    .bind(trace_id)
+                    .bind(specialty)
+                    .bind(&rubric_key)
+                    .bind(k)
+                    .bind(reviews.len() as i64)
+                    .bind(tl)
+                    .execute(&mut *conn)
+                    .await?;
+                    for (review_id, user_id, json, c) in reviews {
+                        let rl = leaf.next().map(|l| l.0 as i64).unwrap_or(-1);
+                        sqlx::query(
+                            "INSERT INTO reviews (id, trace_id, user_id, version, rubric, body, commitment, leaf, edit_leaves, submitted)
+                             VALUES (?, ?, ?, 1, ?, ?, ?, ?, '[]', '2026-01-01T00:00:00Z')",
+                        )
+                        .bind(review_id)
+                        .bind(trace_id)
+                        .bind(user_id)
+                        .bind(&rubric_key)
+                        .bind(String::from_utf8_lossy(json).as_ref())
+                        .bind(&c[..])
+                        .bind(rl)
+                        .execute(&mut *conn)
+                        .await?;
+                        sqlx::query("INSERT INTO assignments (trace_id, user_id, leased_until, submitted) VALUES (?, ?, 0, 1)")
+                            .bind(trace_id)
+                            .bind(user_id)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                Ok(())
+            })
+        });
+        ledger.append_prepared(events, Some(hook)).await?;
+        done += n;
+        progress(done);
+    }
+    Ok(SeedReport {
+        traces,
+        reviews: traces * per_trace as u64,
+        reviewers: reviewers.len(),
+        log_size: ledger.committed_size().0,
+    })
+}

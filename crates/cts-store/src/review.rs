@@ -94,6 +94,9 @@ pub struct StoredAdjudication {
     pub decided: String,
 }
 
+/// The most open traces [`progress`] counts.
+pub const AVAILABLE_CAP: i64 = 1000;
+
 /// The reviewer's view of their queue.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Progress {
@@ -101,7 +104,9 @@ pub struct Progress {
     pub done: i64,
     /// Traces this reviewer holds a live lease on, not yet submitted.
     pub in_hand: i64,
-    /// Traces still open to this reviewer (their specialties, not yet theirs, with room).
+    /// Traces still open to this reviewer (their specialties, not yet
+    /// theirs, with room), counted up to [`AVAILABLE_CAP`] so the count
+    /// stays cheap on large queues.
     pub available: i64,
 }
 
@@ -225,16 +230,18 @@ pub async fn progress(ledger: &Ledger, user: &User) -> Result<Progress, StoreErr
         "SELECT
            (SELECT COUNT(*) FROM assignments WHERE user_id = ?1 AND submitted = 1),
            (SELECT COUNT(*) FROM assignments WHERE user_id = ?1 AND submitted = 0 AND leased_until > ?2),
-           (SELECT COUNT(*) FROM review_queue q
+           (SELECT COUNT(*) FROM (SELECT 1 FROM review_queue q
              WHERE q.state = 'open'
                AND (json_array_length(?3) = 0 OR q.specialty IN (SELECT value FROM json_each(?3)))
                AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.trace_id = q.trace_id AND a.user_id = ?1)
                AND (SELECT COUNT(*) FROM assignments a WHERE a.trace_id = q.trace_id
-                     AND (a.submitted = 1 OR a.leased_until > ?2)) < q.required)",
+                     AND (a.submitted = 1 OR a.leased_until > ?2)) < q.required
+             LIMIT ?4))",
     )
     .bind(user.id)
     .bind(t)
     .bind(specialty_filter(user))
+    .bind(AVAILABLE_CAP)
     .fetch_one(ledger.pool())
     .await?;
     Ok(Progress {

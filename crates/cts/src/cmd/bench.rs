@@ -48,6 +48,24 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         reps: usize,
     },
+    /// The review workbench under load (wrk on loopback): review page and submit next to /healthz.
+    Review {
+        /// Traces in the store (each reviewed --reviews-per-trace times).
+        #[arg(long, default_value_t = 100_000)]
+        traces: u64,
+        /// Submitted reviews per trace.
+        #[arg(long, default_value_t = 2)]
+        reviews_per_trace: usize,
+        /// wrk connections.
+        #[arg(long, default_value_t = 16)]
+        connections: u32,
+        /// Seconds per load run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+        /// Scratch folder (default: a temporary folder, removed afterwards).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// HTTP model dispatch against a zero-latency local stub: CTS's client vs a bare HTTP client.
     Http {
         /// Requests to send.
@@ -112,6 +130,40 @@ fn peak_rss_mib() -> f64 {
 /// Runs a bench subcommand.
 pub async fn run(cmd: BenchCommand, out: &Output) -> Result<ExitCode> {
     match cmd {
+        BenchCommand::Review {
+            traces,
+            reviews_per_trace,
+            connections,
+            seconds,
+            dir,
+        } => {
+            let tmp = tempfile::tempdir()?;
+            let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
+            std::fs::create_dir_all(&dir)?;
+            let f = super::bench_review::run(
+                &dir,
+                traces,
+                reviews_per_trace.max(1),
+                connections.max(1),
+                seconds.max(1),
+                out,
+            )
+            .await?;
+            out.emit(&f, || {
+                let row = |l: &super::bench_review::LoadFigures| {
+                    format!(
+                        "{:<18} {:>9.0} req/s   p50 {:>7.2} ms   p90 {:>7.2} ms   p99 {:>7.2} ms   errors {}\n",
+                        l.target, l.requests_per_s, l.p50_ms, l.p90_ms, l.p99_ms, l.errors
+                    )
+                };
+                format!(
+                    "review workbench benchmark: {} traces, {} reviews, log size {} (seeded in {:.1} s); wrk {} connections x {} s each, on loopback\n{}{}{}review page throughput is {:.2}x /healthz in the same run\n",
+                    f.seed.traces, f.seed.reviews, f.seed.log_size, f.seed_s, f.connections, f.seconds,
+                    row(&f.healthz), row(&f.review_page), row(&f.submit), f.review_page_vs_healthz
+                )
+            });
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Ledger {
             events,
             producers,

@@ -1,0 +1,392 @@
+//! `cts bench review`: the workbench under load. Seeds a store with many
+//! traces and reviews through the real ledger, serves it on loopback, and
+//! drives the review page, the submit endpoint and `/healthz` (the
+//! baseline: the same server doing no work) with `wrk`, in one run.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use cts_ledger::checkpoint::{LogSigner, LogVerifier};
+use cts_store::review::ReviewConfig;
+use cts_store::users::{self, Login, Role};
+use cts_store::Ledger;
+use serde::Serialize;
+
+use crate::output::Output;
+
+/// Open traces for the submit load (two clinicians each).
+const OPEN_TRACES: i64 = 32;
+
+/// One wrk run.
+#[derive(Debug, Serialize)]
+pub struct LoadFigures {
+    /// What was requested.
+    pub target: String,
+    /// Requests per second.
+    pub requests_per_s: f64,
+    /// Latency percentiles, ms.
+    pub p50_ms: f64,
+    /// 90th percentile, ms.
+    pub p90_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Responses other than 2xx/3xx.
+    pub errors: u64,
+}
+
+/// The whole benchmark.
+#[derive(Debug, Serialize)]
+pub struct ReviewBenchFigures {
+    /// What the store held.
+    pub seed: cts_store::bench::SeedReport,
+    /// Seconds to seed.
+    pub seed_s: f64,
+    /// Connections and seconds per run.
+    pub connections: u32,
+    /// Seconds per run.
+    pub seconds: u32,
+    /// Baseline: /healthz.
+    pub healthz: LoadFigures,
+    /// GET /review of an assigned trace.
+    pub review_page: LoadFigures,
+    /// POST /api/submit (each a durable review version in the ledger).
+    pub submit: LoadFigures,
+    /// review page requests/s ÷ healthz requests/s.
+    pub review_page_vs_healthz: f64,
+}
+
+fn parse_ms(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
+    let v: f64 = num.parse().ok()?;
+    Some(match unit {
+        "us" => v / 1000.0,
+        "ms" => v,
+        "s" => v * 1000.0,
+        "m" => v * 60_000.0,
+        _ => return None,
+    })
+}
+
+fn run_wrk(
+    target: &str,
+    url: &str,
+    connections: u32,
+    seconds: u32,
+    script: Option<&Path>,
+    cookie: &str,
+) -> Result<LoadFigures> {
+    let mut cmd = Command::new("wrk");
+    cmd.arg("-t2")
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{seconds}s"))
+        .arg("--latency")
+        .arg("-H")
+        .arg(format!("Cookie: cts_session={cookie}"));
+    if let Some(s) = script {
+        cmd.arg("-s").arg(s);
+    }
+    cmd.arg(url);
+    let out = cmd
+        .output()
+        .context("running wrk (install it with `apt-get install wrk`)")?;
+    if !out.status.success() {
+        bail!("wrk failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let pct = |p: &str| -> Option<f64> {
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(p))
+            .and_then(|l| parse_ms(l[p.len()..].trim()))
+    };
+    let rps = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))
+        .and_then(|l| l["Requests/sec:".len()..].trim().parse::<f64>().ok())
+        .with_context(|| format!("no Requests/sec in wrk's output:\n{text}"))?;
+    if let Some(l) = text.lines().find(|l| l.starts_with("first error: ")) {
+        tracing::warn!("{target}: {l}");
+        eprintln!("{target}: {l}");
+    }
+    let errors = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Non-2xx or 3xx responses:"))
+        .and_then(|l| l.rsplit(':').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    Ok(LoadFigures {
+        target: target.into(),
+        requests_per_s: rps,
+        p50_ms: pct("50%").unwrap_or(f64::NAN),
+        p90_ms: pct("90%").unwrap_or(f64::NAN),
+        p99_ms: pct("99%").unwrap_or(f64::NAN),
+        errors,
+    })
+}
+
+/// Runs the benchmark in `dir`.
+pub async fn run(
+    dir: &Path,
+    traces: u64,
+    per_trace: usize,
+    connections: u32,
+    seconds: u32,
+    out: &Output,
+) -> Result<ReviewBenchFigures> {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        bail!("this benchmark drives the server with wrk: install it with `apt-get install wrk`");
+    }
+    let ledger = Ledger::open(&dir.join("bench.db")).await?;
+    let rubric = cts_review::Rubric::default_medication_safety();
+    let bar = out.progress(traces, "seeding");
+    let started = Instant::now();
+    let seed = cts_store::bench::seed_reviews(&ledger, &rubric, traces, per_trace, &|n| {
+        bar.set_position(n)
+    })
+    .await?;
+    bar.finish_and_clear();
+    let seed_s = started.elapsed().as_secs_f64();
+
+    // Open traces that benchmark clinicians claim: each (clinician, trace)
+    // pair is one reviewer's own review, so concurrent submits do not race
+    // for the same review version.
+    let review = ReviewConfig {
+        rubric: rubric.clone(),
+        rubric_source: cts_review::rubric::DEFAULT_MEDICATION_SAFETY.into(),
+        reviewers_per_trace: 2,
+        lease_seconds: 24 * 3600,
+        policy: Default::default(),
+    };
+    let case = cts_cases::synthetic::quickstart_cases()
+        .into_iter()
+        .next()
+        .context("no synthetic cases")?;
+    let steps = [
+        "The patient takes warfarin.",
+        "NSAIDs raise the bleeding risk.",
+        "Paracetamol is safer.",
+        "Check the INR.",
+    ];
+    let doc = serde_json::json!({ "segmentation": { "steps": steps.iter().map(|s| serde_json::json!({"text": s})).collect::<Vec<_>>(), "answer": ["B", [0, 1]] } });
+    for i in 0..OPEN_TRACES {
+        let trace_id = format!("{}@v1/bench-open/s{i}", case.id.as_str());
+        if cts_store::traces::trace_exists(&ledger, &trace_id).await? {
+            continue;
+        }
+        cts_store::traces::record_trace(
+            &ledger,
+            cts_store::traces::NewTrace {
+                id: trace_id.clone(),
+                case_id: case.id.as_str().into(),
+                case_version: 1,
+                sample: i,
+                run_key: "bench-open".into(),
+                model: serde_json::json!({"name": "bench"}),
+                params: serde_json::json!({}),
+                template: "cts-stepwise@1".into(),
+                answer_choice: Some('B'),
+                steps: steps.len(),
+                prompt_tokens: 1,
+                completion_tokens: 1,
+                prompt_ms: 1.0,
+                generation_ms: 1.0,
+                document: serde_json::to_vec(&doc)?,
+            },
+            "bench:seed",
+        )
+        .await?;
+    }
+    cts_store::review::sync_queue(&ledger, &review).await?;
+    let mut body = cts_review::ReviewBody::draft_for(
+        &rubric,
+        &steps.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+    );
+    for s in &mut body.steps {
+        s.label = Some(1);
+    }
+    for d in &rubric.dimensions {
+        body.ratings.insert(d.id.clone(), 4);
+    }
+    body.rationale = "Benchmark review: reasoning is sound and safe.".into();
+    let mut sessions: Vec<(String, String, String)> = Vec::new();
+    for i in 0..2 * OPEN_TRACES {
+        let name = format!("bench-reviewer-{i}");
+        let user = match users::user_by_name(&ledger, &name).await? {
+            Some(u) => u,
+            None => {
+                users::add_user(
+                    &ledger,
+                    "bench:seed",
+                    &name,
+                    "bench password 0123",
+                    Role::Clinician,
+                    &[],
+                )
+                .await?
+            }
+        };
+        let trace = cts_store::review::claim_next(&ledger, &user, &review)
+            .await?
+            .context("a benchmark clinician found no open trace to claim")?;
+        let Login::Ok { token, csrf, .. } =
+            users::login(&ledger, &name, "bench password 0123", 24 * 3600).await?
+        else {
+            bail!("benchmark clinician {name} could not sign in");
+        };
+        sessions.push((token, csrf, trace));
+    }
+    // The review page is read by a clinician with a draft in progress.
+    let reader = match users::user_by_name(&ledger, "bench-reader").await? {
+        Some(u) => u,
+        None => {
+            users::add_user(
+                &ledger,
+                "bench:seed",
+                "bench-reader",
+                "bench password 0123",
+                Role::Clinician,
+                &[],
+            )
+            .await?
+        }
+    };
+    let trace_id = format!("{}@v1/bench-reader/s0", case.id.as_str());
+    if !cts_store::traces::trace_exists(&ledger, &trace_id).await? {
+        cts_store::traces::record_trace(
+            &ledger,
+            cts_store::traces::NewTrace {
+                id: trace_id.clone(),
+                case_id: case.id.as_str().into(),
+                case_version: 1,
+                sample: 0,
+                run_key: "bench-reader".into(),
+                model: serde_json::json!({"name": "bench"}),
+                params: serde_json::json!({}),
+                template: "cts-stepwise@1".into(),
+                answer_choice: Some('B'),
+                steps: steps.len(),
+                prompt_tokens: 1,
+                completion_tokens: 1,
+                prompt_ms: 1.0,
+                generation_ms: 1.0,
+                document: serde_json::to_vec(&doc)?,
+            },
+            "bench:seed",
+        )
+        .await?;
+    }
+    cts_store::review::sync_queue(&ledger, &review).await?;
+    let claimed = cts_store::review::claim_next(&ledger, &reader, &review).await?;
+    if claimed.as_deref() != Some(trace_id.as_str()) {
+        bail!("the benchmark reader could not claim its trace (got {claimed:?})");
+    }
+    let Login::Ok { token, .. } =
+        users::login(&ledger, "bench-reader", "bench password 0123", 24 * 3600).await?
+    else {
+        bail!("the benchmark reader could not sign in");
+    };
+    if cts_store::review::load_draft(&ledger, &reader, &trace_id)
+        .await?
+        .is_none()
+    {
+        cts_store::review::save_draft(&ledger, &reader, &trace_id, &body, 0).await?;
+    }
+
+    let (skey, vkey) = LogSigner::generate("cts.bench/review")?;
+    let state = Arc::new(cts_web::AppState {
+        ledger,
+        review,
+        signer: Arc::new(LogSigner::from_private_key(&skey)?),
+        verifier: LogVerifier::new(&vkey)?,
+        session_seconds: 24 * 3600,
+        login_limiter: cts_web::auth::RateLimiter::new(10),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(cts_web::serve(
+        listener,
+        state,
+        Duration::from_secs(3600),
+        std::future::pending(),
+    ));
+    let base = format!("http://{addr}");
+    let q = cts_web::auth::encode_component(&trace_id);
+
+    let c = connections;
+    let secs = seconds;
+    let token2 = token.clone();
+    let base2 = base.clone();
+    let (healthz, review_page) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let h = run_wrk(
+            "GET /healthz",
+            &format!("{base2}/healthz"),
+            c,
+            secs,
+            None,
+            &token2,
+        )?;
+        let r = run_wrk(
+            "GET /review",
+            &format!("{base2}/review?trace={q}"),
+            c,
+            secs,
+            None,
+            &token2,
+        )?;
+        Ok((h, r))
+    })
+    .await??;
+    // Submits rotate over the clinicians; each wrk thread owns half of them.
+    let script = dir.join("submit.lua");
+    let payload = serde_json::to_string(&serde_json::json!({ "body": body, "revision": 0 }))?;
+    let mut lua = String::from("local pairs = {\n");
+    for (token, csrf, trace) in &sessions {
+        lua.push_str(&format!(
+            "  {{\"{token}\", \"{csrf}\", \"/api/submit?trace={}\"}},\n",
+            cts_web::auth::encode_component(trace)
+        ));
+    }
+    lua.push_str(&format!(
+        "}}\nlocal body = [==[{payload}]==]\nlocal threads = 0\n\
+         function setup(thread) thread:set(\"tid\", threads); threads = threads + 1 end\n\
+         local n = 0\n\
+         function request()\n\
+           local half = #pairs / 2\n\
+           local p = pairs[(tid or 0) * half + (n % half) + 1]\n\
+           n = n + 1\n\
+           return wrk.format(\"POST\", p[3], {{[\"Content-Type\"] = \"application/json\", [\"X-CSRF-Token\"] = p[2], [\"Cookie\"] = \"cts_session=\" .. p[1]}}, body)\n\
+         end\n\
+         local shown = false\n\
+         function response(status, headers, body)\n\
+           if status >= 400 and not shown then shown = true; io.write(\"first error: \" .. status .. \" \" .. body .. \"\\n\") end\n\
+         end\n"
+    ));
+    std::fs::write(&script, lua)?;
+    let submit = tokio::task::spawn_blocking(move || {
+        run_wrk(
+            "POST /api/submit",
+            &format!("{base}/api/submit"),
+            c,
+            secs,
+            Some(&script),
+            &token,
+        )
+    })
+    .await??;
+    server.abort();
+    let ratio = review_page.requests_per_s / healthz.requests_per_s;
+    Ok(ReviewBenchFigures {
+        seed,
+        seed_s,
+        connections,
+        seconds,
+        healthz,
+        review_page,
+        submit,
+        review_page_vs_healthz: ratio,
+    })
+}
