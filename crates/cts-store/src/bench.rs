@@ -130,7 +130,11 @@ pub async fn seed_reviews(
                 let user = &reviewers[(t as usize + k) % reviewers.len()];
                 let mut body = cts_review::ReviewBody::draft_for(rubric, &steps);
                 for (i, s) in body.steps.iter_mut().enumerate() {
-                    s.label = Some(if (t as usize + i + k).is_multiple_of(7) { 0 } else { 1 });
+                    s.label = Some(if (t as usize + i + k).is_multiple_of(7) {
+                        0
+                    } else {
+                        1
+                    });
                 }
                 for d in &rubric.dimensions {
                     body.ratings

@@ -2,7 +2,7 @@
 //! a `case.imported` event committing to its canonical JSON.
 
 use cts_cases::Case;
-use cts_ledger::{Event, EventDraft, EventKind, LeafIndex};
+use cts_ledger::{EventDraft, EventKind, LeafIndex};
 use sqlx::Row;
 
 use crate::{AppendHook, Ledger, StoreError};
@@ -168,23 +168,23 @@ pub async fn case_at(
     id: &str,
     version: Option<i64>,
 ) -> Result<Option<Case>, StoreError> {
-    let leaf: Option<i64> = sqlx::query_scalar(
-        "SELECT leaf FROM cases WHERE id = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY version DESC LIMIT 1",
+    // The row holds the commitment of its `case.imported` event (written in
+    // the same transaction), so no entry needs decoding here.
+    let raw: Option<Vec<u8>> = sqlx::query_scalar(
+        "SELECT commitment FROM cases WHERE id = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY version DESC LIMIT 1",
     )
     .bind(id)
     .bind(version)
     .fetch_optional(ledger.pool())
     .await?;
-    let Some(leaf) = leaf else {
+    let Some(raw) = raw else {
         return Err(StoreError::NotFound(format!("no case {id:?}")));
     };
-    let event = Event::decode(&ledger.entry(LeafIndex(leaf as u64)).await?)?;
-    let Some(c) = event.content.get("case") else {
-        return Err(StoreError::Inconsistent(format!(
-            "case.imported at leaf {leaf} commits to no case"
-        )));
-    };
-    match ledger.content(c).await? {
+    let commitment = cts_ledger::Commitment(
+        <[u8; 32]>::try_from(raw.as_slice())
+            .map_err(|_| StoreError::Inconsistent(format!("case {id:?}: malformed commitment")))?,
+    );
+    match ledger.content(&commitment).await? {
         crate::ContentState::Present { opening, .. } => serde_json::from_slice(&opening.content)
             .map(Some)
             .map_err(|e| StoreError::Inconsistent(format!("case {id:?}: {e}"))),

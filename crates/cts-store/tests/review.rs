@@ -1,0 +1,246 @@
+//! Review queue rules on the real SQLite file: leases lapse and return to
+//! the queue, k limits reviewers, specialties route, submits are checked
+//! against leases, and every review is a verifiable ledger event.
+
+use cts_review::Rubric;
+use cts_store::review::{self, ReviewConfig};
+use cts_store::traces::NewTrace;
+use cts_store::users::{self, Role, User};
+use cts_store::Ledger;
+
+async fn setup(
+    lease_seconds: i64,
+    k: u32,
+) -> (tempfile::TempDir, Ledger, ReviewConfig, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&dir.path().join("cts.db")).await.unwrap();
+    let cases: Vec<_> = cts_cases::synthetic::quickstart_cases()
+        .into_iter()
+        .take(3)
+        .map(|c| (c, Vec::new()))
+        .collect();
+    cts_store::cases::import_cases(&ledger, cases.clone(), "test", "synthetic", false)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for (case, _) in &cases {
+        let id = format!("{}@v1/run/s0", case.id.as_str());
+        let doc = serde_json::json!({"segmentation": {"steps": [{"text": "one"}, {"text": "two"}], "answer": ["A", [0, 1]]}});
+        cts_store::traces::record_trace(
+            &ledger,
+            NewTrace {
+                id: id.clone(),
+                case_id: case.id.as_str().into(),
+                case_version: 1,
+                sample: 0,
+                run_key: "run".into(),
+                model: serde_json::json!({}),
+                params: serde_json::json!({}),
+                template: "t".into(),
+                answer_choice: None,
+                steps: 2,
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                prompt_ms: 0.0,
+                generation_ms: 0.0,
+                document: serde_json::to_vec(&doc).unwrap(),
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    let rubric = Rubric::default_medication_safety();
+    let cfg = ReviewConfig {
+        rubric: rubric.clone(),
+        rubric_source: cts_review::rubric::DEFAULT_MEDICATION_SAFETY.into(),
+        reviewers_per_trace: k,
+        lease_seconds,
+        policy: Default::default(),
+    };
+    review::register_rubric(&ledger, "test", &rubric, &cfg.rubric_source)
+        .await
+        .unwrap();
+    assert_eq!(review::sync_queue(&ledger, &cfg).await.unwrap(), 3);
+    assert_eq!(
+        review::sync_queue(&ledger, &cfg).await.unwrap(),
+        0,
+        "queueing is idempotent"
+    );
+    (dir, ledger, cfg, ids)
+}
+
+async fn user(ledger: &Ledger, name: &str, specialties: &[&str]) -> User {
+    let s: Vec<String> = specialties.iter().map(|s| s.to_string()).collect();
+    users::add_user(ledger, "test", name, "a long password", Role::Clinician, &s)
+        .await
+        .unwrap()
+}
+
+fn complete(cfg: &ReviewConfig, label: i8) -> cts_review::ReviewBody {
+    let mut b = cts_review::ReviewBody::draft_for(&cfg.rubric, &["one".into(), "two".into()]);
+    for s in &mut b.steps {
+        s.label = Some(label);
+    }
+    for d in &cfg.rubric.dimensions {
+        b.ratings.insert(d.id.clone(), 3);
+    }
+    b.rationale = "rationale long enough for the rubric".into();
+    b
+}
+
+#[tokio::test]
+async fn lapsed_leases_return_to_the_queue_and_k_limits_reviewers() {
+    let (_dir, ledger, cfg, ids) = setup(0, 1).await;
+    let (a, b) = (
+        user(&ledger, "ann", &[]).await,
+        user(&ledger, "ben", &[]).await,
+    );
+    // A lease of 0 seconds lapses at once: b can take the same trace.
+    let first = review::claim_next(&ledger, &a, &cfg)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, ids[0]);
+    let second = review::claim_next(&ledger, &b, &cfg)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        second, ids[0],
+        "the lapsed lease returned the trace to the queue"
+    );
+    // a's lapsed lease no longer lets a save a draft.
+    let err = review::save_draft(&ledger, &a, &ids[0], &complete(&cfg, 1), 0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, cts_store::StoreError::Denied(_)), "{err}");
+
+    let (_dir, ledger, cfg, ids) = setup(3600, 1).await;
+    let (a, b) = (
+        user(&ledger, "ann", &[]).await,
+        user(&ledger, "ben", &[]).await,
+    );
+    assert_eq!(
+        review::claim_next(&ledger, &a, &cfg)
+            .await
+            .unwrap()
+            .unwrap(),
+        ids[0]
+    );
+    // Asking again returns the trace a already holds, not a new one.
+    assert_eq!(
+        review::claim_next(&ledger, &a, &cfg)
+            .await
+            .unwrap()
+            .unwrap(),
+        ids[0]
+    );
+    // k = 1: b gets the next trace.
+    assert_eq!(
+        review::claim_next(&ledger, &b, &cfg)
+            .await
+            .unwrap()
+            .unwrap(),
+        ids[1]
+    );
+    review::submit(&ledger, &cfg, &a, &ids[0], complete(&cfg, 1), 0)
+        .await
+        .unwrap();
+    let entry = review::queue_entry(&ledger, &ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((entry.state.as_str(), entry.submitted), ("complete", 1));
+    // Releasing a lease frees the place.
+    review::release(&ledger, &b, &ids[1]).await.unwrap();
+    let c = user(&ledger, "cat", &[]).await;
+    assert_eq!(
+        review::claim_next(&ledger, &c, &cfg)
+            .await
+            .unwrap()
+            .unwrap(),
+        ids[1]
+    );
+    let p = review::progress(&ledger, &a).await.unwrap();
+    assert_eq!((p.done, p.in_hand), (1, 0));
+}
+
+#[tokio::test]
+async fn specialties_route_traces() {
+    let (_dir, ledger, cfg, ids) = setup(3600, 2).await;
+    let entry = review::queue_entry(&ledger, &ids[2])
+        .await
+        .unwrap()
+        .unwrap();
+    let other = user(&ledger, "elsewhere", &["no-such-specialty"]).await;
+    assert_eq!(
+        review::claim_next(&ledger, &other, &cfg).await.unwrap(),
+        None
+    );
+    let fitting = user(&ledger, "fits", &[entry.specialty.as_str()]).await;
+    let got = review::claim_next(&ledger, &fitting, &cfg)
+        .await
+        .unwrap()
+        .unwrap();
+    let got_entry = review::queue_entry(&ledger, &got).await.unwrap().unwrap();
+    assert_eq!(got_entry.specialty, entry.specialty);
+}
+
+#[tokio::test]
+async fn rubric_versions_are_immutable_and_reviews_verify() {
+    let (_dir, ledger, cfg, ids) = setup(3600, 2).await;
+    let changed = cfg
+        .rubric_source
+        .replace("title = \"Medication safety\"", "title = \"Changed\"");
+    let parsed = Rubric::parse(&changed, "changed.toml").unwrap();
+    assert_eq!(parsed.key(), cfg.rubric.key());
+    let err = review::register_rubric(&ledger, "test", &parsed, &changed)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("immutable"), "{err}");
+    // Same text again: a no-op returning the same leaf.
+    let a = review::register_rubric(&ledger, "test", &cfg.rubric, &cfg.rubric_source)
+        .await
+        .unwrap();
+    let b = review::register_rubric(&ledger, "test", &cfg.rubric, &cfg.rubric_source)
+        .await
+        .unwrap();
+    assert_eq!(a, b);
+
+    let x = user(&ledger, "xavi", &[]).await;
+    review::claim_next(&ledger, &x, &cfg).await.unwrap();
+    let mut body = complete(&cfg, 1);
+    body.steps[0].text = "one, corrected".into();
+    body.steps[0].edit_rationale = Some("clarified".into());
+    let done = review::submit(&ledger, &cfg, &x, &ids[0], body, 0)
+        .await
+        .unwrap();
+    assert_eq!(done.edit_leaves.len(), 1);
+    let entry = cts_ledger::Event::decode(
+        &ledger
+            .entry(cts_ledger::LeafIndex(done.edit_leaves[0]))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(entry.kind.as_str(), "step.edited");
+    assert_eq!(entry.actor, x.actor());
+    let (skey, vkey) = cts_ledger::LogSigner::generate("cts.test/review").unwrap();
+    ledger
+        .checkpoint(std::sync::Arc::new(
+            cts_ledger::LogSigner::from_private_key(&skey).unwrap(),
+        ))
+        .await
+        .unwrap();
+    let report = cts_store::audit(
+        ledger.pool(),
+        &cts_ledger::LogVerifier::new(&vkey).unwrap(),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert!(report.content_checked >= 3);
+}
