@@ -91,7 +91,10 @@ async function signIn(browser, user, screenshot) {
   await page.locator('#username').fill(user);
   await page.locator('#password').fill(PASSWORDS[user]);
   if (screenshot) await shot(page, 'login');
-  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/login')), page.locator('#signin').click()]);
+  await page.locator('#signin').click();
+  const signedIn = () => !new URL(page.url()).pathname.startsWith('/login');
+  await until(`${user} to be signed in`, async () => signedIn() || (await page.locator('p.error').count()));
+  if (!signedIn()) throw new Error(`signing in as ${user} failed: ${await page.locator('p.error').textContent()}`);
   const who = await page.locator('header .who').textContent();
   check(who.includes(user), `after signing in the header names ${JSON.stringify(who)}, not ${user}`);
   return page;
