@@ -431,8 +431,7 @@ impl Engine {
             .with_n_seq_max(n_slots as u32)
             .with_kv_unified(false)
             .with_n_threads(self.n_threads)
-            .with_n_threads_batch(self.n_threads)
-            .with_flash_attention_policy(0);
+            .with_n_threads_batch(self.n_threads);
         let backend = backend().map_err(|e| e.to_string())?;
         let mut ctx = {
             let _guard = self
