@@ -223,6 +223,19 @@ async fn two_reviewers_disagree_and_an_adjudicator_decides() {
     assert!(history.contains("version 1") && history.contains("version 2"));
     assert!(history.contains("<ins>"), "edits are shown as word diffs");
 
+    // The agreement page counts both reviewers on every dimension.
+    let rhea = Client::login(&srv.base, "rhea").await;
+    let agreement = rhea.get("/agreement").await.text().await.unwrap();
+    assert!(agreement.contains("Medication safety") && agreement.contains("Step label"));
+    assert!(
+        agreement.contains("2 current review(s) of 1 trace(s)"),
+        "{agreement}"
+    );
+    assert!(
+        !agreement.contains("alice") && !agreement.contains("bob"),
+        "researchers see no names"
+    );
+
     // Every signal verifies: full audit, and the auditor's proof bundle.
     let report = cts_store::audit(srv.state.ledger.pool(), &srv.state.verifier, &|_| {})
         .await
