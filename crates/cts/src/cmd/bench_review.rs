@@ -128,6 +128,41 @@ fn run_wrk(
     })
 }
 
+/// Records one trace of the open set the benchmark clinicians claim.
+async fn record_open_trace(
+    ledger: &Ledger,
+    trace_id: &str,
+    case_id: &str,
+    sample: i64,
+    run_key: &str,
+    steps: usize,
+    doc: &serde_json::Value,
+) -> Result<()> {
+    cts_store::traces::record_trace(
+        ledger,
+        cts_store::traces::NewTrace {
+            id: trace_id.to_owned(),
+            case_id: case_id.to_owned(),
+            case_version: 1,
+            sample,
+            run_key: run_key.to_owned(),
+            model: serde_json::json!({"name": "bench"}),
+            params: serde_json::json!({}),
+            template: "cts-stepwise@1".into(),
+            answer_choice: Some('B'),
+            steps,
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            prompt_ms: 1.0,
+            generation_ms: 1.0,
+            document: serde_json::to_vec(doc)?,
+        },
+        "bench:seed",
+    )
+    .await?;
+    Ok(())
+}
+
 /// Runs the benchmark in `dir`.
 pub async fn run(
     dir: &Path,
@@ -177,26 +212,14 @@ pub async fn run(
         if cts_store::traces::trace_exists(&ledger, &trace_id).await? {
             continue;
         }
-        cts_store::traces::record_trace(
+        record_open_trace(
             &ledger,
-            cts_store::traces::NewTrace {
-                id: trace_id.clone(),
-                case_id: case.id.as_str().into(),
-                case_version: 1,
-                sample: i,
-                run_key: "bench-open".into(),
-                model: serde_json::json!({"name": "bench"}),
-                params: serde_json::json!({}),
-                template: "cts-stepwise@1".into(),
-                answer_choice: Some('B'),
-                steps: steps.len(),
-                prompt_tokens: 1,
-                completion_tokens: 1,
-                prompt_ms: 1.0,
-                generation_ms: 1.0,
-                document: serde_json::to_vec(&doc)?,
-            },
-            "bench:seed",
+            &trace_id,
+            case.id.as_str(),
+            i,
+            "bench-open",
+            steps.len(),
+            &doc,
         )
         .await?;
     }
@@ -256,26 +279,14 @@ pub async fn run(
     };
     let trace_id = format!("{}@v1/bench-reader/s0", case.id.as_str());
     if !cts_store::traces::trace_exists(&ledger, &trace_id).await? {
-        cts_store::traces::record_trace(
+        record_open_trace(
             &ledger,
-            cts_store::traces::NewTrace {
-                id: trace_id.clone(),
-                case_id: case.id.as_str().into(),
-                case_version: 1,
-                sample: 0,
-                run_key: "bench-reader".into(),
-                model: serde_json::json!({"name": "bench"}),
-                params: serde_json::json!({}),
-                template: "cts-stepwise@1".into(),
-                answer_choice: Some('B'),
-                steps: steps.len(),
-                prompt_tokens: 1,
-                completion_tokens: 1,
-                prompt_ms: 1.0,
-                generation_ms: 1.0,
-                document: serde_json::to_vec(&doc)?,
-            },
-            "bench:seed",
+            &trace_id,
+            case.id.as_str(),
+            0,
+            "bench-reader",
+            steps.len(),
+            &doc,
         )
         .await?;
     }
