@@ -64,6 +64,10 @@ impl EventKind {
             "a dataset release (content: its manifest)",
         ),
         ("training.recorded", "a training run on a dataset release"),
+        (
+            "policy.registered",
+            "a behaviour-policy version (content: the policy JSON)",
+        ),
         ("eval.completed", "an evaluation run and its results"),
         (
             "rubric.registered",

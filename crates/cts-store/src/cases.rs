@@ -192,6 +192,18 @@ pub async fn case_at(
     }
 }
 
+/// The `case.imported` leaf of a case version.
+pub async fn case_leaf(ledger: &Ledger, id: &str, version: i64) -> Result<u64, StoreError> {
+    let leaf: Option<i64> =
+        sqlx::query_scalar("SELECT leaf FROM cases WHERE id = ? AND version = ?")
+            .bind(id)
+            .bind(version)
+            .fetch_optional(ledger.pool())
+            .await?;
+    leaf.map(|l| l as u64)
+        .ok_or_else(|| StoreError::NotFound(format!("no case {id:?} version {version}")))
+}
+
 /// Latest versions of the cases a selector names, with their text.
 ///
 /// Selector: `all`; `specialty:NAME`; `tag:TAG`; `prefix*`; or a

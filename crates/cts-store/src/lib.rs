@@ -12,9 +12,12 @@
 pub mod audit;
 pub mod bench;
 pub mod cases;
+pub mod datasets;
 mod db;
 mod error;
 mod ledger;
+pub mod policies;
+pub mod releases;
 pub mod review;
 pub mod traces;
 pub mod users;

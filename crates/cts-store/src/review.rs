@@ -202,6 +202,18 @@ pub async fn rubric(ledger: &Ledger, key: &str) -> Result<(Rubric, String, u64),
     Ok((rubric, source, row.try_get::<i64, _>(1)? as u64))
 }
 
+/// Every registered rubric, by key.
+pub async fn rubrics(ledger: &Ledger) -> Result<Vec<Rubric>, StoreError> {
+    let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM rubrics ORDER BY key")
+        .fetch_all(ledger.pool())
+        .await?;
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        out.push(rubric(ledger, &key).await?.0);
+    }
+    Ok(out)
+}
+
 /// Puts every trace not yet queued into the review queue with the
 /// configured rubric and k. Returns how many were added.
 pub async fn sync_queue(ledger: &Ledger, cfg: &ReviewConfig) -> Result<u64, StoreError> {

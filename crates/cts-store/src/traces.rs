@@ -208,3 +208,10 @@ pub async fn get_trace(
     };
     Ok((trace, document))
 }
+
+/// How many traces are stored.
+pub async fn count_traces(ledger: &Ledger) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM traces")
+        .fetch_one(ledger.pool())
+        .await?)
+}

@@ -52,6 +52,17 @@ enum Command {
     /// Show or check review rubrics.
     #[command(subcommand)]
     Rubric(cmd::rubric::RubricCommand),
+    /// Build, list and verify alignment dataset releases (SFT, DPO, KTO, PRM).
+    #[command(subcommand)]
+    Dataset(cmd::dataset::DatasetCommand),
+    /// Trace an example, or a trained model, back to the clinicians, reviews, traces and cases behind it.
+    Lineage(cmd::provenance::LineageArgs),
+    /// Record and list training runs on dataset releases.
+    #[command(subcommand)]
+    Training(cmd::provenance::TrainingCommand),
+    /// Register behaviour policies and trace how each was controlled.
+    #[command(subcommand)]
+    Policy(cmd::provenance::PolicyCommand),
     /// Serve the model as an OpenAI-compatible endpoint on loopback.
     ServeModel(cmd::serve_model::ServeModelArgs),
     /// Append to, inspect, prove, export and audit the transparency log.
@@ -104,6 +115,16 @@ fn main() -> std::process::ExitCode {
             Command::Serve(a) => cmd::serve::run(a, cli.project.as_deref(), &out).await,
             Command::User(c) => cmd::user::run(c, cli.project.as_deref(), &out).await,
             Command::Rubric(c) => cmd::rubric::run(c, cli.project.as_deref(), &out).await,
+            Command::Dataset(c) => cmd::dataset::run(c, cli.project.as_deref(), &out).await,
+            Command::Lineage(a) => {
+                cmd::provenance::run_lineage(a, cli.project.as_deref(), &out).await
+            }
+            Command::Training(c) => {
+                cmd::provenance::run_training(c, cli.project.as_deref(), &out).await
+            }
+            Command::Policy(c) => {
+                cmd::provenance::run_policy(c, cli.project.as_deref(), &out).await
+            }
             Command::ServeModel(a) => cmd::serve_model::run(a, cli.project.as_deref(), &out).await,
             Command::Ledger(c) => cmd::ledger::run(c, cli.project.as_deref(), &out).await,
             Command::Verify(args) => cmd::verify::run(args, &out).await,

@@ -3,10 +3,12 @@
 pub mod bench;
 pub mod bench_review;
 pub mod cases;
+pub mod dataset;
 pub mod generate;
 pub mod init;
 pub mod ledger;
 pub mod model;
+pub mod provenance;
 pub mod rubric;
 pub mod serve;
 pub mod serve_model;

@@ -15,7 +15,7 @@ use crate::project::read_verifier;
 /// Arguments of `cts verify`.
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
-    /// A .tlog-proof bundle, or a folder written by `cts ledger export`.
+    /// A .tlog-proof bundle, a folder written by `cts ledger export`, or a dataset release folder.
     path: PathBuf,
     /// The log's verifier key: a file (e.g. keys/log.pub) or the key text. Default: log.pub inside an export folder.
     #[arg(long)]
@@ -39,6 +39,28 @@ impl TileSource for Folder<'_> {
 
 /// Runs `cts verify`.
 pub async fn run(args: VerifyArgs, out: &Output) -> Result<ExitCode> {
+    if args.path.is_dir() && args.path.join("manifest.json").is_file() {
+        let key = args
+            .key
+            .unwrap_or_else(|| args.path.join("evidence/log.pub"));
+        let verifier = read_verifier(&key)?;
+        let report = cts_dataset::verify::verify_release(&args.path, &verifier)
+            .with_context(|| format!("{}: release does not verify", args.path.display()))?;
+        out.emit(&report, || {
+            format!(
+                "OK: {} examples of release {} verify against the signed checkpoint of {} (size {}); {}\n",
+                report.examples,
+                report.name,
+                report.origin,
+                report.checkpoint_size,
+                match report.release_leaf {
+                    Some(l) => format!("ledgered as dataset.released at leaf {l}"),
+                    None => "not ledgered (no release.tlog-proof)".into(),
+                }
+            )
+        });
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.path.is_dir() {
         let key = args.key.unwrap_or_else(|| args.path.join("log.pub"));
         let verifier = read_verifier(&key)?;

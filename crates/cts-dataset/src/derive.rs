@@ -1,0 +1,859 @@
+//! From one case's reviewed traces to training examples: which review
+//! stands, whether the trace qualifies, and each export's record.
+//!
+//! Pure: the same case group and spec always give the same examples, byte
+//! for byte, which is what makes releases reproducible and checkable.
+
+use std::collections::{BTreeMap, HashMap};
+
+use cts_review::review::{word_diff, DiffOp, StepChange};
+use cts_review::{ReviewBody, Rubric};
+use cts_store::datasets::{CaseGroup, Content, GroupReview, GroupTrace};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::spec::{Format, Require, Spec};
+use crate::split::split_of;
+
+/// One example ready to write.
+#[derive(Clone, Debug)]
+pub struct Example {
+    /// Export it belongs to.
+    pub format: Format,
+    /// Split.
+    pub split: &'static str,
+    /// The JSON line (no newline).
+    pub line: String,
+    /// Where it came from.
+    pub provenance: Provenance,
+}
+
+/// The events behind an example (one line of `provenance/<export>/<split>.jsonl`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// Example id.
+    pub id: String,
+    /// SHA-256 of the example's line.
+    pub sha256: String,
+    /// Why the standing review stands: agreed, single, adjudicated or
+    /// first-submitted.
+    pub basis: String,
+    /// The case.
+    pub case: CaseRef,
+    /// The traces (two for a pair of samples).
+    pub traces: Vec<TraceRef>,
+    /// The reviews.
+    pub reviews: Vec<ReviewRef>,
+    /// Adjudications that chose a standing review.
+    pub adjudications: Vec<AdjudicationRef>,
+}
+
+/// A case version and its `case.imported` leaf.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseRef {
+    /// Case id.
+    pub id: String,
+    /// Version.
+    pub version: i64,
+    /// Leaf.
+    pub leaf: u64,
+    /// Content commitment (hex).
+    pub commitment: String,
+}
+
+/// A trace and its `trace.generated` leaf.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceRef {
+    /// Trace id.
+    pub id: String,
+    /// Leaf.
+    pub leaf: u64,
+    /// Content commitment (hex).
+    pub commitment: String,
+}
+
+/// A review, its `review.submitted` leaf and its `step.edited` leaves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReviewRef {
+    /// Review id.
+    pub id: String,
+    /// Reviewer pseudonym.
+    pub reviewer: String,
+    /// Leaf.
+    pub leaf: u64,
+    /// Content commitment (hex).
+    pub commitment: String,
+    /// Edit leaves.
+    pub edit_leaves: Vec<u64>,
+}
+
+/// An adjudication and its `adjudication.decided` leaf.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdjudicationRef {
+    /// Trace decided.
+    pub trace: String,
+    /// Leaf.
+    pub leaf: u64,
+    /// Adjudicator pseudonym.
+    pub adjudicator: String,
+    /// Review chosen.
+    pub chosen: String,
+}
+
+/// Why traces were left out, counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Traces considered.
+    pub traces: u64,
+    /// Traces that qualified.
+    pub qualified: u64,
+    /// Traces (or reviews) left out because content was erased.
+    pub redacted: u64,
+    /// Left out, by reason.
+    pub excluded: BTreeMap<String, u64>,
+    /// Content failing its commitment: (trace id, what is wrong).
+    pub tampered: Vec<(String, String)>,
+}
+
+impl Tally {
+    fn exclude(&mut self, reason: &str) {
+        *self.excluded.entry(reason.to_owned()).or_insert(0) += 1;
+    }
+
+    /// Adds another tally.
+    pub fn merge(&mut self, other: Tally) {
+        self.traces += other.traces;
+        self.qualified += other.qualified;
+        self.redacted += other.redacted;
+        for (k, v) in other.excluded {
+            *self.excluded.entry(k).or_insert(0) += v;
+        }
+        self.tampered.extend(other.tampered);
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct Message {
+    role: String,
+    content: String,
+}
+
+fn assistant(content: &str) -> Message {
+    Message {
+        role: "assistant".into(),
+        content: content.into(),
+    }
+}
+
+/// What a qualified trace contributes.
+struct Qualified<'a> {
+    trace: &'a GroupTrace,
+    standing: &'a GroupReview,
+    body: &'a ReviewBody,
+    reviews: Vec<(&'a GroupReview, &'a ReviewBody)>,
+    basis: &'static str,
+    prompt: Vec<Message>,
+    original: Vec<String>,
+    answer: Option<String>,
+    teachable: bool,
+    mean_rating: f64,
+}
+
+fn hex_commitment(c: &cts_ledger::Commitment) -> String {
+    hex::encode(c.0)
+}
+
+fn example_id(format: Format, parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    h.update(format.name().as_bytes());
+    for p in parts {
+        h.update([0]);
+        h.update(p.as_bytes());
+    }
+    format!("{}-{}", format.name(), &hex::encode(h.finalize())[..20])
+}
+
+/// The assistant turn for a chain: numbered steps, then the answer line the
+/// prompt asked for.
+pub fn render_chain(steps: &[String], answer: Option<&str>) -> String {
+    let mut out = String::new();
+    for (i, s) in steps.iter().enumerate() {
+        out.push_str(&format!("{}. {}\n", i + 1, s.trim()));
+    }
+    if let Some(a) = answer {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str("Final answer: ");
+        out.push_str(a.trim());
+    }
+    out.trim_end().to_owned()
+}
+
+fn words(s: &str) -> usize {
+    s.split_whitespace().count()
+}
+
+/// Words added, removed or rewritten between the model's chain and the
+/// standing review's.
+pub fn changed_words(body: &ReviewBody, original: &[String]) -> usize {
+    let mut n = 0;
+    for (i, s) in body.steps.iter().enumerate() {
+        match body.change(i, original) {
+            StepChange::Kept => {}
+            StepChange::Added => n += words(&s.text),
+            StepChange::Edited { original } => {
+                for op in word_diff(original, &s.text) {
+                    match op {
+                        DiffOp::Equal(_) => {}
+                        DiffOp::Delete(t) | DiffOp::Insert(t) => n += words(&t),
+                    }
+                }
+            }
+        }
+    }
+    for d in &body.deleted {
+        n += original.get(d.origin).map(|s| words(s)).unwrap_or(0);
+    }
+    n
+}
+
+fn trace_parts(doc: &serde_json::Value) -> Option<(Vec<Message>, Vec<String>, Option<String>)> {
+    let prompt: Vec<Message> = serde_json::from_value(doc.get("prompt")?.clone()).ok()?;
+    if prompt.is_empty()
+        || prompt
+            .iter()
+            .any(|m| m.role != "system" && m.role != "user")
+    {
+        return None;
+    }
+    let seg = doc.get("segmentation")?;
+    let steps = seg
+        .get("steps")?
+        .as_array()?
+        .iter()
+        .map(|s| s.get("text").and_then(|t| t.as_str()).map(str::to_owned))
+        .collect::<Option<Vec<String>>>()?;
+    let answer = seg
+        .get("answer")
+        .and_then(|a| a.get(0))
+        .and_then(|a| a.as_str())
+        .map(str::to_owned);
+    Some((prompt, steps, answer))
+}
+
+/// Derives every example of one case group. `rubrics` maps rubric keys to
+/// rubrics (for which flags are unsafe).
+pub fn derive_group(
+    spec: &Spec,
+    rubrics: &HashMap<String, Rubric>,
+    group: &CaseGroup,
+) -> (Vec<Example>, Tally) {
+    let mut tally = Tally {
+        traces: group.traces.len() as u64,
+        ..Tally::default()
+    };
+    let mut out = Vec::new();
+    match &group.case {
+        Content::Present(_) => {}
+        Content::Redacted => {
+            tally.redacted += group.traces.len() as u64;
+            return (out, tally);
+        }
+        Content::Tampered(why) => {
+            for t in &group.traces {
+                tally.tampered.push((t.id.clone(), why.clone()));
+            }
+            return (out, tally);
+        }
+    }
+    if !spec.select.specialties.is_empty() && !spec.select.specialties.contains(&group.specialty) {
+        for _ in &group.traces {
+            tally.exclude("specialty");
+        }
+        return (out, tally);
+    }
+    let split = split_of(spec.seed, &group.case_id, &spec.split);
+    let case_ref = CaseRef {
+        id: group.case_id.clone(),
+        version: group.case_version,
+        leaf: group.leaf,
+        commitment: hex_commitment(&group.commitment),
+    };
+    let mut qualified = Vec::new();
+    for trace in &group.traces {
+        match qualify(spec, rubrics, trace, &mut tally) {
+            Some(q) => {
+                tally.qualified += 1;
+                qualified.push(q);
+            }
+            None => continue,
+        }
+    }
+    for q in &qualified {
+        emit_trace(spec, q, split, &case_ref, &mut out);
+    }
+    if spec.exports.formats.contains(&Format::Dpo)
+        || spec.exports.formats.contains(&Format::DpoFlat)
+    {
+        emit_sample_pairs(spec, &qualified, split, &case_ref, &mut out);
+    }
+    (out, tally)
+}
+
+fn qualify<'a>(
+    spec: &Spec,
+    rubrics: &HashMap<String, Rubric>,
+    trace: &'a GroupTrace,
+    tally: &mut Tally,
+) -> Option<Qualified<'a>> {
+    let doc = match &trace.document {
+        Content::Present(d) => d,
+        Content::Redacted => {
+            tally.redacted += 1;
+            return None;
+        }
+        Content::Tampered(why) => {
+            tally.tampered.push((trace.id.clone(), why.clone()));
+            return None;
+        }
+    };
+    let Some((prompt, original, answer)) = trace_parts(doc) else {
+        tally.exclude("trace-without-prompt-or-steps");
+        return None;
+    };
+    let mut reviews = Vec::new();
+    for r in &trace.reviews {
+        if !spec.select.rubrics.is_empty() && !spec.select.rubrics.contains(&r.rubric) {
+            continue;
+        }
+        match &r.body {
+            Content::Present(b) => reviews.push((r, b)),
+            Content::Redacted => tally.redacted += 1,
+            Content::Tampered(why) => {
+                tally.tampered.push((trace.id.clone(), why.clone()));
+                return None;
+            }
+        }
+    }
+    if reviews.len() < spec.select.min_reviews {
+        tally.exclude("too-few-reviews");
+        return None;
+    }
+    let policy = cts_review::disagreement::Policy {
+        rating_gap: spec.select.rating_gap,
+        ..cts_review::disagreement::Policy::default()
+    };
+    let bodies: Vec<&ReviewBody> = reviews.iter().map(|(_, b)| *b).collect();
+    let (standing, basis) =
+        match cts_review::disagreement::needs_adjudication(&bodies, original.len(), &policy) {
+            None if reviews.len() == 1 => (0, "single"),
+            None => (0, "agreed"),
+            Some(_) => {
+                let chosen = trace
+                    .adjudication
+                    .as_ref()
+                    .and_then(|a| reviews.iter().position(|(r, _)| r.id == a.chosen));
+                match (chosen, spec.select.require) {
+                    (Some(i), _) => (i, "adjudicated"),
+                    (None, Require::Submitted) => (0, "first-submitted"),
+                    (None, Require::AgreedOrAdjudicated) => {
+                        tally.exclude("unresolved-disagreement");
+                        return None;
+                    }
+                }
+            }
+        };
+    let (review, body) = reviews[standing];
+    for (dim, min) in &spec.select.min_ratings {
+        if body.ratings.get(dim).is_none_or(|r| r < min) {
+            tally.exclude("below-min-rating");
+            return None;
+        }
+    }
+    let unsafe_flags: Vec<&str> = match &spec.select.exclude_flags {
+        Some(list) => list.iter().map(String::as_str).collect(),
+        None => match rubrics.get(&review.rubric) {
+            Some(r) => r
+                .flags
+                .iter()
+                .filter(|f| f.unsafe_)
+                .map(|f| f.id.as_str())
+                .collect(),
+            // A rubric we cannot read: every flag counts as unsafe.
+            None => body
+                .steps
+                .iter()
+                .flat_map(|s| s.flags.iter().map(String::as_str))
+                .collect(),
+        },
+    };
+    let teachable = body.steps.iter().enumerate().all(|(i, s)| {
+        body.change(i, &original) != StepChange::Kept
+            || !(s.flags.iter().any(|f| unsafe_flags.contains(&f.as_str()))
+                || (spec.select.exclude_negative_unedited && s.label == Some(-1)))
+    });
+    let mean_rating = if body.ratings.is_empty() {
+        0.0
+    } else {
+        body.ratings.values().map(|&v| f64::from(v)).sum::<f64>() / body.ratings.len() as f64
+    };
+    Some(Qualified {
+        trace,
+        standing: review,
+        body,
+        reviews,
+        basis,
+        prompt,
+        original,
+        answer,
+        teachable,
+        mean_rating,
+    })
+}
+
+fn review_ref(r: &GroupReview) -> ReviewRef {
+    ReviewRef {
+        id: r.id.clone(),
+        reviewer: r.reviewer.clone(),
+        leaf: r.leaf,
+        commitment: hex_commitment(&r.commitment),
+        edit_leaves: r.edit_leaves.clone(),
+    }
+}
+
+fn trace_ref(t: &GroupTrace) -> TraceRef {
+    TraceRef {
+        id: t.id.clone(),
+        leaf: t.leaf,
+        commitment: hex_commitment(&t.commitment),
+    }
+}
+
+fn adjudications(q: &Qualified) -> Vec<AdjudicationRef> {
+    match (&q.trace.adjudication, q.basis) {
+        (Some(a), "adjudicated") => vec![AdjudicationRef {
+            trace: q.trace.id.clone(),
+            leaf: a.leaf,
+            adjudicator: a.adjudicator.clone(),
+            chosen: a.chosen.clone(),
+        }],
+        _ => Vec::new(),
+    }
+}
+
+fn provenance(q: &Qualified, case: &CaseRef, all_reviews: bool) -> Provenance {
+    Provenance {
+        id: String::new(),
+        sha256: String::new(),
+        basis: q.basis.into(),
+        case: case.clone(),
+        traces: vec![trace_ref(q.trace)],
+        reviews: if all_reviews {
+            q.reviews.iter().map(|(r, _)| review_ref(r)).collect()
+        } else {
+            vec![review_ref(q.standing)]
+        },
+        adjudications: adjudications(q),
+    }
+}
+
+fn push<T: Serialize>(
+    out: &mut Vec<Example>,
+    format: Format,
+    split: &'static str,
+    id: String,
+    record: &T,
+    mut provenance: Provenance,
+) {
+    // Records are plain structs of strings, numbers and vectors: serializing cannot fail.
+    let line = serde_json::to_string(record).unwrap_or_default();
+    provenance.sha256 = hex::encode(Sha256::digest(line.as_bytes()));
+    provenance.id = id;
+    out.push(Example {
+        format,
+        split,
+        line,
+        provenance,
+    });
+}
+
+#[derive(Serialize)]
+struct SftRecord<'a> {
+    id: &'a str,
+    messages: Vec<Message>,
+}
+
+#[derive(Serialize)]
+struct DpoRecord<'a> {
+    id: &'a str,
+    prompt: &'a [Message],
+    chosen: Vec<Message>,
+    rejected: Vec<Message>,
+}
+
+#[derive(Serialize)]
+struct DpoFlatRecord<'a> {
+    id: &'a str,
+    prompt: String,
+    chosen: &'a str,
+    rejected: &'a str,
+}
+
+#[derive(Serialize)]
+struct KtoRecord<'a> {
+    id: &'a str,
+    prompt: &'a [Message],
+    completion: Vec<Message>,
+    label: bool,
+}
+
+#[derive(Serialize)]
+struct PrmRecord<'a> {
+    id: &'a str,
+    prompt: String,
+    completions: &'a [String],
+    labels: Vec<bool>,
+}
+
+#[derive(Serialize)]
+struct PrmRichStep<'a> {
+    text: &'a str,
+    rating: Option<i8>,
+    flags: Vec<String>,
+    edited: Option<&'a str>,
+    reviewers: Vec<PrmRichRating<'a>>,
+}
+
+#[derive(Serialize)]
+struct PrmRichRating<'a> {
+    reviewer: &'a str,
+    rating: Option<i8>,
+    flags: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct PrmRichRecord<'a> {
+    id: &'a str,
+    case_id: &'a str,
+    trace_id: &'a str,
+    prompt: &'a [Message],
+    steps: Vec<PrmRichStep<'a>>,
+    answer: Option<&'a str>,
+    ratings: &'a BTreeMap<String, u8>,
+    basis: &'a str,
+    reviewers: Vec<&'a str>,
+    model: &'a serde_json::Value,
+}
+
+/// The prompt as one string, for formats that take text: the messages'
+/// contents, separated by a blank line.
+fn flat_prompt(prompt: &[Message]) -> String {
+    prompt
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// Flags of original step `o` in a review (none when deleted).
+fn flags_of(body: &ReviewBody, o: usize) -> Vec<String> {
+    body.steps
+        .iter()
+        .find(|s| s.origin == Some(o))
+        .map(|s| s.flags.clone())
+        .unwrap_or_default()
+}
+
+fn emit_trace(
+    spec: &Spec,
+    q: &Qualified,
+    split: &'static str,
+    case: &CaseRef,
+    out: &mut Vec<Example>,
+) {
+    let corrected_steps: Vec<String> = q.body.steps.iter().map(|s| s.text.clone()).collect();
+    let corrected = render_chain(&corrected_steps, q.answer.as_deref());
+    let original = render_chain(&q.original, q.answer.as_deref());
+    let tid = q.trace.id.as_str();
+    let rid = q.standing.id.as_str();
+    let labels = q.body.original_labels(q.original.len());
+    let original_bad = labels.contains(&Some(-1))
+        || (0..q.original.len()).any(|o| !flags_of(q.body, o).is_empty());
+    let changed = changed_words(q.body, &q.original);
+    for &format in &spec.exports.formats {
+        match format {
+            Format::Sft if q.teachable => {
+                let id = example_id(format, &[tid, rid]);
+                let mut messages = q.prompt.clone();
+                messages.push(assistant(&corrected));
+                push(
+                    out,
+                    format,
+                    split,
+                    id.clone(),
+                    &SftRecord { id: &id, messages },
+                    provenance(q, case, false),
+                );
+            }
+            Format::Dpo | Format::DpoFlat
+                if q.teachable && changed > 0 && changed >= spec.exports.dpo_min_changed_words =>
+            {
+                let id = example_id(format, &[tid, rid, "corrected"]);
+                let prov = provenance(q, case, false);
+                if format == Format::Dpo {
+                    push(
+                        out,
+                        format,
+                        split,
+                        id.clone(),
+                        &DpoRecord {
+                            id: &id,
+                            prompt: &q.prompt,
+                            chosen: vec![assistant(&corrected)],
+                            rejected: vec![assistant(&original)],
+                        },
+                        prov,
+                    );
+                } else {
+                    push(
+                        out,
+                        format,
+                        split,
+                        id.clone(),
+                        &DpoFlatRecord {
+                            id: &id,
+                            prompt: flat_prompt(&q.prompt),
+                            chosen: &corrected,
+                            rejected: &original,
+                        },
+                        prov,
+                    );
+                }
+            }
+            Format::Kto => {
+                if q.teachable {
+                    let id = example_id(format, &[tid, rid, "desirable"]);
+                    push(
+                        out,
+                        format,
+                        split,
+                        id.clone(),
+                        &KtoRecord {
+                            id: &id,
+                            prompt: &q.prompt,
+                            completion: vec![assistant(&corrected)],
+                            label: true,
+                        },
+                        provenance(q, case, false),
+                    );
+                }
+                if original_bad && changed > 0 {
+                    let id = example_id(format, &[tid, rid, "undesirable"]);
+                    push(
+                        out,
+                        format,
+                        split,
+                        id.clone(),
+                        &KtoRecord {
+                            id: &id,
+                            prompt: &q.prompt,
+                            completion: vec![assistant(&original)],
+                            label: false,
+                        },
+                        provenance(q, case, false),
+                    );
+                }
+            }
+            Format::Prm if !q.original.is_empty() => {
+                let id = example_id(format, &[tid, rid]);
+                let labels = labels
+                    .iter()
+                    .map(|l| match l {
+                        Some(1) => true,
+                        Some(-1) => false,
+                        _ => spec.exports.prm_neutral,
+                    })
+                    .collect();
+                push(
+                    out,
+                    format,
+                    split,
+                    id.clone(),
+                    &PrmRecord {
+                        id: &id,
+                        prompt: flat_prompt(&q.prompt),
+                        completions: &q.original,
+                        labels,
+                    },
+                    provenance(q, case, false),
+                );
+            }
+            Format::PrmRich if !q.original.is_empty() => {
+                let id = example_id(format, &[tid, rid]);
+                let per_review: Vec<Vec<Option<i8>>> = q
+                    .reviews
+                    .iter()
+                    .map(|(_, b)| b.original_labels(q.original.len()))
+                    .collect();
+                let steps = q
+                    .original
+                    .iter()
+                    .enumerate()
+                    .map(|(o, text)| PrmRichStep {
+                        text,
+                        rating: labels[o],
+                        flags: flags_of(q.body, o),
+                        edited: q
+                            .body
+                            .steps
+                            .iter()
+                            .find(|s| s.origin == Some(o) && s.text != *text)
+                            .map(|s| s.text.as_str()),
+                        reviewers: q
+                            .reviews
+                            .iter()
+                            .zip(&per_review)
+                            .map(|((r, b), l)| PrmRichRating {
+                                reviewer: &r.reviewer,
+                                rating: l[o],
+                                flags: flags_of(b, o),
+                            })
+                            .collect(),
+                    })
+                    .collect();
+                push(
+                    out,
+                    format,
+                    split,
+                    id.clone(),
+                    &PrmRichRecord {
+                        id: &id,
+                        case_id: &case.id,
+                        trace_id: tid,
+                        prompt: &q.prompt,
+                        steps,
+                        answer: q.answer.as_deref(),
+                        ratings: &q.body.ratings,
+                        basis: q.basis,
+                        reviewers: q.reviews.iter().map(|(r, _)| r.reviewer.as_str()).collect(),
+                        model: &q.trace.model,
+                    },
+                    provenance(q, case, true),
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Pairs of samples of the same case and prompt, ranked by the standing
+/// reviews' mean rating: the best clean original (no −1 label, no flag, no
+/// edit) against the worst, pairing each trace at most once.
+fn emit_sample_pairs(
+    spec: &Spec,
+    qs: &[Qualified],
+    split: &'static str,
+    case: &CaseRef,
+    out: &mut Vec<Example>,
+) {
+    let max = spec.exports.dpo_max_pairs_per_case;
+    if max == 0 || qs.len() < 2 {
+        return;
+    }
+    let mut by_prompt: BTreeMap<String, Vec<&Qualified>> = BTreeMap::new();
+    for q in qs {
+        by_prompt
+            .entry(serde_json::to_string(&q.prompt).unwrap_or_default())
+            .or_default()
+            .push(q);
+    }
+    let mut made = 0;
+    for group in by_prompt.values() {
+        let mut ranked: Vec<&&Qualified> = group.iter().collect();
+        ranked.sort_by(|a, b| {
+            b.mean_rating
+                .total_cmp(&a.mean_rating)
+                .then_with(|| a.trace.id.cmp(&b.trace.id))
+        });
+        let clean = |q: &Qualified| {
+            q.teachable
+                && !q.body.is_edited(&q.original)
+                && q.body
+                    .steps
+                    .iter()
+                    .all(|s| s.label != Some(-1) && s.flags.is_empty())
+        };
+        let mut used = vec![false; ranked.len()];
+        for ci in 0..ranked.len() {
+            if made >= max {
+                return;
+            }
+            if used[ci] || !clean(ranked[ci]) {
+                continue;
+            }
+            let Some(ri) = (ci + 1..ranked.len()).rev().find(|&ri| {
+                !used[ri]
+                    && ranked[ci].mean_rating - ranked[ri].mean_rating
+                        >= spec.exports.dpo_rating_margin
+                    && ranked[ci].original != ranked[ri].original
+            }) else {
+                continue;
+            };
+            used[ci] = true;
+            used[ri] = true;
+            made += 1;
+            let (c, r) = (ranked[ci], ranked[ri]);
+            let chosen = render_chain(&c.original, c.answer.as_deref());
+            let rejected = render_chain(&r.original, r.answer.as_deref());
+            let mut prov = provenance(c, case, false);
+            prov.traces.push(trace_ref(r.trace));
+            prov.reviews.push(review_ref(r.standing));
+            prov.adjudications.extend(adjudications(r));
+            prov.basis = format!("ranked:{}>{}", c.basis, r.basis);
+            for &format in &spec.exports.formats {
+                let parts = [
+                    c.trace.id.as_str(),
+                    c.standing.id.as_str(),
+                    r.trace.id.as_str(),
+                    r.standing.id.as_str(),
+                ];
+                match format {
+                    Format::Dpo => {
+                        let id = example_id(format, &parts);
+                        push(
+                            out,
+                            format,
+                            split,
+                            id.clone(),
+                            &DpoRecord {
+                                id: &id,
+                                prompt: &c.prompt,
+                                chosen: vec![assistant(&chosen)],
+                                rejected: vec![assistant(&rejected)],
+                            },
+                            prov.clone(),
+                        );
+                    }
+                    Format::DpoFlat => {
+                        let id = example_id(format, &parts);
+                        push(
+                            out,
+                            format,
+                            split,
+                            id.clone(),
+                            &DpoFlatRecord {
+                                id: &id,
+                                prompt: flat_prompt(&c.prompt),
+                                chosen: &chosen,
+                                rejected: &rejected,
+                            },
+                            prov.clone(),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,478 @@
+//! Dataset releases and training runs in the store.
+//!
+//! A release's examples are staged while it is built and count once its
+//! `dataset.released` event and row are written (one transaction); a failed
+//! build discards them. A training run is a `training.recorded` event
+//! naming the release it trained on.
+
+use cts_ledger::{EventDraft, EventKind, Salt};
+use sqlx::Row;
+
+use crate::{AppendHook, Ledger, StoreError};
+
+/// One example of a release, as indexed for lineage and policy queries.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ExampleRow {
+    /// Example id.
+    pub id: String,
+    /// Export (sft, dpo, …).
+    pub export: String,
+    /// Split.
+    pub split: String,
+    /// Case id.
+    pub case_id: String,
+    /// Case version.
+    pub case_version: i64,
+    /// Traces behind it.
+    pub traces: Vec<String>,
+    /// Reviews behind it.
+    pub reviews: Vec<String>,
+}
+
+/// A recorded release.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Release {
+    /// Build id.
+    pub build: String,
+    /// Name from the spec.
+    pub name: String,
+    /// SHA-256 of manifest.json.
+    pub manifest_sha256: String,
+    /// Ledger size it was built at.
+    pub checkpoint_size: u64,
+    /// Examples in all exports.
+    pub examples: i64,
+    /// Examples per export and split.
+    pub counts: serde_json::Value,
+    /// Folder it was written to.
+    pub dir: String,
+    /// The `dataset.released` leaf.
+    pub leaf: u64,
+    /// When.
+    pub released: String,
+}
+
+/// What to record for a finished build.
+#[derive(Clone, Debug)]
+pub struct NewRelease {
+    /// Build id (its staged examples).
+    pub build: String,
+    /// Name.
+    pub name: String,
+    /// SHA-256 of manifest.json, hex.
+    pub manifest_sha256: String,
+    /// manifest.json itself (committed content of the event).
+    pub manifest: Vec<u8>,
+    /// Ledger size built at.
+    pub checkpoint_size: u64,
+    /// Example count.
+    pub examples: i64,
+    /// Counts per export and split.
+    pub counts: serde_json::Value,
+    /// Output folder.
+    pub dir: String,
+}
+
+/// Rows per multi-row insert (8 parameters each, well under SQLite's limit).
+const STAGE_CHUNK: usize = 400;
+
+/// Stages examples of a build in progress.
+pub async fn stage_examples(
+    ledger: &Ledger,
+    build: &str,
+    rows: &[ExampleRow],
+) -> Result<(), StoreError> {
+    let mut tx = ledger.pool().begin().await?;
+    for chunk in rows.chunks(STAGE_CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO release_examples (build, id, export, split, case_id, case_version, traces, reviews) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            sql.push_str(if i == 0 {
+                "(?,?,?,?,?,?,?,?)"
+            } else {
+                ",(?,?,?,?,?,?,?,?)"
+            });
+        }
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(build)
+                .bind(&r.id)
+                .bind(&r.export)
+                .bind(&r.split)
+                .bind(&r.case_id)
+                .bind(r.case_version)
+                .bind(serde_json::to_string(&r.traces).unwrap_or_default())
+                .bind(serde_json::to_string(&r.reviews).unwrap_or_default());
+        }
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deletes the staged examples of a build that did not finish.
+pub async fn discard_build(ledger: &Ledger, build: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "DELETE FROM release_examples WHERE build = ? AND build NOT IN (SELECT build FROM releases)",
+    )
+    .bind(build)
+    .execute(ledger.pool())
+    .await?;
+    Ok(())
+}
+
+/// Writes the `dataset.released` event (content: the manifest) and the
+/// release row in one transaction; returns the leaf.
+pub async fn record_release(
+    ledger: &Ledger,
+    actor: &str,
+    release: NewRelease,
+) -> Result<u64, StoreError> {
+    let prepared = EventDraft::new(EventKind::new("dataset.released")?, actor)
+        .subject(format!("release:{}", release.build))
+        .body(serde_json::json!({
+            "build": release.build, "name": release.name,
+            "manifest_sha256": release.manifest_sha256,
+            "checkpoint_size": release.checkpoint_size,
+            "examples": release.examples, "counts": release.counts,
+        }))
+        .attach("manifest", release.manifest.clone())
+        .prepare(Salt::random)?;
+    let released = prepared.event.time.clone();
+    let hook: AppendHook = Box::new(move |conn, leaves| {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO releases (build, name, manifest_sha256, checkpoint_size, examples, counts, dir, leaf, released)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&release.build)
+            .bind(&release.name)
+            .bind(&release.manifest_sha256)
+            .bind(release.checkpoint_size as i64)
+            .bind(release.examples)
+            .bind(release.counts.to_string())
+            .bind(&release.dir)
+            .bind(leaves[0].0 as i64)
+            .bind(&released)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        })
+    });
+    let leaves = ledger.append_prepared(vec![prepared], Some(hook)).await?;
+    leaves
+        .first()
+        .map(|l| l.0)
+        .ok_or_else(|| StoreError::Invalid("empty append".into()))
+}
+
+const RELEASE_COLUMNS: &str =
+    "build, name, manifest_sha256, checkpoint_size, examples, counts, dir, leaf, released";
+
+fn release_row(r: &sqlx::sqlite::SqliteRow) -> Result<Release, StoreError> {
+    let counts: String = r.try_get(5)?;
+    Ok(Release {
+        build: r.try_get(0)?,
+        name: r.try_get(1)?,
+        manifest_sha256: r.try_get(2)?,
+        checkpoint_size: r.try_get::<i64, _>(3)? as u64,
+        examples: r.try_get(4)?,
+        counts: serde_json::from_str(&counts)
+            .map_err(|e| StoreError::Inconsistent(format!("release counts: {e}")))?,
+        dir: r.try_get(6)?,
+        leaf: r.try_get::<i64, _>(7)? as u64,
+        released: r.try_get(8)?,
+    })
+}
+
+/// Every release, oldest first.
+pub async fn releases(ledger: &Ledger) -> Result<Vec<Release>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {RELEASE_COLUMNS} FROM releases ORDER BY leaf"
+    ))
+    .fetch_all(ledger.pool())
+    .await?;
+    rows.iter().map(release_row).collect()
+}
+
+/// The release a user names: its build id, its manifest's SHA-256 (or a
+/// prefix of at least 8 hex digits), or its name (the latest of that name).
+pub async fn find_release(ledger: &Ledger, key: &str) -> Result<Release, StoreError> {
+    let all = releases(ledger).await?;
+    let hit = all
+        .iter()
+        .rev()
+        .find(|r| r.build == key)
+        .or_else(|| {
+            all.iter()
+                .rev()
+                .find(|r| key.len() >= 8 && r.manifest_sha256.starts_with(key))
+        })
+        .or_else(|| all.iter().rev().find(|r| r.name == key));
+    hit.cloned()
+        .ok_or_else(|| StoreError::NotFound(format!("no dataset release {key:?}")))
+}
+
+/// The releases holding example `id`, with the example's row.
+pub async fn find_example(
+    ledger: &Ledger,
+    id: &str,
+) -> Result<Vec<(Release, ExampleRow)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT e.id, e.export, e.split, e.case_id, e.case_version, e.traces, e.reviews, r.build
+         FROM release_examples e JOIN releases r ON r.build = e.build WHERE e.id = ? ORDER BY r.leaf",
+    )
+    .bind(id)
+    .fetch_all(ledger.pool())
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let build: String = r.try_get(7)?;
+        out.push((find_release(ledger, &build).await?, example_row(r)?));
+    }
+    Ok(out)
+}
+
+fn example_row(r: &sqlx::sqlite::SqliteRow) -> Result<ExampleRow, StoreError> {
+    let traces: String = r.try_get(5)?;
+    let reviews: String = r.try_get(6)?;
+    Ok(ExampleRow {
+        id: r.try_get(0)?,
+        export: r.try_get(1)?,
+        split: r.try_get(2)?,
+        case_id: r.try_get(3)?,
+        case_version: r.try_get(4)?,
+        traces: serde_json::from_str(&traces)
+            .map_err(|e| StoreError::Inconsistent(format!("example traces: {e}")))?,
+        reviews: serde_json::from_str(&reviews)
+            .map_err(|e| StoreError::Inconsistent(format!("example reviews: {e}")))?,
+    })
+}
+
+/// Examples of recorded releases whose case is `case_id`.
+pub async fn examples_of_case(
+    ledger: &Ledger,
+    case_id: &str,
+) -> Result<Vec<(String, ExampleRow)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT e.id, e.export, e.split, e.case_id, e.case_version, e.traces, e.reviews, e.build
+         FROM release_examples e JOIN releases r ON r.build = e.build WHERE e.case_id = ? ORDER BY r.leaf, e.id",
+    )
+    .bind(case_id)
+    .fetch_all(ledger.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(7)?, example_row(r)?)))
+        .collect()
+}
+
+/// A recorded training run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TrainingRun {
+    /// Run id.
+    pub id: String,
+    /// Release build trained on.
+    pub build: String,
+    /// Base model identity.
+    pub base_model: serde_json::Value,
+    /// Output model identity.
+    pub output_model: serde_json::Value,
+    /// Key the output model is found by.
+    pub output_key: String,
+    /// SHA-256 of the trainer config.
+    pub config_sha256: String,
+    /// Trainer name.
+    pub trainer: String,
+    /// The `training.recorded` leaf.
+    pub leaf: u64,
+    /// When.
+    pub recorded: String,
+}
+
+/// What to record about a training run.
+#[derive(Clone, Debug)]
+pub struct NewTrainingRun {
+    /// The release.
+    pub release: Release,
+    /// Base model identity.
+    pub base_model: serde_json::Value,
+    /// Output model identity.
+    pub output_model: serde_json::Value,
+    /// Key for lookups: output weights' SHA-256, or `name@revision`.
+    pub output_key: String,
+    /// Trainer config bytes (committed content).
+    pub config: Vec<u8>,
+    /// Trainer name (e.g. trl).
+    pub trainer: String,
+}
+
+/// Ledgers a training run (`training.recorded`, content: the trainer config).
+pub async fn record_training(
+    ledger: &Ledger,
+    actor: &str,
+    run: NewTrainingRun,
+) -> Result<TrainingRun, StoreError> {
+    use sha2::Digest;
+    let config_sha256 = hex::encode(sha2::Sha256::digest(&run.config));
+    let body = serde_json::json!({
+        "release": run.release.build, "manifest_sha256": run.release.manifest_sha256,
+        "release_leaf": run.release.leaf,
+        "base_model": run.base_model, "output_model": run.output_model,
+        "config_sha256": config_sha256, "trainer": run.trainer,
+    });
+    let id = format!(
+        "run-{}",
+        &hex::encode(sha2::Sha256::digest(body.to_string().as_bytes()))[..16]
+    );
+    let prepared = EventDraft::new(EventKind::new("training.recorded")?, actor)
+        .subject(format!("training:{id}"))
+        .subject(format!("release:{}", run.release.build))
+        .body(body)
+        .attach("config", run.config)
+        .prepare(Salt::random)?;
+    let recorded = prepared.event.time.clone();
+    let out = TrainingRun {
+        id: id.clone(),
+        build: run.release.build.clone(),
+        base_model: run.base_model,
+        output_model: run.output_model,
+        output_key: run.output_key,
+        config_sha256,
+        trainer: run.trainer,
+        leaf: 0,
+        recorded,
+    };
+    let row = out.clone();
+    let hook: AppendHook = Box::new(move |conn, leaves| {
+        Box::pin(async move {
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM training_runs WHERE id = ?")
+                    .bind(&row.id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if exists.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "training run {} (the same release, models, config and trainer) is already recorded",
+                    row.id
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO training_runs (id, build, base_model, output_model, output_key, config_sha256, trainer, leaf, recorded)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&row.id)
+            .bind(&row.build)
+            .bind(row.base_model.to_string())
+            .bind(row.output_model.to_string())
+            .bind(&row.output_key)
+            .bind(&row.config_sha256)
+            .bind(&row.trainer)
+            .bind(leaves[0].0 as i64)
+            .bind(&row.recorded)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        })
+    });
+    let leaves = ledger.append_prepared(vec![prepared], Some(hook)).await?;
+    Ok(TrainingRun {
+        leaf: leaves.first().map(|l| l.0).unwrap_or_default(),
+        ..out
+    })
+}
+
+/// Training runs, oldest first; only those whose output model matches
+/// `model` (its key, or its identity's name) when given.
+pub async fn training_runs(
+    ledger: &Ledger,
+    model: Option<&str>,
+) -> Result<Vec<TrainingRun>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, build, base_model, output_model, output_key, config_sha256, trainer, leaf, recorded
+         FROM training_runs ORDER BY leaf",
+    )
+    .fetch_all(ledger.pool())
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let json = |i: usize| -> Result<serde_json::Value, StoreError> {
+            let s: String = r.try_get(i)?;
+            serde_json::from_str(&s)
+                .map_err(|e| StoreError::Inconsistent(format!("training run: {e}")))
+        };
+        let run = TrainingRun {
+            id: r.try_get(0)?,
+            build: r.try_get(1)?,
+            base_model: json(2)?,
+            output_model: json(3)?,
+            output_key: r.try_get(4)?,
+            config_sha256: r.try_get(5)?,
+            trainer: r.try_get(6)?,
+            leaf: r.try_get::<i64, _>(7)? as u64,
+            recorded: r.try_get(8)?,
+        };
+        let matches = match model {
+            None => true,
+            Some(m) => {
+                run.output_key == m
+                    || run.output_model.get("name").and_then(|v| v.as_str()) == Some(m)
+                    || run.output_model.get("path").and_then(|v| v.as_str()) == Some(m)
+            }
+        };
+        if matches {
+            out.push(run);
+        }
+    }
+    Ok(out)
+}
+
+/// Who and what stands behind a release's examples.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ReleaseSummary {
+    /// Reviewer pseudonym → distinct reviews of theirs behind the examples.
+    pub reviewers: std::collections::BTreeMap<String, u64>,
+    /// Distinct cases.
+    pub cases: u64,
+    /// Policy id → distinct cases linked to it.
+    pub policies: std::collections::BTreeMap<String, u64>,
+}
+
+/// Summarizes a recorded release's examples.
+pub async fn release_summary(ledger: &Ledger, build: &str) -> Result<ReleaseSummary, StoreError> {
+    let mut out = ReleaseSummary::default();
+    let rows = sqlx::query(
+        "SELECT u.pseudonym, COUNT(DISTINCT r.id)
+         FROM release_examples e, json_each(e.reviews) j
+         JOIN reviews r ON r.id = j.value JOIN users u ON u.id = r.user_id
+         WHERE e.build = ? GROUP BY u.pseudonym ORDER BY u.pseudonym",
+    )
+    .bind(build)
+    .fetch_all(ledger.pool())
+    .await?;
+    for r in rows {
+        out.reviewers
+            .insert(r.try_get(0)?, r.try_get::<i64, _>(1)? as u64);
+    }
+    out.cases = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(DISTINCT case_id) FROM release_examples WHERE build = ?",
+    )
+    .bind(build)
+    .fetch_one(ledger.pool())
+    .await? as u64;
+    let rows = sqlx::query(
+        "SELECT substr(j.value, 8), COUNT(DISTINCT c.id)
+         FROM (SELECT DISTINCT case_id, case_version FROM release_examples WHERE build = ?) e
+         JOIN cases c ON c.id = e.case_id AND c.version = e.case_version, json_each(c.tags) j
+         WHERE j.value LIKE 'policy:%' GROUP BY j.value ORDER BY j.value",
+    )
+    .bind(build)
+    .fetch_all(ledger.pool())
+    .await?;
+    for r in rows {
+        out.policies
+            .insert(r.try_get(0)?, r.try_get::<i64, _>(1)? as u64);
+    }
+    Ok(out)
+}
