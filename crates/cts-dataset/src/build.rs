@@ -116,6 +116,9 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> DatasetError + '_ {
     move |e| DatasetError::Io(format!("{}: {e}", path.display()))
 }
 
+/// Example index rows per staged batch.
+const STAGE_BATCH: usize = 2000;
+
 /// Every leaf a provenance record names, with the content commitment the
 /// leaf's event must carry (None for edits, whose content is not exported).
 pub fn provenance_leaves(p: &Provenance) -> Vec<(u64, Option<&str>)> {
@@ -138,7 +141,8 @@ struct Writer {
     sinks: BTreeMap<(Format, usize), Sink>,
     leaves: LeafSet,
     commitments: HashMap<u64, [u8; 32]>,
-    staged: Option<tokio::sync::mpsc::UnboundedSender<ExampleRow>>,
+    stager: Option<cts_store::releases::Stager>,
+    batch: Vec<ExampleRow>,
     examples: u64,
 }
 
@@ -190,9 +194,9 @@ impl Writer {
         }
         let prov_line = serde_json::to_string(&ex.provenance)
             .map_err(|e| DatasetError::Io(format!("provenance: {e}")))?;
-        if let Some(tx) = &self.staged {
+        if let Some(stager) = &self.stager {
             let p = &ex.provenance;
-            let _ = tx.send(ExampleRow {
+            self.batch.push(ExampleRow {
                 id: p.id.clone(),
                 export: ex.format.name().into(),
                 split: ex.split.into(),
@@ -201,6 +205,9 @@ impl Writer {
                 traces: p.traces.iter().map(|t| t.id.clone()).collect(),
                 reviews: p.reviews.iter().map(|r| r.id.clone()).collect(),
             });
+            if self.batch.len() >= STAGE_BATCH {
+                stager.send(std::mem::take(&mut self.batch))?;
+            }
         }
         let tmp = self.tmp.clone();
         let sink = self.sink(ex.format, ex.split)?;
@@ -323,39 +330,20 @@ async fn build_into(
         .map(|r| (r.key(), r))
         .collect();
 
-    let (tx, stager) = if opts.record {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ExampleRow>();
-        let ledger = ledger.clone();
-        let build = build_id.to_owned();
-        let task = tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(4000);
-            while let Some(row) = rx.recv().await {
-                batch.push(row);
-                while batch.len() < 4000 {
-                    match rx.try_recv() {
-                        Ok(r) => batch.push(r),
-                        Err(_) => break,
-                    }
-                }
-                cts_store::releases::stage_examples(&ledger, &build, &batch).await?;
-                batch.clear();
-            }
-            Ok::<(), StoreError>(())
-        });
-        (Some(tx), Some(task))
-    } else {
-        (None, None)
-    };
     let mut w = Writer {
         tmp: tmp.to_owned(),
         sinks: BTreeMap::new(),
         leaves: LeafSet::new(size.0),
         commitments: HashMap::new(),
-        staged: tx,
+        stager: opts
+            .record
+            .then(|| cts_store::releases::Stager::start(ledger, build_id)),
+        batch: Vec::with_capacity(STAGE_BATCH),
         examples: 0,
     };
     let mut tally = Tally::default();
     let mut traces_read = 0u64;
+    let started = std::time::Instant::now();
     cts_store::datasets::for_each_case_group(ledger, size, |group| {
         let (examples, t) = derive_group(&opts.spec, &rubrics, &group);
         traces_read += group.traces.len() as u64;
@@ -367,10 +355,16 @@ async fn build_into(
         Ok::<(), DatasetError>(())
     })
     .await?;
-    w.staged = None;
-    if let Some(task) = stager {
-        task.await
-            .map_err(|e| DatasetError::Io(format!("staging examples: {e}")))??;
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        examples = w.examples,
+        "examples written"
+    );
+    if let Some(stager) = w.stager.take() {
+        if !w.batch.is_empty() {
+            stager.send(std::mem::take(&mut w.batch))?;
+        }
+        stager.finish()?;
     }
     if !tally.tampered.is_empty() && !opts.allow_tampered {
         let (trace, why) = &tally.tampered[0];
@@ -412,7 +406,14 @@ async fn build_into(
         });
     }
 
-    let evidence = write_evidence(ledger, verifier, &cp, &w, tmp).await?;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "files synced");
+    let evidence_leaves = w.leaves.count;
+    let evidence = write_evidence(ledger, verifier, &cp, &mut w, tmp).await?;
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        leaves = evidence.leaves,
+        "evidence written"
+    );
     let manifest = Manifest {
         format: MANIFEST_FORMAT.into(),
         name: opts.spec.name.clone(),
@@ -441,7 +442,7 @@ async fn build_into(
         examples: w.examples,
         counts,
         tally,
-        evidence_leaves: w.leaves.count,
+        evidence_leaves,
         leaf: None,
     })
 }
@@ -453,7 +454,7 @@ async fn write_evidence(
     ledger: &Ledger,
     verifier: &LogVerifier,
     cp: &cts_store::StoredCheckpoint,
-    w: &Writer,
+    w: &mut Writer,
     tmp: &Path,
 ) -> Result<EvidenceInfo, DatasetError> {
     let dir = tmp.join("evidence");
@@ -473,24 +474,18 @@ async fn write_evidence(
         std::fs::write(&p, bytes).map_err(io(&p))?;
         n_tiles += 1;
     }
+    let leaves = std::mem::replace(&mut w.leaves, LeafSet::new(0));
+    let commitments = std::mem::take(&mut w.commitments);
+    let db = ledger.path().to_owned();
+    let size = cp.size;
     let path = dir.join("entries.jsonl");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
-    let mut hash = Sha256::new();
-    let width = cts_ledger::tile::TILE_WIDTH;
-    let mut written = 0u64;
-    for bundle in 0..cp.size.0.div_ceil(width) {
-        let start = bundle * width;
-        let end = (start + width).min(cp.size.0);
-        if !(start..end).any(|l| w.leaves.contains(l)) {
-            continue;
-        }
-        let entries = ledger.entries(LeafIndex(start), LeafIndex(end)).await?;
-        for (i, entry) in entries.iter().enumerate() {
-            let leaf = start + i as u64;
-            if !w.leaves.contains(leaf) {
-                continue;
-            }
-            if let Some(want) = w.commitments.get(&leaf) {
+    let (sha, written) = tokio::task::spawn_blocking(move || -> Result<(String, u64), DatasetError> {
+        let mut file = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&path).map_err(io(&path))?);
+        let mut hash = Sha256::new();
+        let mut written = 0u64;
+        let mut line = Vec::new();
+        cts_store::datasets::for_each_entry_blocking(&db, size, |l| leaves.contains(l), |leaf, entry| {
+            if let Some(want) = commitments.get(&leaf) {
                 let event = Event::decode(entry)
                     .map_err(|e| DatasetError::Tampered(format!("leaf {leaf}: {e}")))?;
                 if !event.content.values().any(|c| c.0 == *want) {
@@ -502,23 +497,33 @@ async fn write_evidence(
             }
             let text = std::str::from_utf8(entry)
                 .map_err(|e| DatasetError::Tampered(format!("leaf {leaf}: {e}")))?;
-            let line = serde_json::to_string(&serde_json::json!({ "leaf": leaf, "entry": text }))
+            line.clear();
+            serde_json::to_writer(&mut line, &EvidenceLine { leaf, entry: text })
                 .map_err(|e| DatasetError::Io(format!("entry {leaf}: {e}")))?;
-            file.write_all(line.as_bytes()).map_err(io(&path))?;
-            file.write_all(b"\n").map_err(io(&path))?;
-            hash.update(line.as_bytes());
-            hash.update(b"\n");
+            line.push(b'\n');
+            file.write_all(&line).map_err(io(&path))?;
+            hash.update(&line);
             written += 1;
-        }
-    }
-    file.flush().map_err(io(&path))?;
-    file.get_ref().sync_all().map_err(io(&path))?;
+            Ok(())
+        })?;
+        file.flush().map_err(io(&path))?;
+        file.get_ref().sync_all().map_err(io(&path))?;
+        Ok((hex::encode(hash.finalize()), written))
+    })
+    .await
+    .map_err(|e| DatasetError::Io(format!("writing evidence: {e}")))??;
     Ok(EvidenceInfo {
         checkpoint: "evidence/checkpoint".into(),
         verifier_key: "evidence/log.pub".into(),
         tiles: n_tiles,
         entries: "evidence/entries.jsonl".into(),
-        entries_sha256: hex::encode(hash.finalize()),
+        entries_sha256: sha,
         leaves: written,
     })
+}
+
+#[derive(serde::Serialize)]
+struct EvidenceLine<'a> {
+    entry: &'a str,
+    leaf: u64,
 }

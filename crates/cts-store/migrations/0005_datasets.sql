@@ -17,6 +17,8 @@ CREATE TABLE releases (
 ) WITHOUT ROWID;
 CREATE INDEX releases_by_manifest ON releases (manifest_sha256);
 
+-- A rowid table filled in release order: inserts append, and only the
+-- example-id index takes random inserts (the case index grows in case order).
 CREATE TABLE release_examples (
     build        TEXT NOT NULL,
     id           TEXT NOT NULL,
@@ -25,9 +27,8 @@ CREATE TABLE release_examples (
     case_id      TEXT NOT NULL,
     case_version INTEGER NOT NULL,
     traces       TEXT NOT NULL,         -- JSON array of trace ids
-    reviews      TEXT NOT NULL,         -- JSON array of review ids
-    PRIMARY KEY (build, id)
-) WITHOUT ROWID;
+    reviews      TEXT NOT NULL          -- JSON array of review ids
+);
 CREATE INDEX release_examples_by_id ON release_examples (id);
 CREATE INDEX release_examples_by_case ON release_examples (case_id);
 

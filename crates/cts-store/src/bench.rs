@@ -50,24 +50,34 @@ pub struct SeedReport {
     pub log_size: u64,
 }
 
-/// Fills a store for the workbench benchmark: the synthetic cases, `traces`
-/// traces spread over them, and `per_trace` submitted reviews of each by
+/// Fills a store for the workbench and dataset benchmarks: `cases` synthetic
+/// cases (copies of the built-in set under new ids; 0 means the built-in 20
+/// as they are), `traces` traces spread over them, and `per_trace` submitted reviews of each by
 /// distinct clinicians, through the real ledger (every trace and review is
 /// an event with its content, committed with its rows). Traces are complete
 /// in the queue. `progress` is called with traces done.
 pub async fn seed_reviews(
     ledger: &crate::Ledger,
     rubric: &cts_review::Rubric,
+    cases: usize,
     traces: u64,
     per_trace: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<SeedReport, StoreError> {
     use cts_ledger::{EventDraft, EventKind, Salt};
 
-    let cases: Vec<(cts_cases::Case, Vec<String>)> = cts_cases::synthetic::quickstart_cases()
-        .into_iter()
-        .map(|c| (c, Vec::new()))
-        .collect();
+    let builtin = cts_cases::synthetic::quickstart_cases();
+    let cases: Vec<(cts_cases::Case, Vec<String>)> = if cases == 0 {
+        builtin.into_iter().map(|c| (c, Vec::new())).collect()
+    } else {
+        (0..cases)
+            .map(|i| {
+                let mut c = builtin[i % builtin.len()].clone();
+                c.id = cts_cases::CaseId(format!("{}-b{i}", c.id.as_str()));
+                (c, Vec::new())
+            })
+            .collect()
+    };
     crate::cases::import_cases(ledger, cases.clone(), "bench:seed", "synthetic", false).await?;
     let mut reviewers = Vec::new();
     for i in 0..per_trace.max(2) * 5 {
@@ -110,8 +120,17 @@ pub async fn seed_reviews(
         for t in done..done + n {
             let (case, _) = &cases[(t as usize) % cases.len()];
             let trace_id = format!("{}@v1/bench/s{t}", case.id.as_str());
+            // Samples of a case differ in their last step.
+            let mut steps = steps.clone();
+            if let Some(last) = steps.last_mut() {
+                last.push_str(&format!(" (sample {})", t as usize / cases.len()));
+            }
             let doc = serde_json::json!({
                 "trace_id": trace_id,
+                "prompt": [
+                    {"role": "system", "content": "You are a careful clinician answering questions about clinical cases. Reason step by step. (synthetic benchmark)"},
+                    {"role": "user", "content": format!("Clinical case:\n{}\n\nWork through the case in numbered steps, then end with: Final answer: <letter>", case.question)},
+                ],
                 "segmentation": {
                     "steps": steps.iter().enumerate().map(|(i, s)| serde_json::json!({"index": i, "text": s})).collect::<Vec<_>>(),
                     "answer": ["B", [0, 1]],
@@ -226,4 +245,33 @@ pub async fn seed_reviews(
         reviewers: reviewers.len(),
         log_size: ledger.committed_size().0,
     })
+}
+
+/// Baseline for the dataset benchmark: streams every content row of the
+/// store, in log order, into a file, one line each (no parsing, no
+/// derivation, no hashing). Returns the rows written.
+pub async fn dump_content(ledger: &crate::Ledger, out: &Path) -> Result<u64, StoreError> {
+    use futures_util::StreamExt;
+    use std::io::Write;
+    let file = std::fs::File::create(out)
+        .map_err(|e| StoreError::Invalid(format!("{}: {e}", out.display())))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
+    let mut rows =
+        sqlx::query_scalar::<_, Option<Vec<u8>>>("SELECT bytes FROM content ORDER BY leaf")
+            .fetch(ledger.pool());
+    let mut n = 0u64;
+    while let Some(row) = rows.next().await {
+        if let Some(bytes) = row? {
+            w.write_all(&bytes)
+                .and_then(|_| w.write_all(b"\n"))
+                .map_err(|e| StoreError::Invalid(format!("{}: {e}", out.display())))?;
+            n += 1;
+        }
+    }
+    w.flush()
+        .map_err(|e| StoreError::Invalid(format!("{}: {e}", out.display())))?;
+    w.get_ref()
+        .sync_all()
+        .map_err(|e| StoreError::Invalid(format!("{}: {e}", out.display())))?;
+    Ok(n)
 }

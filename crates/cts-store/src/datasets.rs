@@ -4,15 +4,14 @@
 //! Only rows whose events lie below the checkpoint's size count, so the same
 //! checkpoint always reads the same state however far the log has grown
 //! since. Four queries (cases, traces, latest reviews, latest
-//! adjudications), each ordered by case, are merged as they stream: memory
-//! holds one case's traces and reviews, never the whole store. Every piece
+//! adjudications), each ordered by case, are merged as they stream, in one
+//! read transaction on a blocking thread: memory
+//! holds the case groups in flight, never the whole store. Every piece
 //! of content is checked against its commitment as it is read.
 
 use cts_cases::Case;
 use cts_ledger::{Commitment, Opening, Salt, TreeSize};
 use cts_review::ReviewBody;
-use futures_util::stream::{BoxStream, StreamExt};
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use crate::{Ledger, StoreError};
@@ -131,62 +130,62 @@ const TRACES: &str = "SELECT t.case_id, t.case_version, t.id, t.sample, t.leaf, 
 const REVIEWS: &str =
     "SELECT t.case_id, t.case_version, r.trace_id, r.id, u.pseudonym, r.version, r.rubric, r.leaf,
        r.edit_leaves, r.commitment, r.submitted, c.salt, c.bytes, c.redacted_leaf
-     FROM reviews r JOIN traces t ON t.id = r.trace_id JOIN users u ON u.id = r.user_id
+     FROM traces t INDEXED BY traces_by_case JOIN reviews r ON r.trace_id = t.id JOIN users u ON u.id = r.user_id
        LEFT JOIN content c ON c.commitment = r.commitment
      WHERE r.leaf < ?1 AND r.version = (SELECT MAX(s.version) FROM reviews s
        WHERE s.trace_id = r.trace_id AND s.user_id = r.user_id AND s.leaf < ?1)
-     ORDER BY t.case_id, t.case_version, r.trace_id, r.leaf";
+     ORDER BY t.case_id, t.case_version, t.id";
 const ADJUDICATIONS: &str =
     "SELECT t.case_id, t.case_version, a.trace_id, a.version, u.pseudonym, a.chosen, a.leaf
-     FROM adjudications a JOIN traces t ON t.id = a.trace_id JOIN users u ON u.id = a.user_id
+     FROM traces t INDEXED BY traces_by_case JOIN adjudications a ON a.trace_id = t.id JOIN users u ON u.id = a.user_id
      WHERE a.leaf < ?1 AND a.version = (SELECT MAX(b.version) FROM adjudications b
        WHERE b.trace_id = a.trace_id AND b.leaf < ?1)
-     ORDER BY t.case_id, t.case_version, a.trace_id";
+     ORDER BY t.case_id, t.case_version, t.id";
 
 type Key = (String, i64, String);
 
-struct Cursor<'a, T> {
-    stream: BoxStream<'a, Result<SqliteRow, sqlx::Error>>,
-    parse: fn(&SqliteRow) -> Result<(Key, T), StoreError>,
+/// One of the four ordered queries, stepped row by row on the reading thread.
+struct Cursor<'s, T> {
+    rows: rusqlite::Rows<'s>,
+    parse: fn(&rusqlite::Row) -> Result<(Key, T), StoreError>,
     head: Option<(Key, T)>,
 }
 
-impl<'a, T> Cursor<'a, T> {
-    async fn new(
-        ledger: &'a Ledger,
-        sql: &'static str,
+impl<'s, T> Cursor<'s, T> {
+    fn new(
+        stmt: &'s mut rusqlite::Statement,
         at: TreeSize,
-        parse: fn(&SqliteRow) -> Result<(Key, T), StoreError>,
+        parse: fn(&rusqlite::Row) -> Result<(Key, T), StoreError>,
     ) -> Result<Self, StoreError> {
-        let stream = sqlx::query(sql).bind(at.0 as i64).fetch(ledger.pool());
+        let rows = stmt.query([at.0 as i64])?;
         let mut c = Cursor {
-            stream,
+            rows,
             parse,
             head: None,
         };
-        c.advance().await?;
+        c.advance()?;
         Ok(c)
     }
 
-    async fn advance(&mut self) -> Result<(), StoreError> {
-        self.head = match self.stream.next().await {
-            Some(row) => Some((self.parse)(&row?)?),
+    fn advance(&mut self) -> Result<(), StoreError> {
+        self.head = match self.rows.next()? {
+            Some(row) => Some((self.parse)(row)?),
             None => None,
         };
         Ok(())
     }
 
     /// Takes every row whose key equals `key`, skipping any before it.
-    async fn take(&mut self, key: &Key) -> Result<Vec<T>, StoreError> {
+    fn take(&mut self, key: &Key) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
         loop {
             match &self.head {
-                Some((k, _)) if k < key => self.advance().await?,
+                Some((k, _)) if k < key => self.advance()?,
                 Some((k, _)) if k == key => {
                     if let Some((_, v)) = self.head.take() {
                         out.push(v);
                     }
-                    self.advance().await?;
+                    self.advance()?;
                 }
                 _ => return Ok(out),
             }
@@ -194,8 +193,8 @@ impl<'a, T> Cursor<'a, T> {
     }
 }
 
-fn commitment_of(row: &SqliteRow, i: usize, what: &str) -> Result<Commitment, StoreError> {
-    let raw: Vec<u8> = row.try_get(i)?;
+fn commitment_of(row: &rusqlite::Row, i: usize, what: &str) -> Result<Commitment, StoreError> {
+    let raw: Vec<u8> = row.get(i)?;
     <[u8; 32]>::try_from(raw.as_slice())
         .map(Commitment)
         .map_err(|_| StoreError::Inconsistent(format!("{what}: malformed commitment")))
@@ -204,17 +203,17 @@ fn commitment_of(row: &SqliteRow, i: usize, what: &str) -> Result<Commitment, St
 /// Opens content at columns `i` (salt), `i+1` (bytes), `i+2` (redacted leaf)
 /// against `commitment`, decoding it as JSON.
 fn open_json<T: serde::de::DeserializeOwned>(
-    row: &SqliteRow,
+    row: &rusqlite::Row,
     i: usize,
     commitment: &Commitment,
     what: &str,
 ) -> Result<Content<T>, StoreError> {
-    let redacted: Option<i64> = row.try_get(i + 2)?;
+    let redacted: Option<i64> = row.get(i + 2)?;
     if redacted.is_some() {
         return Ok(Content::Redacted);
     }
-    let salt: Option<Vec<u8>> = row.try_get(i)?;
-    let bytes: Option<Vec<u8>> = row.try_get(i + 1)?;
+    let salt: Option<Vec<u8>> = row.get(i)?;
+    let bytes: Option<Vec<u8>> = row.get(i + 1)?;
     let (Some(salt), Some(bytes)) = (salt, bytes) else {
         return Ok(Content::Tampered(format!(
             "{what}: content is missing but was never redacted"
@@ -243,41 +242,41 @@ struct CaseRow {
     case: Content<Case>,
 }
 
-fn case_row(row: &SqliteRow) -> Result<(Key, CaseRow), StoreError> {
-    let id: String = row.try_get(0)?;
-    let version: i64 = row.try_get(1)?;
+fn case_row(row: &rusqlite::Row) -> Result<(Key, CaseRow), StoreError> {
+    let id: String = row.get(0)?;
+    let version: i64 = row.get(1)?;
     let what = format!("case {id} v{version}");
-    let tags: String = row.try_get(3)?;
+    let tags: String = row.get(3)?;
     let commitment = commitment_of(row, 5, &what)?;
     Ok((
         (id, version, String::new()),
         CaseRow {
-            specialty: row.try_get(2)?,
+            specialty: row.get(2)?,
             tags: serde_json::from_str(&tags)
                 .map_err(|e| StoreError::Inconsistent(format!("{what}: tags: {e}")))?,
-            leaf: row.try_get::<i64, _>(4)? as u64,
+            leaf: row.get::<_, i64>(4)? as u64,
             case: open_json(row, 6, &commitment, &what)?,
             commitment,
         },
     ))
 }
 
-fn trace_row(row: &SqliteRow) -> Result<(Key, GroupTrace), StoreError> {
-    let id: String = row.try_get(2)?;
+fn trace_row(row: &rusqlite::Row) -> Result<(Key, GroupTrace), StoreError> {
+    let id: String = row.get(2)?;
     let what = format!("trace {id}");
     let commitment = commitment_of(row, 5, &what)?;
     let json = |i: usize| -> Result<serde_json::Value, StoreError> {
-        let s: String = row.try_get(i)?;
+        let s: String = row.get(i)?;
         serde_json::from_str(&s).map_err(|e| StoreError::Inconsistent(format!("{what}: {e}")))
     };
     Ok((
-        (row.try_get(0)?, row.try_get(1)?, String::new()),
+        (row.get(0)?, row.get(1)?, String::new()),
         GroupTrace {
-            sample: row.try_get(3)?,
-            leaf: row.try_get::<i64, _>(4)? as u64,
+            sample: row.get(3)?,
+            leaf: row.get::<_, i64>(4)? as u64,
             model: json(6)?,
             params: json(7)?,
-            template: row.try_get(8)?,
+            template: row.get(8)?,
             document: open_json(row, 9, &commitment, &what)?,
             commitment,
             reviews: Vec::new(),
@@ -287,21 +286,21 @@ fn trace_row(row: &SqliteRow) -> Result<(Key, GroupTrace), StoreError> {
     ))
 }
 
-fn review_row(row: &SqliteRow) -> Result<(Key, GroupReview), StoreError> {
-    let id: String = row.try_get(3)?;
+fn review_row(row: &rusqlite::Row) -> Result<(Key, GroupReview), StoreError> {
+    let id: String = row.get(3)?;
     let what = format!("review {id}");
     let commitment = commitment_of(row, 9, &what)?;
-    let edits: String = row.try_get(8)?;
+    let edits: String = row.get(8)?;
     Ok((
-        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?),
+        (row.get(0)?, row.get(1)?, row.get(2)?),
         GroupReview {
-            reviewer: row.try_get(4)?,
-            version: row.try_get(5)?,
-            rubric: row.try_get(6)?,
-            leaf: row.try_get::<i64, _>(7)? as u64,
+            reviewer: row.get(4)?,
+            version: row.get(5)?,
+            rubric: row.get(6)?,
+            leaf: row.get::<_, i64>(7)? as u64,
             edit_leaves: serde_json::from_str(&edits)
                 .map_err(|e| StoreError::Inconsistent(format!("{what}: edit leaves: {e}")))?,
-            submitted: row.try_get(10)?,
+            submitted: row.get(10)?,
             body: open_json(row, 11, &commitment, &what)?,
             commitment,
             id,
@@ -309,44 +308,60 @@ fn review_row(row: &SqliteRow) -> Result<(Key, GroupReview), StoreError> {
     ))
 }
 
-fn adjudication_row(row: &SqliteRow) -> Result<(Key, GroupAdjudication), StoreError> {
+fn adjudication_row(row: &rusqlite::Row) -> Result<(Key, GroupAdjudication), StoreError> {
     Ok((
-        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?),
+        (row.get(0)?, row.get(1)?, row.get(2)?),
         GroupAdjudication {
-            version: row.try_get(3)?,
-            adjudicator: row.try_get(4)?,
-            chosen: row.try_get(5)?,
-            leaf: row.try_get::<i64, _>(6)? as u64,
+            version: row.get(3)?,
+            adjudicator: row.get(4)?,
+            chosen: row.get(5)?,
+            leaf: row.get::<_, i64>(6)? as u64,
         },
     ))
 }
 
-/// Calls `f` with each case version that has traces below `at`, in order
-/// of (case id, version); traces in id order, reviews in submission order.
-pub async fn for_each_case_group<E>(
-    ledger: &Ledger,
+/// Case groups in flight between the reading thread and the caller.
+const GROUPS_IN_FLIGHT: usize = 64;
+
+/// Reads every group on the calling (blocking) thread, one read transaction
+/// over all four queries, handing each to `send`.
+fn read_groups(
+    path: &std::path::Path,
     at: TreeSize,
-    mut f: impl FnMut(CaseGroup) -> Result<(), E>,
-) -> Result<(), E>
-where
-    E: From<StoreError>,
-{
-    let mut cases = Cursor::new(ledger, CASES, at, case_row).await?;
-    let mut traces = Cursor::new(ledger, TRACES, at, trace_row).await?;
-    let mut reviews = Cursor::new(ledger, REVIEWS, at, review_row).await?;
-    let mut adjudications = Cursor::new(ledger, ADJUDICATIONS, at, adjudication_row).await?;
+    mut send: impl FnMut(CaseGroup) -> bool,
+) -> Result<(), StoreError> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    // Four cursors walk different indexes at once: keep their interior
+    // pages cached (16 MiB) instead of re-reading them.
+    conn.pragma_update(None, "cache_size", -16384)?;
+    // One snapshot for all four statements.
+    conn.execute_batch("BEGIN")?;
+    let mut s_cases = conn.prepare(CASES)?;
+    let mut s_traces = conn.prepare(TRACES)?;
+    let mut s_reviews = conn.prepare(REVIEWS)?;
+    let mut s_adj = conn.prepare(ADJUDICATIONS)?;
+    let mut cases = Cursor::new(&mut s_cases, at, case_row)?;
+    let mut traces = Cursor::new(&mut s_traces, at, trace_row)?;
+    let mut reviews = Cursor::new(&mut s_reviews, at, review_row)?;
+    let mut adjudications = Cursor::new(&mut s_adj, at, adjudication_row)?;
     let mut group: Option<CaseGroup> = None;
     while let Some(((case_id, case_version, _), mut trace)) = traces.head.take() {
-        traces.advance().await?;
+        traces.advance()?;
         let same = group
             .as_ref()
             .is_some_and(|g| g.case_id == case_id && g.case_version == case_version);
         if !same {
             if let Some(g) = group.take() {
-                f(g)?;
+                if !send(g) {
+                    return Ok(());
+                }
             }
             let key = (case_id.clone(), case_version, String::new());
-            let row = cases.take(&key).await?.pop().ok_or_else(|| {
+            let row = cases.take(&key)?.pop().ok_or_else(|| {
                 StoreError::Inconsistent(format!(
                     "trace {} names case {case_id} v{case_version}, which is not stored below leaf {}",
                     trace.id, at.0
@@ -364,15 +379,55 @@ where
             });
         }
         let key = (case_id, case_version, trace.id.clone());
-        trace.reviews = reviews.take(&key).await?;
-        trace.adjudication = adjudications.take(&key).await?.pop();
+        trace.reviews = reviews.take(&key)?;
+        // The query orders by trace only (no sort of content rows); reviews
+        // are few per trace, ordered here by submission.
+        trace.reviews.sort_by_key(|r| r.leaf);
+        trace.adjudication = adjudications.take(&key)?.pop();
         if let Some(g) = group.as_mut() {
             g.traces.push(trace);
         }
     }
     if let Some(g) = group.take() {
-        f(g)?;
+        send(g);
     }
+    Ok(())
+}
+
+/// Calls `f` with each case version that has traces below `at`, in order
+/// of (case id, version); traces in id order, reviews in submission order.
+///
+/// The store is read on a blocking thread through its own read-only
+/// connection (one snapshot), while `f` runs on the caller's: reading and
+/// what the caller does with each group overlap.
+pub async fn for_each_case_group<E>(
+    ledger: &Ledger,
+    at: TreeSize,
+    mut f: impl FnMut(CaseGroup) -> Result<(), E>,
+) -> Result<(), E>
+where
+    E: From<StoreError>,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<CaseGroup>(GROUPS_IN_FLIGHT);
+    let path = ledger.path().to_owned();
+    let reader = tokio::task::spawn_blocking(move || {
+        read_groups(&path, at, |g| tx.blocking_send(g).is_ok())
+    });
+    let mut failed = None;
+    while let Some(g) = rx.recv().await {
+        if let Err(e) = f(g) {
+            failed = Some(e);
+            break;
+        }
+    }
+    drop(rx);
+    let read = reader
+        .await
+        .map_err(|e| StoreError::Inconsistent(format!("the reading thread failed: {e}")))?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    read?;
     Ok(())
 }
 
@@ -393,16 +448,84 @@ pub async fn check_edit_content(
             return Ok(Some(format!("edit at leaf {leaf}: its content is missing")));
         }
         for row in rows {
-            let commitment = commitment_of(&row, 0, "edit")?;
-            if let Content::Tampered(why) = open_json::<serde_json::Value>(
-                &row,
-                1,
-                &commitment,
-                &format!("edit at leaf {leaf}"),
-            )? {
-                return Ok(Some(why));
+            let raw: Vec<u8> = row.try_get(0)?;
+            let commitment = <[u8; 32]>::try_from(raw.as_slice())
+                .map(Commitment)
+                .map_err(|_| {
+                    StoreError::Inconsistent(format!("edit at leaf {leaf}: malformed commitment"))
+                })?;
+            if row.try_get::<Option<i64>, _>(3)?.is_some() {
+                continue;
+            }
+            let salt: Option<Vec<u8>> = row.try_get(1)?;
+            let bytes: Option<Vec<u8>> = row.try_get(2)?;
+            let intact = match (salt, bytes) {
+                (Some(salt), Some(bytes)) => <[u8; 32]>::try_from(salt.as_slice())
+                    .map(|s| Opening::new(Salt(s), bytes).opens(&commitment))
+                    .unwrap_or(false),
+                _ => false,
+            };
+            if !intact {
+                return Ok(Some(format!(
+                    "edit at leaf {leaf}: stored content does not match its commitment {commitment}"
+                )));
             }
         }
     }
     Ok(None)
+}
+
+/// Calls `f` with the entry of every leaf below `size` that `wanted`
+/// accepts, in leaf order, reading the entry bundles in one pass on the
+/// calling thread (call it from a blocking task).
+pub fn for_each_entry_blocking<E: From<StoreError>>(
+    path: &std::path::Path,
+    size: TreeSize,
+    wanted: impl Fn(u64) -> bool,
+    mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    let width = cts_ledger::tile::TILE_WIDTH;
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(StoreError::from)?;
+    let mut stmt = conn
+        .prepare("SELECT idx, entries FROM entry_bundles WHERE idx < ?1 ORDER BY idx")
+        .map_err(StoreError::from)?;
+    let mut rows = stmt
+        .query([size.0.div_ceil(width) as i64])
+        .map_err(StoreError::from)?;
+    let mut expect = 0u64;
+    while let Some(row) = rows.next().map_err(StoreError::from)? {
+        let idx = row.get::<_, i64>(0).map_err(StoreError::from)? as u64;
+        if idx != expect {
+            return Err(
+                StoreError::Inconsistent(format!("entry bundle {expect} is missing")).into(),
+            );
+        }
+        expect += 1;
+        let start = idx * width;
+        let end = (start + width).min(size.0);
+        if !(start..end).any(&wanted) {
+            continue;
+        }
+        let bytes = row
+            .get_ref(1)
+            .map_err(StoreError::from)?
+            .as_blob()
+            .map_err(|e| StoreError::Inconsistent(format!("entry bundle {idx}: {e}")))?;
+        let entries = cts_ledger::tile::split_bundle(bytes)
+            .map_err(|e| StoreError::Inconsistent(format!("entry bundle {idx}: {e}")))?;
+        for (i, entry) in entries.into_iter().enumerate() {
+            let leaf = start + i as u64;
+            if leaf < end && wanted(leaf) {
+                f(leaf, entry)?;
+            }
+        }
+    }
+    if expect < size.0.div_ceil(width) {
+        return Err(StoreError::Inconsistent(format!("entry bundle {expect} is missing")).into());
+    }
+    Ok(())
 }

@@ -8,6 +8,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// A bulk read (rusqlite) failed.
+    #[error("database: {0}")]
+    Read(#[from] rusqlite::Error),
     /// Migrating the schema failed.
     #[error("database schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -106,6 +106,7 @@ struct Shared {
 #[derive(Clone)]
 pub struct Ledger {
     pool: SqlitePool,
+    path: std::path::PathBuf,
     tx: mpsc::Sender<Command>,
     shared: Arc<Shared>,
 }
@@ -147,9 +148,19 @@ impl Ledger {
             pending_tail: None,
         };
         tokio::spawn(writer.run(rx));
-        let ledger = Self { pool, tx, shared };
+        let ledger = Self {
+            pool,
+            path: path.to_owned(),
+            tx,
+            shared,
+        };
         ledger.refresh().await?;
         Ok(ledger)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The connection pool, for reads.

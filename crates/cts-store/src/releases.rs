@@ -73,43 +73,87 @@ pub struct NewRelease {
     pub dir: String,
 }
 
-/// Rows per multi-row insert (8 parameters each, well under SQLite's limit).
-const STAGE_CHUNK: usize = 400;
+/// Stages examples on a thread of its own with its own connection, a
+/// transaction per batch: the build streams rows in without waiting.
+pub struct Stager {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<ExampleRow>>>,
+    thread: Option<std::thread::JoinHandle<Result<u64, StoreError>>>,
+}
 
-/// Stages examples of a build in progress.
-pub async fn stage_examples(
-    ledger: &Ledger,
-    build: &str,
-    rows: &[ExampleRow],
-) -> Result<(), StoreError> {
-    let mut tx = ledger.pool().begin().await?;
-    for chunk in rows.chunks(STAGE_CHUNK) {
-        let mut sql = String::from(
-            "INSERT INTO release_examples (build, id, export, split, case_id, case_version, traces, reviews) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            sql.push_str(if i == 0 {
-                "(?,?,?,?,?,?,?,?)"
-            } else {
-                ",(?,?,?,?,?,?,?,?)"
-            });
+impl Stager {
+    /// Starts staging for `build` into the database at `ledger`'s path.
+    pub fn start(ledger: &Ledger, build: &str) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ExampleRow>>(16);
+        let path = ledger.path().to_owned();
+        let build = build.to_owned();
+        let thread = std::thread::spawn(move || -> Result<u64, StoreError> {
+            let mut conn = rusqlite::Connection::open(&path)?;
+            conn.busy_timeout(std::time::Duration::from_secs(30))?;
+            // The index becomes durable when the release row commits (with
+            // synchronous=FULL, through the same write-ahead log).
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            let mut n = 0u64;
+            for batch in rx {
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                {
+                    let mut stmt = tx.prepare_cached(
+                        "INSERT INTO release_examples (build, id, export, split, case_id, case_version, traces, reviews)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )?;
+                    for r in &batch {
+                        stmt.execute(rusqlite::params![
+                            build,
+                            r.id,
+                            r.export,
+                            r.split,
+                            r.case_id,
+                            r.case_version,
+                            serde_json::to_string(&r.traces).unwrap_or_default(),
+                            serde_json::to_string(&r.reviews).unwrap_or_default(),
+                        ])?;
+                    }
+                }
+                tx.commit()?;
+                n += batch.len() as u64;
+            }
+            Ok(n)
+        });
+        Stager {
+            tx: Some(tx),
+            thread: Some(thread),
         }
-        let mut q = sqlx::query(&sql);
-        for r in chunk {
-            q = q
-                .bind(build)
-                .bind(&r.id)
-                .bind(&r.export)
-                .bind(&r.split)
-                .bind(&r.case_id)
-                .bind(r.case_version)
-                .bind(serde_json::to_string(&r.traces).unwrap_or_default())
-                .bind(serde_json::to_string(&r.reviews).unwrap_or_default());
-        }
-        q.execute(&mut *tx).await?;
     }
-    tx.commit().await?;
-    Ok(())
+
+    /// Queues a batch (blocks while 16 batches wait).
+    pub fn send(&self, batch: Vec<ExampleRow>) -> Result<(), StoreError> {
+        match &self.tx {
+            Some(tx) => tx.send(batch).map_err(|_| stager_failed()),
+            None => Err(stager_failed()),
+        }
+    }
+
+    /// Waits for every batch to be written; returns how many rows were.
+    pub fn finish(mut self) -> Result<u64, StoreError> {
+        self.tx = None;
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| stager_failed())?,
+            None => Err(stager_failed()),
+        }
+    }
+}
+
+fn stager_failed() -> StoreError {
+    StoreError::Inconsistent("the example index writer stopped".into())
+}
+
+impl Drop for Stager {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Deletes the staged examples of a build that did not finish.

@@ -66,6 +66,18 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// Dataset release build: examples/s and peak memory at N/10 and N traces, next to streaming the same content out of SQLite.
+    Dataset {
+        /// Reviewed traces in the larger store.
+        #[arg(long, default_value_t = 100_000)]
+        traces: u64,
+        /// Reviews per trace.
+        #[arg(long, default_value_t = 2)]
+        reviews_per_trace: usize,
+        /// Scratch folder (default: a temporary folder, removed afterwards).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// HTTP model dispatch against a zero-latency local stub: CTS's client vs a bare HTTP client.
     Http {
         /// Requests to send.
@@ -116,7 +128,8 @@ fn bench_draft(i: u64) -> Result<EventDraft> {
     Ok(d)
 }
 
-fn peak_rss_mib() -> f64 {
+/// Peak resident memory of this process, MiB (0 where /proc is absent).
+pub fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -160,6 +173,29 @@ pub async fn run(cmd: BenchCommand, out: &Output) -> Result<ExitCode> {
                     "review workbench benchmark: {} traces, {} reviews, log size {} (seeded in {:.1} s); wrk {} connections x {} s each, on loopback\n{}{}{}review page throughput is {:.2}x /healthz in the same run\n",
                     f.seed.traces, f.seed.reviews, f.seed.log_size, f.seed_s, f.connections, f.seconds,
                     row(&f.healthz), row(&f.review_page), row(&f.submit), f.review_page_vs_healthz
+                )
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Dataset {
+            traces,
+            reviews_per_trace,
+            dir,
+        } => {
+            let tmp = tempfile::tempdir()?;
+            let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
+            std::fs::create_dir_all(&dir)?;
+            let f = super::bench_dataset::run(&dir, traces, reviews_per_trace.max(1), out).await?;
+            out.emit(&f, || {
+                let row = |b: &super::bench_dataset::BuildFigures| {
+                    format!(
+                        "{:>7} traces: {:>8} examples in {:>6.2} s = {:>8.0} examples/s ({:>7.0} traces/s), peak RSS {:>6.1} MiB; baseline dump {:>5.2} s, build/dump {:.2}x\n",
+                        b.traces, b.examples, b.build_s, b.examples_per_s, b.traces_per_s, b.peak_rss_mib, b.baseline_dump_s, b.build_vs_dump
+                    )
+                };
+                format!(
+                    "dataset release benchmark (all six exports, provenance, evidence, example index; seeded in {:.0} s)\n{}{}peak memory full/small: {:.2}x for 10x the examples\n",
+                    f.seed_s, row(&f.small), row(&f.full), f.rss_full_vs_small
                 )
             });
             Ok(ExitCode::SUCCESS)

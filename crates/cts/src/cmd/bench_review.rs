@@ -179,7 +179,7 @@ pub async fn run(
     let rubric = cts_review::Rubric::default_medication_safety();
     let bar = out.progress(traces, "seeding");
     let started = Instant::now();
-    let seed = cts_store::bench::seed_reviews(&ledger, &rubric, traces, per_trace, &|n| {
+    let seed = cts_store::bench::seed_reviews(&ledger, &rubric, 0, traces, per_trace, &|n| {
         bar.set_position(n)
     })
     .await?;

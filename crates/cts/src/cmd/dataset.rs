@@ -104,7 +104,14 @@ pub async fn run(cmd: DatasetCommand, project: Option<&Path>, out: &Output) -> R
             )
             .await?;
             bar.finish_and_clear();
-            out.emit(&report, || {
+            let mut json = serde_json::to_value(&report)?;
+            if let Some(o) = json.as_object_mut() {
+                o.insert(
+                    "peak_rss_mib".into(),
+                    serde_json::json!(super::bench::peak_rss_mib()),
+                );
+            }
+            out.emit(&json, || {
                 let mut s = format!(
                     "release {} ({}) written to {}\n  built at checkpoint of size {}; manifest SHA-256 {}\n  {} traces read, {} qualified; {} examples:\n",
                     report.name,

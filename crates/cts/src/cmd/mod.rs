@@ -1,6 +1,7 @@
 //! One module per top-level subcommand.
 
 pub mod bench;
+pub mod bench_dataset;
 pub mod bench_review;
 pub mod cases;
 pub mod dataset;
