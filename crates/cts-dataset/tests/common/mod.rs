@@ -83,11 +83,7 @@ fn body_for(cfg: &ReviewConfig, t: usize, who: usize) -> ReviewBody {
             b.steps[2].flags = vec!["dose-error".into()];
         }
         // Opposite labels: a disagreement the adjudicator settles.
-        5 => {
-            if who == 1 {
-                b.steps[0].label = Some(-1);
-            }
-        }
+        5 if who == 1 => b.steps[0].label = Some(-1),
         _ => {}
     }
     b

@@ -1,0 +1,258 @@
+//! The dataset, lineage, training and policy commands end to end, as a user
+//! runs them: build a release from reviews, verify it offline and against
+//! the store, record a training run, and trace an example, the model and a
+//! behaviour policy back to the clinicians.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn cts(project: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cts"))
+        .arg("--project")
+        .arg(project)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[tokio::test]
+async fn release_training_and_lineage_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p");
+    let init = Command::new(env!("CARGO_BIN_EXE_cts"))
+        .arg("init")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    {
+        // 40 reviewed traces over 8 synthetic cases, two clinicians each.
+        let ledger = cts_store::Ledger::open(&p.join("cts.db")).await.unwrap();
+        let rubric = cts_review::Rubric::default_medication_safety();
+        cts_store::bench::seed_reviews(&ledger, &rubric, 8, 40, 2, &|_| {})
+            .await
+            .unwrap();
+    }
+
+    let policies = ok(cts(&p, &["--json", "policy", "import", "--builtin"]));
+    assert_eq!(policies["registered"], 10);
+    let again = ok(cts(&p, &["--json", "policy", "import", "--builtin"]));
+    assert_eq!(
+        again["registered"], 0,
+        "registering the same versions again is a no-op"
+    );
+
+    let spec = dir.path().join("spec.toml");
+    let out = cts(&p, &["dataset", "init-spec", spec.to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&spec).unwrap().replace(
+        "formats = [\"sft\", \"dpo\", \"kto\", \"prm\"]",
+        "formats = [\"sft\", \"dpo\", \"kto\", \"prm\", \"prm-rich\"]",
+    );
+    std::fs::write(&spec, text).unwrap();
+    let rel = dir.path().join("release");
+    let built = ok(cts(
+        &p,
+        &[
+            "--json",
+            "dataset",
+            "build",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--out",
+            rel.to_str().unwrap(),
+        ],
+    ));
+    assert!(built["examples"].as_u64().unwrap() > 0, "{built}");
+    assert!(built["leaf"].is_u64(), "{built}");
+    assert!(built["peak_rss_mib"].as_f64().unwrap() > 0.0);
+    let list = ok(cts(&p, &["--json", "dataset", "list"]));
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    // Offline: nothing but the key (and no project).
+    let offline = Command::new(env!("CARGO_BIN_EXE_cts"))
+        .args(["--json", "verify"])
+        .arg(&rel)
+        .arg("--key")
+        .arg(p.join("keys/log.pub"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let v = ok(offline);
+    assert_eq!(v["examples"], built["examples"]);
+    assert_eq!(v["release_leaf"], built["leaf"]);
+    let checked = ok(cts(
+        &p,
+        &["--json", "dataset", "verify", rel.to_str().unwrap()],
+    ));
+    assert_eq!(checked["ok"], true, "{checked}");
+    assert_eq!(checked["checked_against_store"], true);
+
+    // A training run on the release.
+    let weights = dir.path().join("tuned.gguf");
+    std::fs::write(&weights, b"synthetic weights for the test").unwrap();
+    let config = dir.path().join("sft.yaml");
+    std::fs::write(&config, "learning_rate: 2.0e-5\nnum_train_epochs: 1\n").unwrap();
+    let run = ok(cts(
+        &p,
+        &[
+            "--json",
+            "training",
+            "record",
+            "--dataset",
+            "medication-safety",
+            "--base-model",
+            "HuggingFaceTB/SmolLM2-135M-Instruct@main",
+            "--config",
+            config.to_str().unwrap(),
+            "--output-model",
+            weights.to_str().unwrap(),
+        ],
+    ));
+    let sha = run["output_key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        sha.len(),
+        64,
+        "a local output model is identified by its SHA-256"
+    );
+    assert_eq!(
+        run["base_model"]["name"],
+        "HuggingFaceTB/SmolLM2-135M-Instruct"
+    );
+    assert_eq!(run["base_model"]["revision"], "main");
+    let dup = cts(
+        &p,
+        &[
+            "training",
+            "record",
+            "--dataset",
+            "medication-safety",
+            "--base-model",
+            "HuggingFaceTB/SmolLM2-135M-Instruct@main",
+            "--config",
+            config.to_str().unwrap(),
+            "--output-model",
+            weights.to_str().unwrap(),
+        ],
+    );
+    assert!(!dup.status.success(), "the same run twice is refused");
+    assert_eq!(
+        ok(cts(&p, &["--json", "training", "list"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // An example back to the clinicians.
+    let sft = ["train", "validation", "test"]
+        .iter()
+        .map(|s| rel.join(format!("sft/{s}.jsonl")))
+        .find(|f| f.exists())
+        .unwrap();
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&sft)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let id = first["id"].as_str().unwrap();
+    let lineage = ok(cts(&p, &["--json", "lineage", id]));
+    assert_eq!(lineage["example"]["id"], id);
+    let reviews = lineage["reviews"].as_array().unwrap();
+    assert!(!reviews.is_empty());
+    for r in reviews {
+        assert!(
+            r["reviewer"].as_str().unwrap().starts_with("R-"),
+            "reviewers appear by pseudonym"
+        );
+        assert_eq!(r["evidence"]["included"], true, "{r}");
+        assert!(!r["rationale"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(lineage["traces"][0]["evidence"]["included"], true);
+    assert_eq!(lineage["case"]["evidence"]["included"], true);
+    assert_eq!(lineage["training_runs"][0]["output_key"], sha.as_str());
+    let text = cts(&p, &["lineage", id]);
+    assert!(text.status.success());
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("review "),
+        "human-readable lineage"
+    );
+
+    // The model back to its data and reviewers.
+    let model = ok(cts(&p, &["--json", "lineage", "--model", &sha]));
+    assert_eq!(model["runs"].as_array().unwrap().len(), 1);
+    assert!(
+        model["reviewers"].as_object().unwrap().len() >= 2,
+        "{model}"
+    );
+    assert!(
+        model["policies"]
+            .as_object()
+            .unwrap()
+            .contains_key("anticoag-nsaid"),
+        "{model}"
+    );
+
+    // A behaviour policy back to the cases, reviews, releases and runs.
+    let trace = ok(cts(&p, &["--json", "policy", "trace", "anticoag-nsaid"]));
+    assert!(!trace["cases"].as_array().unwrap().is_empty());
+    assert!(trace["cases"][0]["reviews"].as_array().unwrap().len() >= 2);
+    assert_eq!(trace["releases"].as_array().unwrap().len(), 1);
+    assert_eq!(trace["training_runs"].as_array().unwrap().len(), 1);
+    let unknown = cts(&p, &["policy", "trace", "no-such-policy"]);
+    assert!(!unknown.status.success());
+
+    // Bad input: a spec error names the line; an empty selection is refused.
+    std::fs::write(&spec, "name = \"x\"\n[select]\nmin_reviews = \"two\"\n").unwrap();
+    let bad = cts(
+        &p,
+        &[
+            "dataset",
+            "build",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--out",
+            dir.path().join("bad").to_str().unwrap(),
+        ],
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("spec.toml:3"), "{err}");
+    std::fs::write(
+        &spec,
+        "name = \"x\"\n[select]\nspecialties = [\"none-such\"]\n",
+    )
+    .unwrap();
+    let empty = cts(
+        &p,
+        &[
+            "dataset",
+            "build",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--out",
+            dir.path().join("empty").to_str().unwrap(),
+        ],
+    );
+    assert!(!empty.status.success());
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("empty release"));
+    assert!(!dir.path().join("empty").exists());
+}
