@@ -416,7 +416,6 @@ pub async fn policy_trace(
                 !all.iter()
                     .any(|o| o.user_id == r.user_id && o.version > r.version)
             }) {
-                let original: usize = t.steps as usize;
                 let mut flags = BTreeMap::new();
                 for s in &r.body.steps {
                     for f in &s.flags {
@@ -429,7 +428,6 @@ pub async fn policy_trace(
                         .iter()
                         .filter(|s| s.origin.is_none() || s.edit_rationale.is_some())
                         .count();
-                let _ = original;
                 *reviewers.entry(r.reviewer.clone()).or_insert(0) += 1;
                 reviews.push(PolicyReview {
                     id: r.id.clone(),

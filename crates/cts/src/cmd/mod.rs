@@ -23,3 +23,27 @@ pub fn cli_actor() -> String {
         .unwrap_or_else(|_| "unknown".into());
     format!("cli:{user}")
 }
+
+/// Resolves on Ctrl-C or SIGTERM (what service managers and `docker stop`
+/// send), so servers finish in-flight requests and their last checkpoint.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -72,9 +72,7 @@ pub async fn run(args: ServeArgs, project: Option<&Path>, out: &Output) -> Resul
         listener,
         state,
         Duration::from_secs(serve.checkpoint_seconds.max(1)),
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        },
+        super::shutdown_signal(),
     )
     .await?;
     Ok(ExitCode::SUCCESS)

@@ -191,9 +191,7 @@ pub async fn run(args: ServeModelArgs, project: Option<&Path>, out: &Output) -> 
         },
     );
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(super::shutdown_signal())
         .await?;
     Ok(ExitCode::SUCCESS)
 }
