@@ -632,35 +632,27 @@ fn emit_trace(
                 }
             }
             Format::Kto => {
-                if q.teachable {
-                    let id = example_id(format, &[tid, rid, "desirable"]);
+                let cases = [
+                    (q.teachable, &corrected, "desirable", true),
+                    (original_bad && changed > 0, &original, "undesirable", false),
+                ];
+                for (wanted, text, kind, label) in cases {
+                    if !wanted {
+                        continue;
+                    }
+                    let id = example_id(format, &[tid, rid, kind]);
+                    let record = KtoRecord {
+                        id: &id,
+                        prompt: &q.prompt,
+                        completion: vec![assistant(text)],
+                        label,
+                    };
                     push(
                         out,
                         format,
                         split,
                         id.clone(),
-                        &KtoRecord {
-                            id: &id,
-                            prompt: &q.prompt,
-                            completion: vec![assistant(&corrected)],
-                            label: true,
-                        },
-                        provenance(q, case, false),
-                    );
-                }
-                if original_bad && changed > 0 {
-                    let id = example_id(format, &[tid, rid, "undesirable"]);
-                    push(
-                        out,
-                        format,
-                        split,
-                        id.clone(),
-                        &KtoRecord {
-                            id: &id,
-                            prompt: &q.prompt,
-                            completion: vec![assistant(&original)],
-                            label: false,
-                        },
+                        &record,
                         provenance(q, case, false),
                     );
                 }

@@ -221,38 +221,27 @@ async fn release_training_and_lineage_from_the_command_line() {
     assert!(!unknown.status.success());
 
     // Bad input: a spec error names the line; an empty selection is refused.
-    std::fs::write(&spec, "name = \"x\"\n[select]\nmin_reviews = \"two\"\n").unwrap();
-    let bad = cts(
-        &p,
-        &[
+    let build_with = |text: &str, out: &str| {
+        std::fs::write(&spec, text).unwrap();
+        let target = dir.path().join(out);
+        let args = [
             "dataset",
             "build",
             "--spec",
             spec.to_str().unwrap(),
             "--out",
-            dir.path().join("bad").to_str().unwrap(),
-        ],
-    );
-    assert!(!bad.status.success());
-    let err = String::from_utf8_lossy(&bad.stderr);
+            target.to_str().unwrap(),
+        ];
+        let run = cts(&p, &args);
+        assert!(!run.status.success());
+        assert!(!target.exists(), "a failed build leaves nothing");
+        String::from_utf8_lossy(&run.stderr).into_owned()
+    };
+    let err = build_with("name = \"x\"\n[select]\nmin_reviews = \"two\"\n", "bad");
     assert!(err.contains("spec.toml:3"), "{err}");
-    std::fs::write(
-        &spec,
+    let err = build_with(
         "name = \"x\"\n[select]\nspecialties = [\"none-such\"]\n",
-    )
-    .unwrap();
-    let empty = cts(
-        &p,
-        &[
-            "dataset",
-            "build",
-            "--spec",
-            spec.to_str().unwrap(),
-            "--out",
-            dir.path().join("empty").to_str().unwrap(),
-        ],
+        "empty",
     );
-    assert!(!empty.status.success());
-    assert!(String::from_utf8_lossy(&empty.stderr).contains("empty release"));
-    assert!(!dir.path().join("empty").exists());
+    assert!(err.contains("empty release"), "{err}");
 }
