@@ -355,7 +355,7 @@ async fn build_into(
         Ok::<(), DatasetError>(())
     })
     .await?;
-    tracing::info!(
+    tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
         examples = w.examples,
         "examples written"
@@ -406,10 +406,10 @@ async fn build_into(
         });
     }
 
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), "files synced");
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "files synced");
     let evidence_leaves = w.leaves.count;
     let evidence = write_evidence(ledger, verifier, &cp, &mut w, tmp).await?;
-    tracing::info!(
+    tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
         leaves = evidence.leaves,
         "evidence written"
