@@ -476,3 +476,147 @@ fn tempdir_beside(dir: &Path) -> Result<std::path::PathBuf, DatasetError> {
 pub fn spec_from_json(v: &serde_json::Value) -> Result<Spec, DatasetError> {
     Spec::from_json(v).map_err(|e| fail(format!("manifest.json: spec: {e}")))
 }
+
+/// One event of an offline trace, as the verified evidence holds it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EvidenceEvent {
+    /// Leaf index.
+    pub leaf: u64,
+    /// Event kind.
+    pub kind: String,
+    /// Who (for clinicians, their pseudonym: `user:R-…`).
+    pub actor: String,
+    /// When.
+    pub time: String,
+    /// The event's body (ratings, labels, flags, model identity, tags …).
+    pub body: serde_json::Value,
+}
+
+/// An example traced offline: its provenance and the verified events behind it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OfflineExample {
+    /// Example id.
+    pub id: String,
+    /// Its file.
+    pub file: String,
+    /// Why its standing review stands.
+    pub basis: String,
+    /// The case event (body: specialty, tags incl. `policy:` ids).
+    pub case: EvidenceEvent,
+    /// Trace events (body: model identity, parameters, template).
+    pub traces: Vec<EvidenceEvent>,
+    /// Review events (actor: the clinician's pseudonym; body: labels, flags, ratings).
+    pub reviews: Vec<EvidenceEvent>,
+    /// Edit events.
+    pub edits: Vec<EvidenceEvent>,
+    /// Adjudication events.
+    pub adjudications: Vec<EvidenceEvent>,
+}
+
+/// What to trace offline.
+#[derive(Clone, Copy, Debug)]
+pub enum OfflineQuery<'a> {
+    /// One example by id.
+    Example(&'a str),
+    /// Every example whose case is tagged `policy:<id>`.
+    Policy(&'a str),
+}
+
+/// Verifies the release (as [`verify_release`]), then answers `query` from
+/// its provenance and evidence alone: no database, only the key.
+pub fn trace_offline(
+    dir: &Path,
+    verifier: &LogVerifier,
+    query: OfflineQuery,
+) -> Result<(VerifyReport, Vec<OfflineExample>), DatasetError> {
+    let report = verify_release(dir, verifier)?;
+    let manifest: ManifestIn = serde_json::from_slice(&read(dir, "manifest.json")?)
+        .map_err(|e| fail(format!("manifest.json: {e}")))?;
+    let mut events: HashMap<u64, EvidenceEvent> = HashMap::new();
+    for line in read(dir, &manifest.evidence.entries)?.split(|&b| b == b'\n') {
+        if line.is_empty() {
+            continue;
+        }
+        let e: EvidenceLine =
+            serde_json::from_slice(line).map_err(|e| fail(format!("evidence: {e}")))?;
+        let ev = Event::decode(e.entry.as_bytes())
+            .map_err(|err| fail(format!("leaf {}: {err}", e.leaf)))?;
+        events.insert(
+            e.leaf,
+            EvidenceEvent {
+                leaf: e.leaf,
+                kind: ev.kind.as_str().to_owned(),
+                actor: ev.actor,
+                time: ev.time,
+                body: ev.body,
+            },
+        );
+    }
+    let get = |leaf: u64| {
+        events
+            .get(&leaf)
+            .cloned()
+            .ok_or_else(|| fail(format!("leaf {leaf} is not in the evidence")))
+    };
+    let tag = match query {
+        OfflineQuery::Policy(p) => Some(format!("policy:{p}")),
+        OfflineQuery::Example(_) => None,
+    };
+    let mut out = Vec::new();
+    for f in &manifest.files {
+        let file = std::fs::File::open(dir.join(&f.provenance))
+            .map_err(|e| fail(format!("{}: {e}", f.provenance)))?;
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line.map_err(|e| fail(format!("{}: {e}", f.provenance)))?;
+            let p: Provenance =
+                serde_json::from_str(&line).map_err(|e| fail(format!("{}: {e}", f.provenance)))?;
+            let wanted = match (query, &tag) {
+                (OfflineQuery::Example(id), _) => p.id == id,
+                (OfflineQuery::Policy(_), Some(tag)) => get(p.case.leaf)?
+                    .body
+                    .get("tags")
+                    .and_then(|t| t.as_array())
+                    .is_some_and(|t| t.iter().any(|v| v.as_str() == Some(tag))),
+                _ => false,
+            };
+            if !wanted {
+                continue;
+            }
+            out.push(OfflineExample {
+                id: p.id.clone(),
+                file: f.path.clone(),
+                basis: p.basis.clone(),
+                case: get(p.case.leaf)?,
+                traces: p
+                    .traces
+                    .iter()
+                    .map(|t| get(t.leaf))
+                    .collect::<Result<_, _>>()?,
+                reviews: p
+                    .reviews
+                    .iter()
+                    .map(|r| get(r.leaf))
+                    .collect::<Result<_, _>>()?,
+                edits: p
+                    .reviews
+                    .iter()
+                    .flat_map(|r| r.edit_leaves.iter().map(|&l| get(l)))
+                    .collect::<Result<_, _>>()?,
+                adjudications: p
+                    .adjudications
+                    .iter()
+                    .map(|a| get(a.leaf))
+                    .collect::<Result<_, _>>()?,
+            });
+        }
+    }
+    if out.is_empty() {
+        return Err(fail(match query {
+            OfflineQuery::Example(id) => format!("no example {id:?} in this release"),
+            OfflineQuery::Policy(p) => {
+                format!("no example of this release comes from a case tagged policy:{p}")
+            }
+        }));
+    }
+    Ok((report, out))
+}

@@ -23,6 +23,12 @@ pub struct VerifyArgs {
     /// The entry bytes, when the bundle does not carry them.
     #[arg(long)]
     entry: Option<PathBuf>,
+    /// For a dataset release: trace this example back to the clinicians and events behind it, from the release alone.
+    #[arg(long, conflicts_with = "policy")]
+    example: Option<String>,
+    /// For a dataset release: every example built from cases tagged with this behaviour policy, and who reviewed them.
+    #[arg(long)]
+    policy: Option<String>,
 }
 
 struct Folder<'a>(&'a Path);
@@ -44,6 +50,40 @@ pub async fn run(args: VerifyArgs, out: &Output) -> Result<ExitCode> {
             .key
             .unwrap_or_else(|| args.path.join("evidence/log.pub"));
         let verifier = read_verifier(&key)?;
+        let query = match (&args.example, &args.policy) {
+            (Some(e), _) => Some(cts_dataset::verify::OfflineQuery::Example(e)),
+            (None, Some(p)) => Some(cts_dataset::verify::OfflineQuery::Policy(p)),
+            (None, None) => None,
+        };
+        if let Some(query) = query {
+            let (report, examples) =
+                cts_dataset::verify::trace_offline(&args.path, &verifier, query)
+                    .with_context(|| format!("{}: release does not verify", args.path.display()))?;
+            out.emit(&serde_json::json!({ "report": report, "examples": examples }), || {
+                let mut s = format!(
+                    "OK: release {} verifies against the signed checkpoint of {} (size {}); {} matching examples\n",
+                    report.name, report.origin, report.checkpoint_size, examples.len()
+                );
+                for e in &examples {
+                    s.push_str(&format!("example {} ({}, {})\n", e.id, e.file, e.basis));
+                    s.push_str(&format!("  case leaf {}: {}\n", e.case.leaf, e.case.body));
+                    for t in &e.traces {
+                        s.push_str(&format!("  trace leaf {} at {}: model {}\n", t.leaf, t.time, t.body.get("model").cloned().unwrap_or_default()));
+                    }
+                    for r in &e.reviews {
+                        s.push_str(&format!("  review leaf {} by {} at {}: ratings {}\n", r.leaf, r.actor, r.time, r.body.get("ratings").cloned().unwrap_or_default()));
+                    }
+                    for r in &e.edits {
+                        s.push_str(&format!("  edit leaf {} by {} at {}: {}\n", r.leaf, r.actor, r.time, r.body));
+                    }
+                    for a in &e.adjudications {
+                        s.push_str(&format!("  adjudication leaf {} by {} at {}: {}\n", a.leaf, a.actor, a.time, a.body));
+                    }
+                }
+                s
+            });
+            return Ok(ExitCode::SUCCESS);
+        }
         let report = cts_dataset::verify::verify_release(&args.path, &verifier)
             .with_context(|| format!("{}: release does not verify", args.path.display()))?;
         out.emit(&report, || {
