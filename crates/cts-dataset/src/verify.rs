@@ -419,22 +419,14 @@ async fn compare(
     let mut mismatches = Vec::new();
     for f in &manifest.files {
         let mut now: HashMap<String, String> = HashMap::new();
-        if have_rebuild {
-            if let Ok(file) = std::fs::File::open(out.join(&f.provenance)) {
-                for line in std::io::BufReader::new(file).lines() {
-                    let line = line.map_err(|e| fail(format!("rebuild: {e}")))?;
-                    let p: Provenance =
-                        serde_json::from_str(&line).map_err(|e| fail(format!("rebuild: {e}")))?;
-                    now.insert(p.id, p.sha256);
-                }
+        if have_rebuild && out.join(&f.provenance).exists() {
+            for p in provenance_records(&out.join(&f.provenance), "rebuild")? {
+                let p = p?;
+                now.insert(p.id, p.sha256);
             }
         }
-        let file = std::fs::File::open(dir.join(&f.provenance))
-            .map_err(|e| fail(format!("{}: {e}", f.provenance)))?;
-        for line in std::io::BufReader::new(file).lines() {
-            let line = line.map_err(|e| fail(format!("{}: {e}", f.provenance)))?;
-            let p: Provenance =
-                serde_json::from_str(&line).map_err(|e| fail(format!("{}: {e}", f.provenance)))?;
+        for p in provenance_records(&dir.join(&f.provenance), &f.provenance)? {
+            let p = p?;
             let why_trace = p
                 .traces
                 .iter()
@@ -457,6 +449,19 @@ async fn compare(
         }
     }
     Ok(mismatches)
+}
+
+/// The records of a provenance file, one per line.
+fn provenance_records(
+    path: &Path,
+    name: &str,
+) -> Result<impl Iterator<Item = Result<Provenance, DatasetError>>, DatasetError> {
+    let file = std::fs::File::open(path).map_err(|e| fail(format!("{name}: {e}")))?;
+    let name = name.to_owned();
+    Ok(std::io::BufReader::new(file).lines().map(move |line| {
+        let line = line.map_err(|e| fail(format!("{name}: {e}")))?;
+        serde_json::from_str(&line).map_err(|e| fail(format!("{name}: {e}")))
+    }))
 }
 
 fn tempdir_beside(dir: &Path) -> Result<std::path::PathBuf, DatasetError> {
@@ -564,12 +569,8 @@ pub fn trace_offline(
     };
     let mut out = Vec::new();
     for f in &manifest.files {
-        let file = std::fs::File::open(dir.join(&f.provenance))
-            .map_err(|e| fail(format!("{}: {e}", f.provenance)))?;
-        for line in std::io::BufReader::new(file).lines() {
-            let line = line.map_err(|e| fail(format!("{}: {e}", f.provenance)))?;
-            let p: Provenance =
-                serde_json::from_str(&line).map_err(|e| fail(format!("{}: {e}", f.provenance)))?;
+        for p in provenance_records(&dir.join(&f.provenance), &f.provenance)? {
+            let p = p?;
             let wanted = match (query, &tag) {
                 (OfflineQuery::Example(id), _) => p.id == id,
                 (OfflineQuery::Policy(_), Some(tag)) => get(p.case.leaf)?
