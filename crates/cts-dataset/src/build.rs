@@ -252,14 +252,13 @@ pub async fn build(
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     let result = build_into(ledger, &signer, verifier, &opts, &build_id, &tmp).await;
     match result {
-        Ok(mut report) => {
+        Ok((mut report, manifest)) => {
             if out.exists() {
                 std::fs::remove_dir(&out).map_err(io(&out))?;
             }
             std::fs::rename(&tmp, &out).map_err(io(&out))?;
             report.dir = out.clone();
             if opts.record {
-                let manifest = std::fs::read(out.join("manifest.json")).map_err(io(&out))?;
                 let leaf = cts_store::releases::record_release(
                     ledger,
                     &opts.actor,
@@ -314,7 +313,7 @@ async fn build_into(
     opts: &BuildOptions,
     build_id: &str,
     tmp: &Path,
-) -> Result<BuildReport, DatasetError> {
+) -> Result<(BuildReport, Vec<u8>), DatasetError> {
     let cp = match opts.at_checkpoint {
         Some(size) => ledger.checkpoint_of_size(TreeSize(size)).await.map_err(|_| {
             DatasetError::Invalid(format!(
@@ -433,7 +432,7 @@ async fn build_into(
         .map_err(|e| DatasetError::Io(format!("manifest: {e}")))?;
     let p = tmp.join("manifest.json");
     std::fs::write(&p, &bytes).map_err(io(&p))?;
-    Ok(BuildReport {
+    let report = BuildReport {
         build: build_id.to_owned(),
         name: opts.spec.name.clone(),
         dir: tmp.to_owned(),
@@ -444,7 +443,8 @@ async fn build_into(
         tally,
         evidence_leaves,
         leaf: None,
-    })
+    };
+    Ok((report, bytes))
 }
 
 /// Writes `evidence/`: the signed checkpoint, the verifier key, the level-0

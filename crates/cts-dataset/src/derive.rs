@@ -218,6 +218,9 @@ pub fn changed_words(body: &ReviewBody, original: &[String]) -> usize {
     n
 }
 
+/// The prompt, the model's steps and its answer. Steps come from
+/// `cts_store::review::original_steps`, the reading the workbench showed
+/// the reviewers, so review origins index the same list.
 fn trace_parts(doc: &serde_json::Value) -> Option<(Vec<Message>, Vec<String>, Option<String>)> {
     let prompt: Vec<Message> = serde_json::from_value(doc.get("prompt")?.clone()).ok()?;
     if prompt.is_empty()
@@ -227,18 +230,8 @@ fn trace_parts(doc: &serde_json::Value) -> Option<(Vec<Message>, Vec<String>, Op
     {
         return None;
     }
-    let seg = doc.get("segmentation")?;
-    let steps = seg
-        .get("steps")?
-        .as_array()?
-        .iter()
-        .map(|s| s.get("text").and_then(|t| t.as_str()).map(str::to_owned))
-        .collect::<Option<Vec<String>>>()?;
-    let answer = seg
-        .get("answer")
-        .and_then(|a| a.get(0))
-        .and_then(|a| a.as_str())
-        .map(str::to_owned);
+    doc.get("segmentation")?;
+    let (steps, answer) = cts_store::review::original_steps(doc);
     Some((prompt, steps, answer))
 }
 
@@ -500,6 +493,40 @@ struct DpoFlatRecord<'a> {
     rejected: &'a str,
 }
 
+/// A preference pair, written as `dpo` (conversational) or `dpo-flat` (strings).
+struct Pair<'a> {
+    prompt: &'a [Message],
+    chosen: &'a str,
+    rejected: &'a str,
+}
+
+fn push_pair(
+    out: &mut Vec<Example>,
+    format: Format,
+    split: &'static str,
+    id: String,
+    pair: Pair,
+    provenance: Provenance,
+) {
+    if format == Format::DpoFlat {
+        let record = DpoFlatRecord {
+            id: &id,
+            prompt: flat_prompt(pair.prompt),
+            chosen: pair.chosen,
+            rejected: pair.rejected,
+        };
+        push(out, format, split, id.clone(), &record, provenance);
+    } else {
+        let record = DpoRecord {
+            id: &id,
+            prompt: pair.prompt,
+            chosen: vec![assistant(pair.chosen)],
+            rejected: vec![assistant(pair.rejected)],
+        };
+        push(out, format, split, id.clone(), &record, provenance);
+    }
+}
+
 #[derive(Serialize)]
 struct KtoRecord<'a> {
     id: &'a str,
@@ -599,37 +626,13 @@ fn emit_trace(
             Format::Dpo | Format::DpoFlat
                 if q.teachable && changed > 0 && changed >= spec.exports.dpo_min_changed_words =>
             {
+                let pair = Pair {
+                    prompt: &q.prompt,
+                    chosen: &corrected,
+                    rejected: &original,
+                };
                 let id = example_id(format, &[tid, rid, "corrected"]);
-                let prov = provenance(q, case, false);
-                if format == Format::Dpo {
-                    push(
-                        out,
-                        format,
-                        split,
-                        id.clone(),
-                        &DpoRecord {
-                            id: &id,
-                            prompt: &q.prompt,
-                            chosen: vec![assistant(&corrected)],
-                            rejected: vec![assistant(&original)],
-                        },
-                        prov,
-                    );
-                } else {
-                    push(
-                        out,
-                        format,
-                        split,
-                        id.clone(),
-                        &DpoFlatRecord {
-                            id: &id,
-                            prompt: flat_prompt(&q.prompt),
-                            chosen: &corrected,
-                            rejected: &original,
-                        },
-                        prov,
-                    );
-                }
+                push_pair(out, format, split, id, pair, provenance(q, case, false));
             }
             Format::Kto => {
                 let cases = [
@@ -803,47 +806,21 @@ fn emit_sample_pairs(
             prov.reviews.push(review_ref(r.standing));
             prov.adjudications.extend(adjudications(r));
             prov.basis = format!("ranked:{}>{}", c.basis, r.basis);
+            let parts = [
+                c.trace.id.as_str(),
+                c.standing.id.as_str(),
+                r.trace.id.as_str(),
+                r.standing.id.as_str(),
+            ];
             for &format in &spec.exports.formats {
-                let parts = [
-                    c.trace.id.as_str(),
-                    c.standing.id.as_str(),
-                    r.trace.id.as_str(),
-                    r.standing.id.as_str(),
-                ];
-                match format {
-                    Format::Dpo => {
-                        let id = example_id(format, &parts);
-                        push(
-                            out,
-                            format,
-                            split,
-                            id.clone(),
-                            &DpoRecord {
-                                id: &id,
-                                prompt: &c.prompt,
-                                chosen: vec![assistant(&chosen)],
-                                rejected: vec![assistant(&rejected)],
-                            },
-                            prov.clone(),
-                        );
-                    }
-                    Format::DpoFlat => {
-                        let id = example_id(format, &parts);
-                        push(
-                            out,
-                            format,
-                            split,
-                            id.clone(),
-                            &DpoFlatRecord {
-                                id: &id,
-                                prompt: flat_prompt(&c.prompt),
-                                chosen: &chosen,
-                                rejected: &rejected,
-                            },
-                            prov.clone(),
-                        );
-                    }
-                    _ => {}
+                if matches!(format, Format::Dpo | Format::DpoFlat) {
+                    let pair = Pair {
+                        prompt: &c.prompt,
+                        chosen: &chosen,
+                        rejected: &rejected,
+                    };
+                    let id = example_id(format, &parts);
+                    push_pair(out, format, split, id, pair, prov.clone());
                 }
             }
         }

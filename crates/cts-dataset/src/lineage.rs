@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use cts_ledger::{leaf_hash, LeafIndex, LogVerifier};
+use cts_review::review::StepChange;
 use cts_store::releases::{ExampleRow, Release, TrainingRun};
 use cts_store::review::{StoredAdjudication, StoredReview};
 use cts_store::{ContentState, Ledger};
@@ -360,8 +361,9 @@ pub struct PolicyReview {
     pub negative_steps: usize,
     /// Flags raised, by flag id.
     pub flags: BTreeMap<String, usize>,
-    /// Steps the reviewer edited, added or deleted.
-    pub edits: usize,
+    /// Steps the reviewer edited, added or deleted (None when the trace's
+    /// content was erased).
+    pub edits: Option<usize>,
     /// The `review.submitted` event.
     pub evidence: Evidence,
 }
@@ -412,22 +414,22 @@ pub async fn policy_trace(
         let mut reviews = Vec::new();
         for t in &traces {
             let all = cts_store::review::reviews_of_trace(ledger, &t.id).await?;
-            for r in all.iter().filter(|r| {
-                !all.iter()
-                    .any(|o| o.user_id == r.user_id && o.version > r.version)
-            }) {
+            let (_, doc) = cts_store::traces::get_trace(ledger, &t.id).await?;
+            // None when the trace's content was erased: edits cannot be told apart.
+            let original = doc.as_ref().map(|d| cts_store::review::original_steps(d).0);
+            for r in cts_store::review::current(&all) {
                 let mut flags = BTreeMap::new();
                 for s in &r.body.steps {
                     for f in &s.flags {
                         *flags.entry(f.clone()).or_insert(0) += 1;
                     }
                 }
-                let edits = r.body.deleted.len()
-                    + r.body
-                        .steps
-                        .iter()
-                        .filter(|s| s.origin.is_none() || s.edit_rationale.is_some())
-                        .count();
+                let edits = original.as_ref().map(|o| {
+                    r.body.deleted.len()
+                        + (0..r.body.steps.len())
+                            .filter(|&i| r.body.change(i, o) != StepChange::Kept)
+                            .count()
+                });
                 *reviewers.entry(r.reviewer.clone()).or_insert(0) += 1;
                 reviews.push(PolicyReview {
                     id: r.id.clone(),

@@ -330,11 +330,7 @@ fn read_groups(
     at: TreeSize,
     mut send: impl FnMut(CaseGroup) -> bool,
 ) -> Result<(), StoreError> {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    let conn = crate::db::bulk_connection(path, true)?;
     // Four cursors walk different indexes at once: keep their interior
     // pages cached (16 MiB) instead of re-reading them.
     conn.pragma_update(None, "cache_size", -16384)?;
@@ -485,11 +481,7 @@ pub fn for_each_entry_blocking<E: From<StoreError>>(
     mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
 ) -> Result<(), E> {
     let width = cts_ledger::tile::TILE_WIDTH;
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(StoreError::from)?;
+    let conn = crate::db::bulk_connection(path, true)?;
     let mut stmt = conn
         .prepare("SELECT idx, entries FROM entry_bundles WHERE idx < ?1 ORDER BY idx")
         .map_err(StoreError::from)?;

@@ -95,8 +95,7 @@ impl Stager {
         let keep = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let keep_here = keep.clone();
         let thread = std::thread::spawn(move || -> Result<u64, StoreError> {
-            let mut conn = rusqlite::Connection::open(&path)?;
-            conn.busy_timeout(std::time::Duration::from_secs(30))?;
+            let mut conn = crate::db::bulk_connection(&path, false)?;
             // Index pages stay in memory for the final copy (up to 64 MiB).
             conn.pragma_update(None, "cache_size", -65536)?;
             conn.execute_batch(
@@ -289,8 +288,7 @@ pub async fn find_example(
     id: &str,
 ) -> Result<Vec<(Release, ExampleRow)>, StoreError> {
     let rows = sqlx::query(
-        "SELECT e.id, e.export, e.split, e.case_id, e.case_version, e.traces, e.reviews, r.build
-         FROM release_examples e JOIN releases r ON r.build = e.build WHERE e.id = ? ORDER BY r.leaf",
+        &format!("SELECT {EXAMPLE_COLUMNS} FROM release_examples e JOIN releases r ON r.build = e.build WHERE e.id = ? ORDER BY r.leaf"),
     )
     .bind(id)
     .fetch_all(ledger.pool())
@@ -302,6 +300,10 @@ pub async fn find_example(
     }
     Ok(out)
 }
+
+/// The columns [`example_row`] reads, then the build (index 7).
+const EXAMPLE_COLUMNS: &str =
+    "e.id, e.export, e.split, e.case_id, e.case_version, e.traces, e.reviews, e.build";
 
 fn example_row(r: &sqlx::sqlite::SqliteRow) -> Result<ExampleRow, StoreError> {
     let traces: String = r.try_get(5)?;
@@ -325,8 +327,7 @@ pub async fn examples_of_case(
     case_id: &str,
 ) -> Result<Vec<(String, ExampleRow)>, StoreError> {
     let rows = sqlx::query(
-        "SELECT e.id, e.export, e.split, e.case_id, e.case_version, e.traces, e.reviews, e.build
-         FROM release_examples e JOIN releases r ON r.build = e.build WHERE e.case_id = ? ORDER BY r.leaf, e.id",
+        &format!("SELECT {EXAMPLE_COLUMNS} FROM release_examples e JOIN releases r ON r.build = e.build WHERE e.case_id = ? ORDER BY r.leaf, e.id"),
     )
     .bind(case_id)
     .fetch_all(ledger.pool())

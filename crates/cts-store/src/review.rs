@@ -814,6 +814,19 @@ fn review_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredReview, StoreError> {
     })
 }
 
+/// The current review of each reviewer among `reviews` (their latest
+/// version), in the given order.
+pub fn current(reviews: &[StoredReview]) -> Vec<&StoredReview> {
+    reviews
+        .iter()
+        .filter(|r| {
+            !reviews
+                .iter()
+                .any(|o| o.user_id == r.user_id && o.version > r.version)
+        })
+        .collect()
+}
+
 /// Every review version of a trace (all reviewers), oldest first. Callers
 /// enforce blindness: a reviewer sees only their own until they submit.
 pub async fn reviews_of_trace(
@@ -930,15 +943,7 @@ pub async fn adjudicate(
             "you reviewed this trace; another adjudicator must decide".into(),
         ));
     }
-    let mut latest: Vec<&StoredReview> = Vec::new();
-    for r in &reviews {
-        if !reviews
-            .iter()
-            .any(|o| o.user_id == r.user_id && o.version > r.version)
-        {
-            latest.push(r);
-        }
-    }
+    let latest = current(&reviews);
     if !latest.iter().any(|r| r.id == chosen) {
         return Err(StoreError::Invalid(format!(
             "chosen: {chosen:?} is not one of the current reviews of {trace_id}"

@@ -85,15 +85,19 @@ async fn release_training_and_lineage_from_the_command_line() {
     assert_eq!(list.as_array().unwrap().len(), 1);
 
     // Offline: nothing but the key (and no project).
-    let offline = Command::new(env!("CARGO_BIN_EXE_cts"))
-        .args(["--json", "verify"])
-        .arg(&rel)
-        .arg("--key")
-        .arg(p.join("keys/log.pub"))
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let v = ok(offline);
+    let offline_verify = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_cts"))
+            .args(["--json", "verify"])
+            .arg(&rel)
+            .arg("--key")
+            .arg(p.join("keys/log.pub"))
+            .args(extra)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        ok(out)
+    };
+    let v = offline_verify(&[]);
     assert_eq!(v["examples"], built["examples"]);
     assert_eq!(v["release_leaf"], built["leaf"]);
     let checked = ok(cts(
@@ -161,48 +165,6 @@ async fn release_training_and_lineage_from_the_command_line() {
 
     // The same, offline from the release alone: an example and a policy back
     // to the clinicians (pseudonyms in the verified review events).
-    let sft_any = ["train", "validation", "test"]
-        .iter()
-        .map(|s| rel.join(format!("sft/{s}.jsonl")))
-        .find(|f| f.exists())
-        .unwrap();
-    let line: serde_json::Value = serde_json::from_str(
-        std::fs::read_to_string(&sft_any)
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
-    let offline_trace = |extra: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_cts"))
-            .args(["--json", "verify"])
-            .arg(&rel)
-            .arg("--key")
-            .arg(p.join("keys/log.pub"))
-            .args(extra)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        ok(out)
-    };
-    let traced = offline_trace(&["--example", line["id"].as_str().unwrap()]);
-    let ex = &traced["examples"][0];
-    assert_eq!(ex["id"], line["id"]);
-    assert_eq!(ex["case"]["kind"], "case.imported");
-    for r in ex["reviews"].as_array().unwrap() {
-        assert_eq!(r["kind"], "review.submitted");
-        assert!(r["actor"].as_str().unwrap().starts_with("user:R-"), "{r}");
-    }
-    let by_policy = offline_trace(&["--policy", "anticoag-nsaid"]);
-    let examples = by_policy["examples"].as_array().unwrap();
-    assert!(!examples.is_empty());
-    for e in examples {
-        let tags = e["case"]["body"]["tags"].as_array().unwrap();
-        assert!(tags.iter().any(|t| t == "policy:anticoag-nsaid"), "{e}");
-    }
-
-    // An example back to the clinicians.
     let sft = ["train", "validation", "test"]
         .iter()
         .map(|s| rel.join(format!("sft/{s}.jsonl")))
@@ -217,6 +179,23 @@ async fn release_training_and_lineage_from_the_command_line() {
     )
     .unwrap();
     let id = first["id"].as_str().unwrap();
+    let traced = offline_verify(&["--example", id]);
+    let ex = &traced["examples"][0];
+    assert_eq!(ex["id"], id);
+    assert_eq!(ex["case"]["kind"], "case.imported");
+    for r in ex["reviews"].as_array().unwrap() {
+        assert_eq!(r["kind"], "review.submitted");
+        assert!(r["actor"].as_str().unwrap().starts_with("user:R-"), "{r}");
+    }
+    let by_policy = offline_verify(&["--policy", "anticoag-nsaid"]);
+    let examples = by_policy["examples"].as_array().unwrap();
+    assert!(!examples.is_empty());
+    for e in examples {
+        let tags = e["case"]["body"]["tags"].as_array().unwrap();
+        assert!(tags.iter().any(|t| t == "policy:anticoag-nsaid"), "{e}");
+    }
+
+    // An example back to the clinicians, from the store.
     let lineage = ok(cts(&p, &["--json", "lineage", id]));
     assert_eq!(lineage["example"]["id"], id);
     let reviews = lineage["reviews"].as_array().unwrap();

@@ -55,37 +55,41 @@ pub enum DatasetCommand {
 
 /// Runs a dataset subcommand.
 pub async fn run(cmd: DatasetCommand, project: Option<&Path>, out: &Output) -> Result<ExitCode> {
-    if let DatasetCommand::InitSpec { file } = &cmd {
-        if file.exists() {
-            bail!("{}: already exists", file.display());
-        }
-        std::fs::write(file, DEFAULT_SPEC)
-            .with_context(|| format!("writing {}", file.display()))?;
-        out.emit(&serde_json::json!({ "file": file }), || {
-            format!(
-                "wrote {}; edit it, then `cts dataset build --spec {} --out DIR`\n",
-                file.display(),
-                file.display()
-            )
-        });
-        return Ok(ExitCode::SUCCESS);
-    }
-    if let DatasetCommand::Verify { dir, key, offline } = cmd {
-        return verify(project, out, &dir, key.as_deref(), offline).await;
-    }
-    let project = Project::find(project)?;
-    let ledger = Ledger::open(&project.database_path()).await?;
+    let open = || async {
+        let project = Project::find(project)?;
+        let ledger = Ledger::open(&project.database_path()).await?;
+        anyhow::Ok((project, ledger))
+    };
     match cmd {
+        DatasetCommand::InitSpec { file } => {
+            if file.exists() {
+                bail!("{}: already exists", file.display());
+            }
+            std::fs::write(&file, DEFAULT_SPEC)
+                .with_context(|| format!("writing {}", file.display()))?;
+            out.emit(&serde_json::json!({ "file": file }), || {
+                format!(
+                    "wrote {}; edit it, then `cts dataset build --spec {} --out DIR`\n",
+                    file.display(),
+                    file.display()
+                )
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        DatasetCommand::Verify { dir, key, offline } => {
+            verify(project, out, &dir, key.as_deref(), offline).await
+        }
         DatasetCommand::Build {
             spec,
             out: dir,
             at_checkpoint,
             no_record,
         } => {
+            let (project, ledger) = open().await?;
             let text = std::fs::read_to_string(&spec)
                 .with_context(|| format!("reading {}", spec.display()))?;
             let parsed = Spec::parse(&text, &spec.display().to_string())?;
-            let total: i64 = sqlx_count_traces(&ledger).await?;
+            let total = cts_store::traces::count_traces(&ledger).await?;
             let bar = out.progress(total.max(0) as u64, "traces");
             let bar2 = bar.clone();
             let report = build(
@@ -143,6 +147,7 @@ pub async fn run(cmd: DatasetCommand, project: Option<&Path>, out: &Output) -> R
             Ok(ExitCode::SUCCESS)
         }
         DatasetCommand::List => {
+            let (_, ledger) = open().await?;
             let releases = cts_store::releases::releases(&ledger).await?;
             out.emit(&releases, || {
                 if releases.is_empty() {
@@ -159,12 +164,7 @@ pub async fn run(cmd: DatasetCommand, project: Option<&Path>, out: &Output) -> R
             });
             Ok(ExitCode::SUCCESS)
         }
-        DatasetCommand::InitSpec { .. } | DatasetCommand::Verify { .. } => Ok(ExitCode::SUCCESS),
     }
-}
-
-async fn sqlx_count_traces(ledger: &Ledger) -> Result<i64> {
-    Ok(cts_store::traces::count_traces(ledger).await?)
 }
 
 async fn verify(

@@ -407,13 +407,14 @@ pub async fn run_policy(
                     ));
                     for r in &c.reviews {
                         s.push_str(&format!(
-                            "    {} by {} ({}): {} steps labelled -1, flags {}, {} edits  [{}]\n",
+                            "    {} by {} ({}): {} steps labelled -1, flags {}, edits {}  [{}]\n",
                             r.id,
                             r.reviewer,
                             r.submitted,
                             r.negative_steps,
                             serde_json::to_string(&r.flags).unwrap_or_default(),
-                            r.edits,
+                            r.edits
+                                .map_or("unknown (trace erased)".into(), |n| n.to_string()),
                             mark(&r.evidence)
                         ));
                     }
