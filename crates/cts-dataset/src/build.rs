@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cts_ledger::bundle::ProofBundle;
-use cts_ledger::export::hash_tile_files;
-use cts_ledger::{Event, LeafIndex, LogSigner, LogVerifier, TreeSize};
+use cts_ledger::{LeafIndex, LogSigner, LogVerifier, TreeSize};
 use cts_store::releases::{ExampleRow, NewRelease};
 use cts_store::{Ledger, StoreError};
 use sha2::{Digest, Sha256};
@@ -91,7 +90,8 @@ impl LeafSet {
         }
     }
 
-    fn insert(&mut self, leaf: u64) -> Result<(), DatasetError> {
+    /// Adds `leaf`; whether it was new.
+    fn insert(&mut self, leaf: u64) -> Result<bool, DatasetError> {
         let (w, b) = ((leaf / 64) as usize, leaf % 64);
         let word = self.bits.get_mut(w).ok_or_else(|| {
             DatasetError::Store(StoreError::Inconsistent(format!(
@@ -101,8 +101,9 @@ impl LeafSet {
         if *word & (1 << b) == 0 {
             *word |= 1 << b;
             self.count += 1;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     fn contains(&self, leaf: u64) -> bool {
@@ -117,7 +118,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> DatasetError + '_ {
 }
 
 /// Example index rows per staged batch.
-const STAGE_BATCH: usize = 2000;
+const STAGE_BATCH: usize = 512;
 
 /// Every leaf a provenance record names, with the content commitment the
 /// leaf's event must carry (None for edits, whose content is not exported).
@@ -140,7 +141,12 @@ struct Writer {
     tmp: PathBuf,
     sinks: BTreeMap<(Format, usize), Sink>,
     leaves: LeafSet,
-    commitments: HashMap<u64, [u8; 32]>,
+    /// The first 8 bytes of the commitment each named leaf's event must
+    /// carry, once per leaf (16 bytes a leaf), sorted before use. The
+    /// offline verifier checks the whole commitment named in the provenance;
+    /// this catches a row that points at other content before a release is
+    /// written.
+    commitments: Vec<(u64, u64)>,
     stager: Option<cts_store::releases::Stager>,
     batch: Vec<ExampleRow>,
     examples: u64,
@@ -184,12 +190,11 @@ impl Writer {
 
     fn write(&mut self, ex: Example) -> Result<(), DatasetError> {
         for (leaf, commitment) in provenance_leaves(&ex.provenance) {
-            self.leaves.insert(leaf)?;
+            if !self.leaves.insert(leaf)? {
+                continue;
+            }
             if let Some(c) = commitment {
-                let mut raw = [0u8; 32];
-                hex::decode_to_slice(c, &mut raw)
-                    .map_err(|e| DatasetError::Io(format!("commitment {c}: {e}")))?;
-                self.commitments.insert(leaf, raw);
+                self.commitments.push((leaf, commitment_prefix(c)?));
             }
         }
         let prov_line = serde_json::to_string(&ex.provenance)
@@ -333,7 +338,7 @@ async fn build_into(
         tmp: tmp.to_owned(),
         sinks: BTreeMap::new(),
         leaves: LeafSet::new(size.0),
-        commitments: HashMap::new(),
+        commitments: Vec::new(),
         stager: opts
             .record
             .then(|| cts_store::releases::Stager::start(ledger, build_id)),
@@ -359,12 +364,6 @@ async fn build_into(
         examples = w.examples,
         "examples written"
     );
-    if let Some(stager) = w.stager.take() {
-        if !w.batch.is_empty() {
-            stager.send(std::mem::take(&mut w.batch))?;
-        }
-        stager.finish()?;
-    }
     if !tally.tampered.is_empty() && !opts.allow_tampered {
         let (trace, why) = &tally.tampered[0];
         return Err(DatasetError::Tampered(format!(
@@ -382,6 +381,17 @@ async fn build_into(
         )));
     }
 
+    // Copying the staged index into the store (a write on the stager's
+    // thread) overlaps syncing the files and writing the evidence (reads).
+    let indexing = match w.stager.take() {
+        Some(stager) => {
+            if !w.batch.is_empty() {
+                stager.send(std::mem::take(&mut w.batch))?;
+            }
+            Some(std::thread::spawn(move || stager.finish()))
+        }
+        None => None,
+    };
     let mut files = Vec::new();
     let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for ((format, si), mut sink) in std::mem::take(&mut w.sinks) {
@@ -407,7 +417,17 @@ async fn build_into(
 
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "files synced");
     let evidence_leaves = w.leaves.count;
-    let evidence = write_evidence(ledger, verifier, &cp, &mut w, tmp).await?;
+    let evidence = write_evidence(ledger, verifier, &cp, &mut w, tmp).await;
+    if let Some(indexing) = indexing {
+        indexing
+            .join()
+            .map_err(|_| DatasetError::Io("the example index writer panicked".into()))??;
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "example index copied"
+        );
+    }
+    let evidence = evidence?;
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
         leaves = evidence.leaves,
@@ -447,9 +467,15 @@ async fn build_into(
     Ok((report, bytes))
 }
 
+/// Bytes of evidence lines handed from the reading thread to the writing one at a time.
+const EVIDENCE_CHUNK: usize = 1 << 18;
+
 /// Writes `evidence/`: the signed checkpoint, the verifier key, the level-0
 /// hash tiles of the tree at the checkpoint, and the entries of every leaf
 /// an example names, checking each entry carries the commitment used.
+///
+/// One blocking thread reads the entry bundles, checks and encodes the
+/// lines; another writes and hashes them, a chunk at a time.
 async fn write_evidence(
     ledger: &Ledger,
     verifier: &LogVerifier,
@@ -461,57 +487,71 @@ async fn write_evidence(
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     std::fs::write(dir.join("checkpoint"), &cp.note).map_err(io(&dir))?;
     std::fs::write(dir.join("log.pub"), verifier.key_text()).map_err(io(&dir))?;
-    let tiles = ledger
-        .with_tree(cp.size, |tree| hash_tile_files(tree, cp.size))
-        .await?
-        .map_err(|e| DatasetError::Io(format!("hash tiles: {e}")))?;
-    let mut n_tiles = 0;
-    for (path, bytes) in tiles.into_iter().filter(|(p, _)| p.starts_with("tile/0/")) {
-        let p = dir.join(&path);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
-        }
-        std::fs::write(&p, bytes).map_err(io(&p))?;
-        n_tiles += 1;
-    }
+    let n_tiles = ledger
+        .with_tree(cp.size, |tree| write_leaf_tiles(tree, cp.size, &dir))
+        .await??;
     let leaves = std::mem::replace(&mut w.leaves, LeafSet::new(0));
-    let commitments = std::mem::take(&mut w.commitments);
+    let mut commitments = std::mem::take(&mut w.commitments);
+    commitments.sort_unstable_by_key(|(leaf, _)| *leaf);
     let db = ledger.path().to_owned();
     let size = cp.size;
     let path = dir.join("entries.jsonl");
-    let (sha, written) = tokio::task::spawn_blocking(move || -> Result<(String, u64), DatasetError> {
-        let mut file = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&path).map_err(io(&path))?);
-        let mut hash = Sha256::new();
-        let mut written = 0u64;
-        let mut line = Vec::new();
-        cts_store::datasets::for_each_entry_blocking(&db, size, |l| leaves.contains(l), |leaf, entry| {
-            if let Some(want) = commitments.get(&leaf) {
-                let event = Event::decode(entry)
-                    .map_err(|e| DatasetError::Tampered(format!("leaf {leaf}: {e}")))?;
-                if !event.content.values().any(|c| c.0 == *want) {
-                    return Err(DatasetError::Tampered(format!(
-                        "leaf {leaf}: the stored row's content commitment {} is not the one its event carries; run `cts ledger verify`",
-                        hex::encode(want)
-                    )));
-                }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    let writer = std::thread::spawn({
+        let path = path.clone();
+        move || -> Result<String, DatasetError> {
+            let mut file = std::fs::File::create(&path).map_err(io(&path))?;
+            let mut hash = Sha256::new();
+            for chunk in rx {
+                file.write_all(&chunk).map_err(io(&path))?;
+                hash.update(&chunk);
             }
-            let text = std::str::from_utf8(entry)
-                .map_err(|e| DatasetError::Tampered(format!("leaf {leaf}: {e}")))?;
-            line.clear();
-            serde_json::to_writer(&mut line, &EvidenceLine { leaf, entry: text })
-                .map_err(|e| DatasetError::Io(format!("entry {leaf}: {e}")))?;
-            line.push(b'\n');
-            file.write_all(&line).map_err(io(&path))?;
-            hash.update(&line);
-            written += 1;
-            Ok(())
-        })?;
-        file.flush().map_err(io(&path))?;
-        file.get_ref().sync_all().map_err(io(&path))?;
-        Ok((hex::encode(hash.finalize()), written))
+            file.sync_all().map_err(io(&path))?;
+            Ok(hex::encode(hash.finalize()))
+        }
+    });
+    let read = tokio::task::spawn_blocking(move || -> Result<u64, DatasetError> {
+        let mut written = 0u64;
+        let mut next = commitments.iter().peekable();
+        let mut chunk = Vec::with_capacity(EVIDENCE_CHUNK + 4096);
+        let gone = || DatasetError::Io("the evidence writer stopped".into());
+        cts_store::datasets::for_each_entry_blocking(
+            &db,
+            size,
+            |l| leaves.contains(l),
+            |leaf, entry| {
+                while next.peek().is_some_and(|(l, _)| *l < leaf) {
+                    next.next();
+                }
+                if let Some((_, want)) = next.next_if(|(l, _)| *l == leaf) {
+                    check_commitment(leaf, entry, *want)?;
+                }
+                let text = std::str::from_utf8(entry)
+                    .map_err(|e| DatasetError::Tampered(format!("leaf {leaf}: {e}")))?;
+                serde_json::to_writer(&mut chunk, &EvidenceLine { leaf, entry: text })
+                    .map_err(|e| DatasetError::Io(format!("entry {leaf}: {e}")))?;
+                chunk.push(b'\n');
+                if chunk.len() >= EVIDENCE_CHUNK {
+                    let full =
+                        std::mem::replace(&mut chunk, Vec::with_capacity(EVIDENCE_CHUNK + 4096));
+                    tx.send(full).map_err(|_| gone())?;
+                }
+                written += 1;
+                Ok::<(), DatasetError>(())
+            },
+        )?;
+        if !chunk.is_empty() {
+            tx.send(chunk).map_err(|_| gone())?;
+        }
+        Ok(written)
     })
     .await
-    .map_err(|e| DatasetError::Io(format!("writing evidence: {e}")))??;
+    .map_err(|e| DatasetError::Io(format!("reading evidence: {e}")));
+    let wrote = writer
+        .join()
+        .map_err(|_| DatasetError::Io("the evidence writer panicked".into()))?;
+    let written = read??;
+    let sha = wrote?;
     Ok(EvidenceInfo {
         checkpoint: "evidence/checkpoint".into(),
         verifier_key: "evidence/log.pub".into(),
@@ -520,6 +560,68 @@ async fn write_evidence(
         entries_sha256: sha,
         leaves: written,
     })
+}
+
+/// Writes the level-0 hash tiles of the tree of `size` leaves under `dir`,
+/// one at a time; returns how many.
+fn write_leaf_tiles(
+    tree: &cts_ledger::MemTree,
+    size: TreeSize,
+    dir: &Path,
+) -> Result<u64, DatasetError> {
+    let mut n = 0;
+    for coord in cts_ledger::tile::tiles_for(size)
+        .into_iter()
+        .filter(|c| c.level == 0)
+    {
+        let (start, end) = coord.range();
+        let hashes = tree.level_slice(0, start, end).ok_or_else(|| {
+            DatasetError::Io(format!(
+                "hash tiles: the tree holds fewer than {end} leaves"
+            ))
+        })?;
+        let p = dir.join(coord.path());
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        std::fs::write(&p, cts_ledger::tile::encode_hash_tile(hashes)).map_err(io(&p))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The first 8 bytes of a hex commitment.
+fn commitment_prefix(hex_commitment: &str) -> Result<u64, DatasetError> {
+    let mut raw = [0u8; 8];
+    hex_commitment
+        .get(..16)
+        .ok_or_else(|| DatasetError::Io(format!("commitment {hex_commitment}: too short")))
+        .and_then(|h| {
+            hex::decode_to_slice(h, &mut raw)
+                .map_err(|e| DatasetError::Io(format!("commitment {hex_commitment}: {e}")))
+        })?;
+    Ok(u64::from_be_bytes(raw))
+}
+
+/// The commitments an event entry names, read without decoding the rest.
+#[derive(serde::Deserialize)]
+struct EntryContent<'a> {
+    #[serde(borrow, default)]
+    content: BTreeMap<&'a str, &'a str>,
+}
+
+/// Fails unless the event at `leaf` names a commitment starting with `want`.
+fn check_commitment(leaf: u64, entry: &[u8], want: u64) -> Result<(), DatasetError> {
+    let named: EntryContent = serde_json::from_slice(entry)
+        .map_err(|e| DatasetError::Tampered(format!("leaf {leaf}: {e}")))?;
+    for c in named.content.values() {
+        if commitment_prefix(c).ok() == Some(want) {
+            return Ok(());
+        }
+    }
+    Err(DatasetError::Tampered(format!(
+        "leaf {leaf}: the stored row's content commitment ({want:016x}…) is not the one its event carries; run `cts ledger verify`"
+    )))
 }
 
 #[derive(serde::Serialize)]

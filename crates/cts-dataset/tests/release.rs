@@ -385,3 +385,35 @@ async fn an_empty_selection_is_an_error_and_leaves_nothing() {
         .unwrap_err();
     assert!(err.to_string().contains("--at-checkpoint 3"), "{err}");
 }
+
+#[tokio::test]
+async fn a_row_pointing_at_other_content_stops_the_build() {
+    let f = fixture().await;
+    // Trace 0's row now names trace 1's content: that content opens its own
+    // commitment, so only the event at trace 0's leaf can tell.
+    let (t0, _) = cts_store::traces::get_trace(&f.ledger, &f.traces[0])
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE traces SET commitment = (SELECT commitment FROM traces WHERE id = ?) WHERE id = ?",
+    )
+    .bind(&f.traces[1])
+    .bind(&f.traces[0])
+    .execute(f.ledger.pool())
+    .await
+    .unwrap();
+    let out = f.path("release");
+    let err = f.build(SPEC, &out, None, true).await.unwrap_err();
+    assert!(matches!(err, DatasetError::Tampered(_)), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("leaf {}", t0.leaf)) && message.contains("its event carries"),
+        "{message}"
+    );
+    assert!(!out.exists());
+    let staged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM release_examples")
+        .fetch_one(f.ledger.pool())
+        .await
+        .unwrap();
+    assert_eq!(staged, 0);
+}

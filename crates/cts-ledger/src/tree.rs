@@ -107,6 +107,22 @@ impl MemTree {
         Ok(LeafIndex(n))
     }
 
+    /// Makes room for `leaves` more leaves at every level, so that growing
+    /// to a known size allocates once instead of doubling.
+    pub fn reserve_exact(&mut self, leaves: u64) {
+        let target = self.size().0 + leaves;
+        let mut level = 0;
+        while target >> level > 0 {
+            if self.levels.len() <= level {
+                self.levels.push(Vec::new());
+            }
+            let row = &mut self.levels[level];
+            let want = usize::try_from(target >> level).unwrap_or(usize::MAX);
+            row.reserve_exact(want.saturating_sub(row.len()));
+            level += 1;
+        }
+    }
+
     /// Appends many leaf hashes at once; same result as pushing them one by
     /// one, but computes each new complete subtree with one `node_hash` and
     /// no per-leaf allocation.

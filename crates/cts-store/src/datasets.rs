@@ -4,10 +4,11 @@
 //! Only rows whose events lie below the checkpoint's size count, so the same
 //! checkpoint always reads the same state however far the log has grown
 //! since. Four queries (cases, traces, latest reviews, latest
-//! adjudications), each ordered by case, are merged as they stream, in one
-//! read transaction on a blocking thread: memory
-//! holds the case groups in flight, never the whole store. Every piece
-//! of content is checked against its commitment as it is read.
+//! adjudications), each ordered by case, are merged as they stream, on two
+//! blocking threads (cases and traces; reviews and adjudications) joined by
+//! key on the caller's: memory holds the batches in flight, never the whole
+//! store. Every piece of content is checked against its commitment as it is
+//! read.
 
 use cts_cases::Case;
 use cts_ledger::{Commitment, Opening, Salt, TreeSize};
@@ -125,19 +126,19 @@ const CASES: &str = "SELECT k.id, k.version, k.specialty, k.tags, k.leaf, k.comm
      WHERE k.leaf < ?1 ORDER BY k.id, k.version";
 const TRACES: &str = "SELECT t.case_id, t.case_version, t.id, t.sample, t.leaf, t.commitment, t.model, t.params, t.template,
        c.salt, c.bytes, c.redacted_leaf
-     FROM traces t LEFT JOIN content c ON c.commitment = t.commitment
+     FROM traces t INDEXED BY traces_for_release LEFT JOIN content c ON c.commitment = t.commitment
      WHERE t.leaf < ?1 ORDER BY t.case_id, t.case_version, t.id";
 const REVIEWS: &str =
     "SELECT t.case_id, t.case_version, r.trace_id, r.id, u.pseudonym, r.version, r.rubric, r.leaf,
        r.edit_leaves, r.commitment, r.submitted, c.salt, c.bytes, c.redacted_leaf
-     FROM traces t INDEXED BY traces_by_case JOIN reviews r ON r.trace_id = t.id JOIN users u ON u.id = r.user_id
+     FROM traces t INDEXED BY traces_for_release JOIN reviews r INDEXED BY reviews_for_release ON r.trace_id = t.id JOIN users u ON u.id = r.user_id
        LEFT JOIN content c ON c.commitment = r.commitment
-     WHERE r.leaf < ?1 AND r.version = (SELECT MAX(s.version) FROM reviews s
+     WHERE r.leaf < ?1 AND r.version = (SELECT MAX(s.version) FROM reviews s INDEXED BY reviews_for_release
        WHERE s.trace_id = r.trace_id AND s.user_id = r.user_id AND s.leaf < ?1)
      ORDER BY t.case_id, t.case_version, t.id";
 const ADJUDICATIONS: &str =
     "SELECT t.case_id, t.case_version, a.trace_id, a.version, u.pseudonym, a.chosen, a.leaf
-     FROM traces t INDEXED BY traces_by_case JOIN adjudications a ON a.trace_id = t.id JOIN users u ON u.id = a.user_id
+     FROM traces t INDEXED BY traces_for_release JOIN adjudications a ON a.trace_id = t.id JOIN users u ON u.id = a.user_id
      WHERE a.leaf < ?1 AND a.version = (SELECT MAX(b.version) FROM adjudications b
        WHERE b.trace_id = a.trace_id AND b.leaf < ?1)
      ORDER BY t.case_id, t.case_version, t.id";
@@ -320,39 +321,77 @@ fn adjudication_row(row: &rusqlite::Row) -> Result<(Key, GroupAdjudication), Sto
     ))
 }
 
-/// Case groups in flight between the reading thread and the caller.
-const GROUPS_IN_FLIGHT: usize = 64;
+/// Case groups (or traces' reviews) per message between threads: one
+/// wake-up per batch instead of one per group.
+const BATCH: usize = 32;
 
-/// Reads every group on the calling (blocking) thread, one read transaction
-/// over all four queries, handing each to `send`.
-fn read_groups(
+/// Batches in flight from each reading thread.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// The latest reviews and adjudication of one trace, as the reviews
+/// thread reads them.
+struct TraceReviews {
+    key: Key,
+    reviews: Vec<GroupReview>,
+    adjudication: Option<GroupAdjudication>,
+}
+
+/// Sends full batches, then what is left; `false` once the receiver is gone.
+struct Batcher<T, F: FnMut(Vec<T>) -> bool> {
+    batch: Vec<T>,
+    send: F,
+}
+
+impl<T, F: FnMut(Vec<T>) -> bool> Batcher<T, F> {
+    fn new(send: F) -> Self {
+        Batcher {
+            batch: Vec::with_capacity(BATCH),
+            send,
+        }
+    }
+
+    fn push(&mut self, item: T) -> bool {
+        self.batch.push(item);
+        self.batch.len() < BATCH
+            || (self.send)(std::mem::replace(
+                &mut self.batch,
+                Vec::with_capacity(BATCH),
+            ))
+    }
+
+    fn finish(mut self) {
+        if !self.batch.is_empty() {
+            (self.send)(std::mem::take(&mut self.batch));
+        }
+    }
+}
+
+/// Reads case versions and their traces (reviews left empty), in key
+/// order, on the calling (blocking) thread.
+fn read_traces(
     path: &std::path::Path,
     at: TreeSize,
-    mut send: impl FnMut(CaseGroup) -> bool,
+    send: impl FnMut(Vec<CaseGroup>) -> bool,
 ) -> Result<(), StoreError> {
     let conn = crate::db::bulk_connection(path, true)?;
-    // Four cursors walk different indexes at once: keep their interior
-    // pages cached (16 MiB) instead of re-reading them.
-    conn.pragma_update(None, "cache_size", -16384)?;
-    // One snapshot for all four statements.
+    // Two cursors walk different indexes at once: keep their interior
+    // pages cached (4 MiB) instead of re-reading them.
+    conn.pragma_update(None, "cache_size", -4096)?;
     conn.execute_batch("BEGIN")?;
     let mut s_cases = conn.prepare(CASES)?;
     let mut s_traces = conn.prepare(TRACES)?;
-    let mut s_reviews = conn.prepare(REVIEWS)?;
-    let mut s_adj = conn.prepare(ADJUDICATIONS)?;
     let mut cases = Cursor::new(&mut s_cases, at, case_row)?;
     let mut traces = Cursor::new(&mut s_traces, at, trace_row)?;
-    let mut reviews = Cursor::new(&mut s_reviews, at, review_row)?;
-    let mut adjudications = Cursor::new(&mut s_adj, at, adjudication_row)?;
+    let mut out = Batcher::new(send);
     let mut group: Option<CaseGroup> = None;
-    while let Some(((case_id, case_version, _), mut trace)) = traces.head.take() {
+    while let Some(((case_id, case_version, _), trace)) = traces.head.take() {
         traces.advance()?;
         let same = group
             .as_ref()
             .is_some_and(|g| g.case_id == case_id && g.case_version == case_version);
         if !same {
             if let Some(g) = group.take() {
-                if !send(g) {
+                if !out.push(g) {
                     return Ok(());
                 }
             }
@@ -364,7 +403,7 @@ fn read_groups(
                 ))
             })?;
             group = Some(CaseGroup {
-                case_id: case_id.clone(),
+                case_id,
                 case_version,
                 specialty: row.specialty,
                 tags: row.tags,
@@ -374,28 +413,71 @@ fn read_groups(
                 traces: Vec::new(),
             });
         }
-        let key = (case_id, case_version, trace.id.clone());
-        trace.reviews = reviews.take(&key)?;
-        // The query orders by trace only (no sort of content rows); reviews
-        // are few per trace, ordered here by submission.
-        trace.reviews.sort_by_key(|r| r.leaf);
-        trace.adjudication = adjudications.take(&key)?.pop();
         if let Some(g) = group.as_mut() {
             g.traces.push(trace);
         }
     }
     if let Some(g) = group.take() {
-        send(g);
+        out.push(g);
     }
+    out.finish();
     Ok(())
+}
+
+/// Reads the latest reviews and adjudication of every trace that has
+/// any, in key order, on the calling (blocking) thread.
+fn read_reviews(
+    path: &std::path::Path,
+    at: TreeSize,
+    send: impl FnMut(Vec<TraceReviews>) -> bool,
+) -> Result<(), StoreError> {
+    let conn = crate::db::bulk_connection(path, true)?;
+    conn.pragma_update(None, "cache_size", -4096)?;
+    conn.execute_batch("BEGIN")?;
+    let mut s_reviews = conn.prepare(REVIEWS)?;
+    let mut s_adj = conn.prepare(ADJUDICATIONS)?;
+    let mut reviews = Cursor::new(&mut s_reviews, at, review_row)?;
+    let mut adjudications = Cursor::new(&mut s_adj, at, adjudication_row)?;
+    let mut out = Batcher::new(send);
+    loop {
+        let key = match (&reviews.head, &adjudications.head) {
+            (Some((a, _)), Some((b, _))) => a.min(b).clone(),
+            (Some((k, _)), None) | (None, Some((k, _))) => k.clone(),
+            (None, None) => break,
+        };
+        let mut trace_reviews = reviews.take(&key)?;
+        // The query orders by trace only (no sort of content rows); reviews
+        // are few per trace, ordered here by submission.
+        trace_reviews.sort_by_key(|r| r.leaf);
+        let adjudication = adjudications.take(&key)?.pop();
+        if !out.push(TraceReviews {
+            key,
+            reviews: trace_reviews,
+            adjudication,
+        }) {
+            return Ok(());
+        }
+    }
+    out.finish();
+    Ok(())
+}
+
+/// Orders a trace's key against a reviews record's.
+fn key_order(case_id: &str, case_version: i64, trace: &str, key: &Key) -> std::cmp::Ordering {
+    (case_id, case_version, trace).cmp(&(key.0.as_str(), key.1, key.2.as_str()))
 }
 
 /// Calls `f` with each case version that has traces below `at`, in order
 /// of (case id, version); traces in id order, reviews in submission order.
 ///
-/// The store is read on a blocking thread through its own read-only
-/// connection (one snapshot), while `f` runs on the caller's: reading and
-/// what the caller does with each group overlap.
+/// Two blocking threads read the store through their own read-only
+/// connections, one the cases and traces, the other the reviews and
+/// adjudications, while `f` runs on the caller's: both streams are in key
+/// order and are joined here, so reading, checking content and what the
+/// caller does with each group overlap. Every row read lies below the
+/// checkpoint and is immutable there (content erasure aside, and each
+/// piece of content is read once), so the two connections need not share a
+/// snapshot.
 pub async fn for_each_case_group<E>(
     ledger: &Ledger,
     at: TreeSize,
@@ -404,22 +486,68 @@ pub async fn for_each_case_group<E>(
 where
     E: From<StoreError>,
 {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<CaseGroup>(GROUPS_IN_FLIGHT);
+    let (group_tx, mut groups) = tokio::sync::mpsc::channel::<Vec<CaseGroup>>(BATCHES_IN_FLIGHT);
+    let (review_tx, mut reviewed) =
+        tokio::sync::mpsc::channel::<Vec<TraceReviews>>(BATCHES_IN_FLIGHT);
     let path = ledger.path().to_owned();
-    let reader = tokio::task::spawn_blocking(move || {
-        read_groups(&path, at, |g| tx.blocking_send(g).is_ok())
+    let trace_reader = tokio::task::spawn_blocking(move || {
+        read_traces(&path, at, |b| group_tx.blocking_send(b).is_ok())
     });
+    let path = ledger.path().to_owned();
+    let review_reader = tokio::task::spawn_blocking(move || {
+        read_reviews(&path, at, |b| review_tx.blocking_send(b).is_ok())
+    });
+    let mut pending = Vec::new().into_iter();
+    let mut head: Option<TraceReviews> = None;
+    let mut reviews_done = false;
     let mut failed = None;
-    while let Some(g) = rx.recv().await {
-        if let Err(e) = f(g) {
-            failed = Some(e);
-            break;
+    'groups: while let Some(batch) = groups.recv().await {
+        for mut group in batch {
+            for trace in &mut group.traces {
+                // Attach the reviews record of this trace, skipping any of
+                // traces that are not below the checkpoint.
+                loop {
+                    if head.is_none() && !reviews_done {
+                        head = pending.next();
+                        if head.is_none() {
+                            match reviewed.recv().await {
+                                Some(b) => pending = b.into_iter(),
+                                None => reviews_done = true,
+                            }
+                            continue;
+                        }
+                    }
+                    let Some(h) = &head else { break };
+                    match key_order(&group.case_id, group.case_version, &trace.id, &h.key) {
+                        std::cmp::Ordering::Greater => head = None,
+                        std::cmp::Ordering::Equal => {
+                            if let Some(h) = head.take() {
+                                trace.reviews = h.reviews;
+                                trace.adjudication = h.adjudication;
+                            }
+                            break;
+                        }
+                        std::cmp::Ordering::Less => break,
+                    }
+                }
+            }
+            if let Err(e) = f(group) {
+                failed = Some(e);
+                break 'groups;
+            }
         }
     }
-    drop(rx);
-    let read = reader
-        .await
-        .map_err(|e| StoreError::Inconsistent(format!("the reading thread failed: {e}")))?;
+    drop(groups);
+    drop(reviewed);
+    let mut read = Ok(());
+    for reader in [trace_reader, review_reader] {
+        let result = reader
+            .await
+            .map_err(|e| StoreError::Inconsistent(format!("a reading thread failed: {e}")))?;
+        if read.is_ok() {
+            read = result;
+        }
+    }
     if let Some(e) = failed {
         return Err(e);
     }

@@ -578,30 +578,55 @@ impl Writer {
             )));
         }
         if db_size > have || !self.loaded {
-            let rows = sqlx::query(
-                "SELECT idx, hashes FROM tiles WHERE level = 0 AND idx >= ? ORDER BY idx",
-            )
-            .bind(i64_of(have / TILE_WIDTH)?)
-            .fetch_all(&mut self.conn)
-            .await?;
-            let mut tree = self
-                .shared
-                .tree
-                .write()
-                .map_err(|_| StoreError::WriterGone)?;
-            for row in rows {
-                let idx = row.try_get::<i64, _>(0)? as u64;
-                let bytes: Vec<u8> = row.try_get(1)?;
-                let width = bytes.len() as u64 / 32;
-                let hashes = decode_hash_tile(&bytes, width)
-                    .map_err(|e| StoreError::Inconsistent(format!("tile 0/{idx}: {e}")))?;
-                for (i, h) in hashes.into_iter().enumerate() {
-                    let pos = idx * TILE_WIDTH + i as u64;
-                    if pos == tree.size().0 && pos < db_size {
-                        tree.push(h)?;
+            // A few tiles per query, each added with one `extend`: memory
+            // holds the tree and one chunk of tiles, not every row at once.
+            let mut next = have / TILE_WIDTH;
+            let mut reserved = false;
+            loop {
+                let rows = sqlx::query(
+                    "SELECT idx, hashes FROM tiles WHERE level = 0 AND idx >= ? ORDER BY idx LIMIT 64",
+                )
+                .bind(i64_of(next)?)
+                .fetch_all(&mut self.conn)
+                .await?;
+                if rows.is_empty() {
+                    break;
+                }
+                let mut tree = self
+                    .shared
+                    .tree
+                    .write()
+                    .map_err(|_| StoreError::WriterGone)?;
+                if !reserved {
+                    let missing = db_size.saturating_sub(tree.size().0);
+                    tree.reserve_exact(missing);
+                    reserved = true;
+                }
+                for row in rows {
+                    let idx = row.try_get::<i64, _>(0)? as u64;
+                    next = idx + 1;
+                    let bytes: &[u8] = row.try_get(1)?;
+                    let width = bytes.len() as u64 / 32;
+                    let hashes = decode_hash_tile(bytes, width)
+                        .map_err(|e| StoreError::Inconsistent(format!("tile 0/{idx}: {e}")))?;
+                    // The leaves of this tile the tree lacks, up to the log's size.
+                    let start = idx * TILE_WIDTH;
+                    let size = tree.size().0;
+                    if start > size {
+                        break;
+                    }
+                    let from = (size - start) as usize;
+                    let to = hashes.len().min(db_size.saturating_sub(start) as usize);
+                    if from < to {
+                        tree.extend(&hashes[from..to]);
                     }
                 }
             }
+            let tree = self
+                .shared
+                .tree
+                .read()
+                .map_err(|_| StoreError::WriterGone)?;
             if tree.size().0 != db_size {
                 return Err(StoreError::Inconsistent(format!(
                     "the tiles hold {} leaf hashes but the entry bundles hold {db_size} leaves; run `cts ledger verify`",

@@ -89,19 +89,24 @@ pub struct Stager {
 impl Stager {
     /// Starts staging for `build` into the database at `ledger`'s path.
     pub fn start(ledger: &Ledger, build: &str) -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ExampleRow>>(16);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ExampleRow>>(4);
         let path = ledger.path().to_owned();
         let build = build.to_owned();
         let keep = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let keep_here = keep.clone();
         let thread = std::thread::spawn(move || -> Result<u64, StoreError> {
             let mut conn = crate::db::bulk_connection(&path, false)?;
-            // Index pages stay in memory for the final copy (up to 64 MiB).
-            conn.pragma_update(None, "cache_size", -65536)?;
+            // The staged rows go to a temporary file, not memory (the
+            // bundled SQLite keeps temporary tables in memory by default):
+            // memory stays flat however many examples a release has. The
+            // final copy keeps up to 16 MiB of index pages cached.
+            conn.pragma_update(None, "temp_store", "FILE")?;
+            conn.pragma_update(Some(rusqlite::DatabaseName::Main), "cache_size", -16384)?;
             conn.execute_batch(
                 "CREATE TEMP TABLE staged (id TEXT NOT NULL, export TEXT NOT NULL, split TEXT NOT NULL,
                    case_id TEXT NOT NULL, case_version INTEGER NOT NULL, traces TEXT NOT NULL, reviews TEXT NOT NULL)",
             )?;
+            conn.pragma_update(Some(rusqlite::DatabaseName::Temp), "cache_size", -2048)?;
             let mut n = 0u64;
             for batch in rx {
                 let tx = conn.transaction()?;
@@ -146,7 +151,7 @@ impl Stager {
         }
     }
 
-    /// Queues a batch (blocks while 16 batches wait).
+    /// Queues a batch (blocks while 4 batches wait).
     pub fn send(&self, batch: Vec<ExampleRow>) -> Result<(), StoreError> {
         match &self.tx {
             Some(tx) => tx.send(batch).map_err(|_| stager_failed()),
