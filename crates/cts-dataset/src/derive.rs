@@ -160,7 +160,16 @@ struct Qualified<'a> {
 }
 
 fn hex_commitment(c: &cts_ledger::Commitment) -> String {
-    hex::encode(c.0)
+    hex32(&c.0)
+}
+
+/// Lowercase hex of 32 bytes, through a slice (`hex::encode` goes a char
+/// at a time, which showed in release-build profiles).
+fn hex32(bytes: &[u8; 32]) -> String {
+    let mut out = [0u8; 64];
+    // 64 bytes is exactly twice 32: encoding cannot fail.
+    let _ = hex::encode_to_slice(bytes, &mut out);
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 fn example_id(format: Format, parts: &[&str]) -> String {
@@ -461,7 +470,7 @@ fn push<T: Serialize>(
 ) {
     // Records are plain structs of strings, numbers and vectors: serializing cannot fail.
     let line = serde_json::to_string(record).unwrap_or_default();
-    provenance.sha256 = hex::encode(Sha256::digest(line.as_bytes()));
+    provenance.sha256 = hex32(&Sha256::digest(line.as_bytes()).into());
     provenance.id = id;
     out.push(Example {
         format,

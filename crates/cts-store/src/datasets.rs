@@ -213,23 +213,30 @@ fn open_json<T: serde::de::DeserializeOwned>(
     if redacted.is_some() {
         return Ok(Content::Redacted);
     }
-    let salt: Option<Vec<u8>> = row.get(i)?;
-    let bytes: Option<Vec<u8>> = row.get(i + 1)?;
-    let (Some(salt), Some(bytes)) = (salt, bytes) else {
+    // Borrowed from the row: content is hashed and parsed in place.
+    let blob = |j: usize| -> Result<Option<&[u8]>, StoreError> {
+        match row.get_ref(j)? {
+            rusqlite::types::ValueRef::Null => Ok(None),
+            rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => Ok(Some(b)),
+            _ => Err(StoreError::Inconsistent(format!(
+                "{what}: content is not a blob"
+            ))),
+        }
+    };
+    let (Some(salt), Some(bytes)) = (blob(i)?, blob(i + 1)?) else {
         return Ok(Content::Tampered(format!(
             "{what}: content is missing but was never redacted"
         )));
     };
-    let Ok(salt) = <[u8; 32]>::try_from(salt.as_slice()) else {
+    let Ok(salt) = <[u8; 32]>::try_from(salt) else {
         return Ok(Content::Tampered(format!("{what}: malformed salt")));
     };
-    let opening = Opening::new(Salt(salt), bytes);
-    if !opening.opens(commitment) {
+    if Commitment::compute(&Salt(salt), bytes) != *commitment {
         return Ok(Content::Tampered(format!(
             "{what}: stored content does not match its commitment {commitment}"
         )));
     }
-    Ok(match serde_json::from_slice(&opening.content) {
+    Ok(match serde_json::from_slice(bytes) {
         Ok(v) => Content::Present(v),
         Err(e) => Content::Tampered(format!("{what}: content is not valid: {e}")),
     })

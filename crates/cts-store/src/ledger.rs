@@ -598,8 +598,10 @@ impl Writer {
                     .write()
                     .map_err(|_| StoreError::WriterGone)?;
                 if !reserved {
+                    // Room for the log plus a few thousand appends, so that a
+                    // command appending after loading does not double it.
                     let missing = db_size.saturating_sub(tree.size().0);
-                    tree.reserve_exact(missing);
+                    tree.reserve_exact(missing + 16 * TILE_WIDTH);
                     reserved = true;
                 }
                 for row in rows {

@@ -28,6 +28,11 @@ pub struct BuildFigures {
     pub traces_per_s: f64,
     /// Peak resident memory of the build process, MiB.
     pub peak_rss_mib: f64,
+    /// Of which the ledger's in-memory tree (held by every command that
+    /// opens the ledger, 64 bytes a leaf), MiB.
+    pub ledger_tree_mib: f64,
+    /// Peak memory less the ledger's tree: what the build itself holds, MiB.
+    pub build_rss_mib: f64,
     /// Baseline: seconds to stream every content row of the same store into a file.
     pub baseline_dump_s: f64,
     /// Build time over baseline time.
@@ -43,6 +48,8 @@ pub struct DatasetBenchFigures {
     pub full: BuildFigures,
     /// Peak memory of the full build over the small one (examples grew 10x).
     pub rss_full_vs_small: f64,
+    /// The same without the ledger's tree.
+    pub build_rss_full_vs_small: f64,
     /// Seconds spent seeding.
     pub seed_s: f64,
 }
@@ -113,6 +120,9 @@ async fn one(
             examples_per_s: examples as f64 / build_s,
             traces_per_s: traces as f64 / build_s,
             peak_rss_mib: report["peak_rss_mib"].as_f64().unwrap_or(0.0),
+            ledger_tree_mib: report["ledger_tree_mib"].as_f64().unwrap_or(0.0),
+            build_rss_mib: report["peak_rss_mib"].as_f64().unwrap_or(0.0)
+                - report["ledger_tree_mib"].as_f64().unwrap_or(0.0),
             baseline_dump_s,
             build_vs_dump: build_s / baseline_dump_s,
         },
@@ -135,6 +145,7 @@ pub async fn run(
     let (full, s2) = one(&full_dir, traces, per_trace, out).await?;
     Ok(DatasetBenchFigures {
         rss_full_vs_small: full.peak_rss_mib / small.peak_rss_mib.max(1e-9),
+        build_rss_full_vs_small: full.build_rss_mib / small.build_rss_mib.max(1e-9),
         small,
         full,
         seed_s: s1 + s2,

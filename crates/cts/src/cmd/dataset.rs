@@ -108,11 +108,21 @@ pub async fn run(cmd: DatasetCommand, project: Option<&Path>, out: &Output) -> R
             )
             .await?;
             bar.finish_and_clear();
+            // The ledger's in-memory tree (every level, 64 bytes a leaf)
+            // is held by any command that opens the ledger; reported so the
+            // build's own memory can be told from it.
+            let tree_bytes = ledger
+                .with_tree(ledger.committed_size(), |t| t.heap_bytes())
+                .await?;
             let mut json = serde_json::to_value(&report)?;
             if let Some(o) = json.as_object_mut() {
                 o.insert(
                     "peak_rss_mib".into(),
                     serde_json::json!(super::bench::peak_rss_mib()),
+                );
+                o.insert(
+                    "ledger_tree_mib".into(),
+                    serde_json::json!(tree_bytes as f64 / (1024.0 * 1024.0)),
                 );
             }
             out.emit(&json, || {
