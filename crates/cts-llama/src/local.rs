@@ -46,6 +46,8 @@ pub struct LocalOptions {
     pub n_threads: Option<i32>,
     /// Most sequences decoded together by [`LocalModel::complete_batch`].
     pub max_parallel: usize,
+    /// Flash attention on or off; `None` lets llama.cpp decide.
+    pub flash_attention: Option<bool>,
 }
 
 impl Default for LocalOptions {
@@ -54,6 +56,7 @@ impl Default for LocalOptions {
             n_ctx: 4096,
             n_threads: None,
             max_parallel: 8,
+            flash_attention: None,
         }
     }
 }
@@ -70,6 +73,7 @@ struct Engine {
     n_ctx: u32,
     n_threads: i32,
     max_parallel: usize,
+    flash_attention: Option<bool>,
     /// Creating contexts concurrently is unsound in llama.cpp (it writes to the model).
     context_creation: Mutex<()>,
 }
@@ -78,6 +82,9 @@ struct Engine {
 struct Prepared {
     prompt: Vec<LlamaToken>,
     params: GenerationParams,
+    /// Decode exactly `max_tokens`, feeding end-of-generation tokens back
+    /// like any other (fixed-length throughput measurements).
+    ignore_eog: bool,
 }
 
 /// The llama.cpp backend, initialised once per process.
@@ -152,6 +159,7 @@ impl LocalModel {
                 n_ctx: opts.n_ctx,
                 n_threads,
                 max_parallel: opts.max_parallel,
+                flash_attention: opts.flash_attention,
                 context_creation: Mutex::new(()),
             }),
         })
@@ -166,6 +174,25 @@ impl LocalModel {
         let prepared = requests
             .iter()
             .map(|(messages, params)| self.engine.prepare(messages, params))
+            .collect();
+        self.engine.run(prepared, &mut |_, _| true)
+    }
+
+    /// Like [`Self::complete_batch`], but every request decodes exactly its
+    /// `max_tokens`, end-of-generation tokens included: the fixed-length
+    /// workload of throughput measurements (as llama.cpp's batched-bench).
+    pub fn complete_batch_fixed_length(
+        &self,
+        requests: &[(Vec<ChatMessage>, GenerationParams)],
+    ) -> Vec<Result<Completion, ModelError>> {
+        let prepared = requests
+            .iter()
+            .map(|(messages, params)| {
+                self.engine.prepare(messages, params).map(|mut p| {
+                    p.ignore_eog = true;
+                    p
+                })
+            })
             .collect();
         self.engine.run(prepared, &mut |_, _| true)
     }
@@ -301,6 +328,7 @@ struct Slot {
     /// Next KV position of this sequence.
     n_past: i32,
     max_tokens: u32,
+    ignore_eog: bool,
     sampler: LlamaSampler,
     text: Utf8Stream,
     content: String,
@@ -352,6 +380,7 @@ impl Engine {
         Ok(Prepared {
             prompt,
             params: params.clone(),
+            ignore_eog: false,
         })
     }
 
@@ -432,6 +461,10 @@ impl Engine {
             .with_kv_unified(false)
             .with_n_threads(self.n_threads)
             .with_n_threads_batch(self.n_threads);
+        let params = match self.flash_attention {
+            None => params,
+            Some(on) => params.with_flash_attention_policy(i32::from(on)),
+        };
         let backend = backend().map_err(|e| e.to_string())?;
         let mut ctx = {
             let _guard = self
@@ -504,6 +537,7 @@ impl Engine {
                     fed: skip,
                     n_past: i32::try_from(skip).unwrap_or(i32::MAX),
                     max_tokens: p.params.max_tokens,
+                    ignore_eog: p.ignore_eog,
                     sampler: sampler(&p.params),
                     text: Utf8Stream::new(),
                     content: String::new(),
@@ -555,7 +589,7 @@ impl Engine {
                 let token = slot.sampler.sample(&ctx, idx);
                 let now = Instant::now();
                 slot.first_token.get_or_insert(now);
-                let step = if vocab.is_eog(token) {
+                let step = if vocab.is_eog(token) && !slot.ignore_eog {
                     Step::Done("stop")
                 } else {
                     slot.generated += 1;

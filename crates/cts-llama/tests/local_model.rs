@@ -24,6 +24,7 @@ fn model() -> &'static LocalModel {
             n_ctx: 2048,
             n_threads: None,
             max_parallel: 4,
+            flash_attention: None,
         };
         LocalModel::load(&path, opts).expect("default model loads")
     })
@@ -177,6 +178,27 @@ fn batch_larger_than_max_parallel_reuses_slots_in_order() {
             assert_eq!(done.usage.completion_tokens, 4 + i as u32);
         }
     }
+}
+
+#[test]
+fn fixed_length_decoding_runs_past_the_end_of_generation() {
+    // "Yes" alone: the model would stop after a few tokens; the fixed-length
+    // workload of the benchmarks decodes exactly max_tokens anyway.
+    let ask = chat("Answer with the single word yes.");
+    let natural = model().complete_batch(&[(ask.clone(), greedy(64))]);
+    let natural = natural.into_iter().next().unwrap().unwrap();
+    assert_eq!(natural.finish_reason, "stop", "{natural:?}");
+    let requests = vec![(ask.clone(), greedy(64)), (ask, greedy(40))];
+    let fixed = model().complete_batch_fixed_length(&requests);
+    let lengths: Vec<u32> = fixed
+        .into_iter()
+        .map(|r| {
+            let c = r.unwrap();
+            assert_eq!(c.finish_reason, "length");
+            c.usage.completion_tokens
+        })
+        .collect();
+    assert_eq!(lengths, vec![64, 40]);
 }
 
 #[test]

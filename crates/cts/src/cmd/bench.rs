@@ -45,7 +45,7 @@ pub enum BenchCommand {
         #[arg(long)]
         python: Option<std::path::PathBuf>,
         /// Repetitions (the median is reported).
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 5)]
         reps: usize,
     },
     /// The review workbench under load (wrk on loopback): review page and submit next to /healthz.
@@ -241,14 +241,17 @@ pub async fn run(cmd: BenchCommand, out: &Output) -> Result<ExitCode> {
             let f = bench_generate(model, tokens, python, reps.max(1)).await?;
             out.emit(&f, || {
                 format!(
-                    "local generation, {} (median of {} runs, this machine)\n\
+                    "local generation, {} ({} tokens a sequence, flash attention {}, median of {} runs on this machine)\n\
                      single sequence    CTS prompt {:>7.1} tok/s  generation {:>7.1} tok/s\n\
                      llama.cpp (python) prompt {:>7.1} tok/s  generation {:>7.1} tok/s\n\
-                     ratio              prompt {:.2}x, generation {:.2}x of llama.cpp\n\
-                     8 cases            sequential {:.1} tok/s, batched {:.1} tok/s -> {:.2}x aggregate\n",
-                    f.model, f.reps, f.cts_prompt_tps, f.cts_gen_tps, f.llama_prompt_tps, f.llama_gen_tps,
-                    f.cts_prompt_tps / f.llama_prompt_tps, f.cts_gen_tps / f.llama_gen_tps,
-                    f.sequential_tps, f.batched_tps, f.batched_tps / f.sequential_tps
+                     ratio              prompt {:.2}x, generation {:.2}x of llama.cpp (median of paired runs)\n\
+                     8 cases end to end sequential {:.1} tok/s, batched {:.1} tok/s -> {:.2}x\n\
+                     decoding only      1 sequence {:.1} tok/s, 8 together {:.1} tok/s aggregate -> {:.2}x\n",
+                    f.model, f.tokens, if f.flash_attention { "on" } else { "off" }, f.reps,
+                    f.cts_prompt_tps, f.cts_gen_tps, f.llama_prompt_tps, f.llama_gen_tps,
+                    f.prompt_ratio, f.gen_ratio,
+                    f.sequential_tps, f.batched_tps, f.batched_tps / f.sequential_tps,
+                    f.single_decode_tps, f.batched_decode_tps, f.batched_decode_tps / f.single_decode_tps
                 )
             });
             Ok(ExitCode::SUCCESS)
@@ -568,17 +571,66 @@ async fn bench_ledger(
 struct GenerateFigures {
     model: String,
     reps: usize,
+    /// Tokens generated per sequence (fixed length on both sides).
+    tokens: u32,
+    /// Flash attention in both engines.
+    flash_attention: bool,
     cts_prompt_tps: f64,
     cts_gen_tps: f64,
     llama_prompt_tps: f64,
     llama_gen_tps: f64,
+    /// Median over repetitions of CTS over llama.cpp, each pair run back to back.
+    gen_ratio: f64,
+    prompt_ratio: f64,
+    /// 8 real cases end to end (prompts, early stops): one at a time.
     sequential_tps: f64,
+    /// The same 8 cases through one batched call.
     batched_tps: f64,
+    /// Generation only, fixed length: one sequence.
+    single_decode_tps: f64,
+    /// Generation only, fixed length: 8 sequences decoded together, aggregate.
+    batched_decode_tps: f64,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// One run of llama.cpp's own engine through llama-cpp-python; (prompt, generation) tokens/s.
+fn llama_cpp_python(
+    python: &std::path::Path,
+    model: &std::path::Path,
+    prompt: &str,
+    tokens: u32,
+    flash_attention: bool,
+) -> Result<(f64, f64)> {
+    use std::io::Write;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/llama_cpp_bench.py");
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut child = std::process::Command::new(python)
+        .arg(&script)
+        .arg(model)
+        .arg(tokens.to_string())
+        .arg(threads.to_string())
+        .arg(if flash_attention { "1" } else { "0" })
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {}", python.display()))?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(prompt.as_bytes())?;
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(out.status.success(), "llama-cpp-python benchmark failed");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok((
+        v["prompt_tokens_per_s"].as_f64().unwrap_or(0.0),
+        v["gen_tokens_per_s"].as_f64().unwrap_or(0.0),
+    ))
 }
 
 async fn bench_generate(
@@ -615,82 +667,120 @@ async fn bench_generate(
             cts_generate::chat_for(c, &cts_trace::prompt::STEPWISE).map_err(anyhow::Error::msg)
         })
         .collect::<Result<_>>()?;
+    // CTS's default: llama.cpp's "auto", which turns flash attention on for
+    // this CPU; llama.cpp's own run below gets the same setting.
+    let flash_attention = true;
     let p = path.clone();
-    let (single, llama_prompt_text, sequential_tps, batched_tps) =
-        tokio::task::spawn_blocking(move || -> Result<_> {
-            let model =
-                cts_llama::local::LocalModel::load(&p, cts_llama::local::LocalOptions::default())?;
-            let mut single = Vec::new();
-            for _ in 0..reps {
-                single.push(cts_llama::bench::bench_generate(&model, &chats[0], tokens)?);
+    tokio::task::spawn_blocking(move || -> Result<GenerateFigures> {
+        let model = cts_llama::local::LocalModel::load(
+            &p,
+            cts_llama::local::LocalOptions {
+                flash_attention: Some(flash_attention),
+                ..cts_llama::local::LocalOptions::default()
+            },
+        )?;
+        let text = model.render_prompt(&chats[0])?;
+        let greedy = cts_model::GenerationParams {
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 1,
+            max_tokens: tokens,
+        };
+        let rate = |n: u32, ms: f64| {
+            if ms > 0.0 {
+                f64::from(n) * 1000.0 / ms
+            } else {
+                0.0
             }
-            let text = model.render_prompt(&chats[0])?;
-            let greedy = cts_model::GenerationParams {
-                temperature: 0.0,
-                top_p: 1.0,
-                seed: 1,
-                max_tokens: tokens,
-            };
-            let (mut seq, mut bat) = (Vec::new(), Vec::new());
-            for _ in 0..reps {
-                let start = Instant::now();
-                let mut generated = 0u32;
-                for chat in &chats {
-                    for r in model.complete_batch(&[(chat.clone(), greedy.clone())]) {
-                        generated += r?.usage.completion_tokens;
-                    }
+        };
+        // Single sequence against llama.cpp, each repetition a CTS run and
+        // a llama.cpp run back to back, so that drift in this machine's
+        // speed hits both alike.
+        let (mut cp, mut cg, mut lp, mut lg, mut rp, mut rg) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        for _ in 0..reps {
+            let c = model
+                .complete_batch_fixed_length(&[(chats[0].clone(), greedy.clone())])
+                .pop()
+                .context("no result")??;
+            // The first token comes with the prompt: generation_ms covers
+            // the decoding of the other n - 1 (llama.cpp's run times n evals).
+            let (p_tps, g_tps) = (
+                rate(c.usage.prompt_tokens, c.usage.prompt_ms),
+                rate(
+                    c.usage.completion_tokens.saturating_sub(1),
+                    c.usage.generation_ms,
+                ),
+            );
+            let (l_p, l_g) = llama_cpp_python(&python, &p, &text, tokens, flash_attention)?;
+            cp.push(p_tps);
+            cg.push(g_tps);
+            lp.push(l_p);
+            lg.push(l_g);
+            rp.push(p_tps / l_p.max(1e-9));
+            rg.push(g_tps / l_g.max(1e-9));
+        }
+        // Batched against one at a time: the 8 cases end to end, and the
+        // decoding phase alone at a fixed length.
+        let (mut seq, mut bat, mut one, mut eight) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..reps {
+            let start = Instant::now();
+            let mut generated = 0u32;
+            for chat in &chats {
+                for r in model.complete_batch(&[(chat.clone(), greedy.clone())]) {
+                    let u = r?.usage;
+                    tracing::debug!(usage = ?u, "one case alone");
+                    generated += u.completion_tokens;
                 }
-                seq.push(f64::from(generated) / start.elapsed().as_secs_f64());
-                let requests: Vec<_> = chats.iter().map(|c| (c.clone(), greedy.clone())).collect();
-                let start = Instant::now();
-                let mut generated = 0u32;
-                for r in model.complete_batch(&requests) {
-                    generated += r?.usage.completion_tokens;
-                }
-                bat.push(f64::from(generated) / start.elapsed().as_secs_f64());
             }
-            Ok((single, text, median(seq), median(bat)))
+            seq.push(f64::from(generated) / start.elapsed().as_secs_f64());
+            let requests: Vec<_> = chats.iter().map(|c| (c.clone(), greedy.clone())).collect();
+            let start = Instant::now();
+            let mut generated = 0u32;
+            for r in model.complete_batch(&requests) {
+                let u = r?.usage;
+                tracing::debug!(usage = ?u, "one case of the batch");
+                generated += u.completion_tokens;
+            }
+            bat.push(f64::from(generated) / start.elapsed().as_secs_f64());
+
+            let c = model
+                .complete_batch_fixed_length(&[(chats[0].clone(), greedy.clone())])
+                .pop()
+                .context("no result")??;
+            one.push(rate(
+                c.usage.completion_tokens.saturating_sub(1),
+                c.usage.generation_ms,
+            ));
+            let start = Instant::now();
+            let (mut generated, mut prompt_ms) = (0u32, 0f64);
+            for r in model.complete_batch_fixed_length(&requests) {
+                let u = r?.usage;
+                generated += u.completion_tokens;
+                prompt_ms = prompt_ms.max(u.prompt_ms);
+            }
+            // Generation only: the wall time after the last prompt was in.
+            let wall_ms = start.elapsed().as_secs_f64() * 1000.0;
+            eight.push(rate(generated, wall_ms - prompt_ms));
+        }
+        Ok(GenerateFigures {
+            model: p
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            reps,
+            tokens,
+            flash_attention,
+            cts_prompt_tps: median(cp),
+            cts_gen_tps: median(cg),
+            llama_prompt_tps: median(lp),
+            llama_gen_tps: median(lg),
+            gen_ratio: median(rg),
+            prompt_ratio: median(rp),
+            sequential_tps: median(seq),
+            batched_tps: median(bat),
+            single_decode_tps: median(one),
+            batched_decode_tps: median(eight),
         })
-        .await??;
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/llama_cpp_bench.py");
-    let (mut lp, mut lg) = (Vec::new(), Vec::new());
-    for _ in 0..reps {
-        use std::io::Write;
-        let mut child = std::process::Command::new(&python)
-            .arg(&script)
-            .arg(&path)
-            .arg(tokens.to_string())
-            .arg(
-                std::thread::available_parallelism()
-                    .map_or(2, |n| n.get())
-                    .to_string(),
-            )
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .with_context(|| format!("running {}", python.display()))?;
-        child
-            .stdin
-            .take()
-            .context("stdin")?
-            .write_all(llama_prompt_text.as_bytes())?;
-        let out = child.wait_with_output()?;
-        anyhow::ensure!(out.status.success(), "llama-cpp-python benchmark failed");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-        lp.push(v["prompt_tokens_per_s"].as_f64().unwrap_or(0.0));
-        lg.push(v["gen_tokens_per_s"].as_f64().unwrap_or(0.0));
-    }
-    Ok(GenerateFigures {
-        model: path
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        reps,
-        cts_prompt_tps: median(single.iter().map(|t| t.prompt_tokens_per_s).collect()),
-        cts_gen_tps: median(single.iter().map(|t| t.gen_tokens_per_s).collect()),
-        llama_prompt_tps: median(lp),
-        llama_gen_tps: median(lg),
-        sequential_tps,
-        batched_tps,
     })
+    .await?
 }

@@ -1,6 +1,8 @@
 """llama.cpp's own speed through llama-cpp-python, for `cts bench generate`.
 
-Usage: llama_cpp_bench.py MODEL N_TOKENS THREADS < prompt-text
+Usage: llama_cpp_bench.py MODEL N_TOKENS THREADS FLASH_ATTN(0|1) < prompt-text
+Greedy decoding of exactly N_TOKENS (an end-of-generation token is fed back
+like any other, as CTS's fixed-length measurement does).
 Prints {"prompt_tokens", "prompt_tokens_per_s", "gen_tokens", "gen_tokens_per_s"}.
 """
 import json
@@ -10,8 +12,16 @@ import time
 from llama_cpp import Llama
 
 model, n_tokens, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+flash_attn = len(sys.argv) > 4 and sys.argv[4] == "1"
 prompt = sys.stdin.read()
-llm = Llama(model_path=model, n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
+llm = Llama(
+    model_path=model,
+    n_ctx=4096,
+    n_threads=threads,
+    n_threads_batch=threads,
+    flash_attn=flash_attn,
+    verbose=False,
+)
 tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
 start = time.perf_counter()
 llm.eval(tokens)
@@ -20,8 +30,6 @@ generated = 0
 start = time.perf_counter()
 for _ in range(n_tokens):
     token = llm.sample(temp=0.0)
-    if llm.token_eos() == token:
-        break
     llm.eval([token])
     generated += 1
 gen_s = time.perf_counter() - start
