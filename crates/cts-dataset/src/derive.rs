@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use cts_review::review::{word_diff, DiffOp, StepChange};
 use cts_review::{ReviewBody, Rubric};
-use cts_store::datasets::{CaseGroup, Content, GroupReview, GroupTrace};
+use cts_store::datasets::{CaseGroup, Content, GroupReview, GroupTrace, TraceDocument};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -227,11 +227,19 @@ pub fn changed_words(body: &ReviewBody, original: &[String]) -> usize {
     n
 }
 
-/// The prompt, the model's steps and its answer. Steps come from
-/// `cts_store::review::original_steps`, the reading the workbench showed
-/// the reviewers, so review origins index the same list.
-fn trace_parts(doc: &serde_json::Value) -> Option<(Vec<Message>, Vec<String>, Option<String>)> {
-    let prompt: Vec<Message> = serde_json::from_value(doc.get("prompt")?.clone()).ok()?;
+/// The prompt, the model's steps and its answer. Steps are read as
+/// `cts_store::review::original_steps` reads them for the workbench, so
+/// review origins index the same list.
+fn trace_parts(doc: &TraceDocument) -> Option<(Vec<Message>, Vec<String>, Option<String>)> {
+    let prompt: Vec<Message> = doc
+        .prompt
+        .as_ref()?
+        .iter()
+        .map(|(role, content)| Message {
+            role: role.clone(),
+            content: content.clone(),
+        })
+        .collect();
     if prompt.is_empty()
         || prompt
             .iter()
@@ -239,9 +247,10 @@ fn trace_parts(doc: &serde_json::Value) -> Option<(Vec<Message>, Vec<String>, Op
     {
         return None;
     }
-    doc.get("segmentation")?;
-    let (steps, answer) = cts_store::review::original_steps(doc);
-    Some((prompt, steps, answer))
+    if !doc.segmented {
+        return None;
+    }
+    Some((prompt, doc.steps.clone(), doc.answer.clone()))
 }
 
 /// Derives every example of one case group. `rubrics` maps rubric keys to

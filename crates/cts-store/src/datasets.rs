@@ -77,12 +77,122 @@ pub struct GroupTrace {
     pub params: serde_json::Value,
     /// Prompt template label.
     pub template: String,
-    /// The trace document.
-    pub document: Content<serde_json::Value>,
+    /// What a release needs of the trace document.
+    pub document: Content<TraceDocument>,
     /// The latest version of each reviewer's review, oldest first.
     pub reviews: Vec<GroupReview>,
     /// The latest adjudication, if any.
     pub adjudication: Option<GroupAdjudication>,
+}
+
+/// What a release needs of a trace document: its prompt, and the model's
+/// steps and answer as [`crate::review::original_steps`] reads them for the
+/// workbench (so review origins index the same list). Read without building
+/// the whole document as a JSON tree.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TraceDocument {
+    /// The prompt messages as (role, content), when `prompt` reads as a
+    /// list of them.
+    pub prompt: Option<Vec<(String, String)>>,
+    /// Whether the document has a `segmentation` member.
+    pub segmented: bool,
+    /// The step texts, in order.
+    pub steps: Vec<String>,
+    /// The final answer, if any.
+    pub answer: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireMessage {
+    role: String,
+    content: String,
+}
+
+#[derive(serde::Deserialize)]
+struct WireDocument<'a> {
+    #[serde(default, borrow)]
+    prompt: Option<&'a serde_json::value::RawValue>,
+    /// Present (even as `null`) or absent, as `Value::get` tells them apart.
+    #[serde(default, borrow, deserialize_with = "present")]
+    segmentation: Option<&'a serde_json::value::RawValue>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<&'de serde_json::value::RawValue>, D::Error> {
+    <&serde_json::value::RawValue as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+#[derive(serde::Deserialize)]
+struct WireSegmentation {
+    steps: Vec<WireStep>,
+    answer: Option<(String, serde::de::IgnoredAny)>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireStep {
+    text: String,
+}
+
+impl TraceDocument {
+    /// Reads a trace document; `Err` only when it is not JSON.
+    pub fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let wire: WireDocument = match serde_json::from_slice(bytes) {
+            Ok(w) => w,
+            // Not an object of the usual shape: the lenient reading.
+            Err(_) => return Ok(Self::from_value(&serde_json::from_slice(bytes)?)),
+        };
+        let prompt = wire.prompt.and_then(|p| {
+            serde_json::from_str::<Vec<WireMessage>>(p.get())
+                .ok()
+                .map(|m| m.into_iter().map(|m| (m.role, m.content)).collect())
+        });
+        let Some(seg) = wire.segmentation else {
+            return Ok(Self {
+                prompt,
+                ..Self::default()
+            });
+        };
+        // The usual shape in one typed pass; anything else through the
+        // workbench's own lenient reading.
+        let (steps, answer) = match serde_json::from_str::<WireSegmentation>(seg.get()) {
+            Ok(w) => (
+                w.steps.into_iter().map(|s| s.text).collect(),
+                w.answer.map(|(a, _)| a),
+            ),
+            Err(_) => {
+                let seg: serde_json::Value = serde_json::from_str(seg.get())?;
+                crate::review::original_steps(&serde_json::json!({ "segmentation": seg }))
+            }
+        };
+        Ok(Self {
+            prompt,
+            segmented: true,
+            steps,
+            answer,
+        })
+    }
+
+    /// The same reading from a parsed document.
+    pub fn from_value(doc: &serde_json::Value) -> Self {
+        let prompt = doc.get("prompt").and_then(|p| {
+            serde_json::from_value::<Vec<WireMessage>>(p.clone())
+                .ok()
+                .map(|m| m.into_iter().map(|m| (m.role, m.content)).collect())
+        });
+        let segmented = doc.get("segmentation").is_some();
+        let (steps, answer) = if segmented {
+            crate::review::original_steps(doc)
+        } else {
+            (Vec::new(), None)
+        };
+        Self {
+            prompt,
+            segmented,
+            steps,
+            answer,
+        }
+    }
 }
 
 /// A reviewer's latest review version at the checkpoint.
@@ -201,13 +311,24 @@ fn commitment_of(row: &rusqlite::Row, i: usize, what: &str) -> Result<Commitment
         .map_err(|_| StoreError::Inconsistent(format!("{what}: malformed commitment")))
 }
 
-/// Opens content at columns `i` (salt), `i+1` (bytes), `i+2` (redacted leaf)
-/// against `commitment`, decoding it as JSON.
+/// Opens JSON content (see [`open`]).
 fn open_json<T: serde::de::DeserializeOwned>(
     row: &rusqlite::Row,
     i: usize,
     commitment: &Commitment,
     what: &str,
+) -> Result<Content<T>, StoreError> {
+    open(row, i, commitment, what, |b| serde_json::from_slice(b))
+}
+
+/// Opens content at columns `i` (salt), `i+1` (bytes), `i+2` (redacted leaf)
+/// against `commitment`, reading it with `parse`.
+fn open<T>(
+    row: &rusqlite::Row,
+    i: usize,
+    commitment: &Commitment,
+    what: &str,
+    parse: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
 ) -> Result<Content<T>, StoreError> {
     let redacted: Option<i64> = row.get(i + 2)?;
     if redacted.is_some() {
@@ -236,7 +357,7 @@ fn open_json<T: serde::de::DeserializeOwned>(
             "{what}: stored content does not match its commitment {commitment}"
         )));
     }
-    Ok(match serde_json::from_slice(bytes) {
+    Ok(match parse(bytes) {
         Ok(v) => Content::Present(v),
         Err(e) => Content::Tampered(format!("{what}: content is not valid: {e}")),
     })
@@ -285,7 +406,7 @@ fn trace_row(row: &rusqlite::Row) -> Result<(Key, GroupTrace), StoreError> {
             model: json(6)?,
             params: json(7)?,
             template: row.get(8)?,
-            document: open_json(row, 9, &commitment, &what)?,
+            document: open(row, 9, &commitment, &what, TraceDocument::parse)?,
             commitment,
             reviews: Vec::new(),
             adjudication: None,
@@ -655,4 +776,37 @@ pub fn for_each_entry_blocking<E: From<StoreError>>(
         return Err(StoreError::Inconsistent(format!("entry bundle {expect} is missing")).into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TraceDocument;
+
+    /// The typed reading gives what the lenient one over a parsed tree does,
+    /// for the usual shape and for every odd one.
+    #[test]
+    fn typed_reading_equals_the_lenient_one() {
+        let docs = [
+            r#"{"prompt":[{"role":"system","content":"s"},{"role":"user","content":"u"}],
+                "segmentation":{"steps":[{"text":"a","start":0,"end":1},{"text":"b"}],"answer":["B",[3,4]]},"raw":"x"}"#,
+            r#"{"prompt":[{"role":"user","content":"u"}],"segmentation":null}"#,
+            r#"{"prompt":[{"role":"user","content":"u"}]}"#,
+            r#"{"prompt":null,"segmentation":{"steps":[{"text":"a"},{"start":1},{"text":7}]}}"#,
+            r#"{"prompt":"not a list","segmentation":{"steps":[],"answer":["only"]}}"#,
+            r#"{"prompt":[{"role":"user"}],"segmentation":{"answer":[null,1]}}"#,
+            r#"{"segmentation":{"steps":"no","answer":"no"}}"#,
+            r#"{"segmentation":{"steps":[{"text":"a"}],"answer":["A",1,2]}}"#,
+            r#"["not", "an", "object"]"#,
+            r#"{"prompt":[],"prompt":[{"role":"user","content":"twice"}],"segmentation":{}}"#,
+        ];
+        for doc in docs {
+            let value: serde_json::Value = serde_json::from_str(doc).unwrap();
+            assert_eq!(
+                TraceDocument::parse(doc.as_bytes()).unwrap(),
+                TraceDocument::from_value(&value),
+                "{doc}"
+            );
+        }
+        assert!(TraceDocument::parse(b"{not json").is_err());
+    }
 }

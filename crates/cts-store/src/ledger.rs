@@ -779,6 +779,16 @@ impl Writer {
                         "no unredacted content with commitment {c}"
                     )));
                 }
+                // A submitted review keeps a working copy of its committed
+                // body beside its row (queues and revisions read it): erase
+                // it too, leaving only the rubric it was made with.
+                sqlx::query(
+                    "UPDATE reviews SET body = json_object('rubric', json_extract(body, '$.rubric'), 'steps', json('[]'))
+                     WHERE commitment = ?",
+                )
+                .bind(&c.0[..])
+                .execute(&mut self.conn)
+                .await?;
             }
         }
         if let Some(hook) = hook {

@@ -244,3 +244,37 @@ async fn rubric_versions_are_immutable_and_reviews_verify() {
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert!(report.content_checked >= 3);
 }
+
+#[tokio::test]
+async fn erasing_a_review_erases_its_working_copy() {
+    let (_dir, ledger, cfg, ids) = setup(3600, 2).await;
+    let x = user(&ledger, "xena", &[]).await;
+    review::claim_next(&ledger, &x, &cfg).await.unwrap();
+    let mut body = complete(&cfg, 1);
+    body.rationale = "a rationale the clinician asked to erase".into();
+    review::submit(&ledger, &cfg, &x, &ids[0], body, 0)
+        .await
+        .unwrap();
+    let (id, commitment): (String, Vec<u8>) =
+        sqlx::query_as("SELECT id, commitment FROM reviews WHERE trace_id = ?")
+            .bind(&ids[0])
+            .fetch_one(ledger.pool())
+            .await
+            .unwrap();
+    let commitment = cts_ledger::Commitment(commitment.try_into().unwrap());
+    ledger
+        .redact(commitment, "test", "clinician request")
+        .await
+        .unwrap();
+    let stored: String = sqlx::query_scalar("SELECT body FROM reviews WHERE id = ?")
+        .bind(&id)
+        .fetch_one(ledger.pool())
+        .await
+        .unwrap();
+    assert!(!stored.contains("erase"), "{stored}");
+    // What is left still reads as a review body (the queue and revisions
+    // read it), with the rubric it was made with and nothing else.
+    let left: cts_review::ReviewBody = serde_json::from_str(&stored).unwrap();
+    assert_eq!(left.rubric, cfg.rubric.key());
+    assert!(left.steps.is_empty() && left.rationale.is_empty());
+}

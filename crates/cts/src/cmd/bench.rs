@@ -246,12 +246,15 @@ pub async fn run(cmd: BenchCommand, out: &Output) -> Result<ExitCode> {
                      llama.cpp (python) prompt {:>7.1} tok/s  generation {:>7.1} tok/s\n\
                      ratio              prompt {:.2}x, generation {:.2}x of llama.cpp (median of paired runs)\n\
                      8 cases end to end sequential {:.1} tok/s, batched {:.1} tok/s -> {:.2}x\n\
-                     decoding only      1 sequence {:.1} tok/s, 8 together {:.1} tok/s aggregate -> {:.2}x\n",
+                     decoding only      1 sequence {:.1} tok/s, 8 together {:.1} tok/s aggregate -> {:.2}x\n\
+                     llama.cpp's own    1 sequence {:.1} tok/s, 8 together {:.1} tok/s aggregate -> {:.2}x (no sampling)\n",
                     f.model, f.tokens, if f.flash_attention { "on" } else { "off" }, f.reps,
                     f.cts_prompt_tps, f.cts_gen_tps, f.llama_prompt_tps, f.llama_gen_tps,
                     f.prompt_ratio, f.gen_ratio,
                     f.sequential_tps, f.batched_tps, f.batched_tps / f.sequential_tps,
-                    f.single_decode_tps, f.batched_decode_tps, f.batched_decode_tps / f.single_decode_tps
+                    f.single_decode_tps, f.batched_decode_tps, f.batched_decode_tps / f.single_decode_tps,
+                    f.llama_single_decode_tps, f.llama_batched_decode_tps,
+                    f.llama_batched_decode_tps / f.llama_single_decode_tps
                 )
             });
             Ok(ExitCode::SUCCESS)
@@ -590,11 +593,56 @@ struct GenerateFigures {
     single_decode_tps: f64,
     /// Generation only, fixed length: 8 sequences decoded together, aggregate.
     batched_decode_tps: f64,
+    /// llama.cpp's own decoding (as its batched-bench: no sampling), one sequence.
+    llama_single_decode_tps: f64,
+    /// llama.cpp's own decoding, 8 sequences together, aggregate: the
+    /// ceiling of batching on this machine and model.
+    llama_batched_decode_tps: f64,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// llama.cpp's own batched decoding through llama-cpp-python's low-level
+/// API: aggregate tokens/s of `n_seq` sequences.
+fn llama_cpp_batched(
+    python: &std::path::Path,
+    model: &std::path::Path,
+    prompt: &str,
+    tokens: u32,
+    flash_attention: bool,
+    n_seq: usize,
+) -> Result<f64> {
+    use std::io::Write;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python/llama_cpp_batched_bench.py");
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut child = std::process::Command::new(python)
+        .arg(&script)
+        .arg(model)
+        .arg(tokens.to_string())
+        .arg(threads.to_string())
+        .arg(if flash_attention { "1" } else { "0" })
+        .arg(n_seq.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("running {}", python.display()))?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(prompt.as_bytes())?;
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "llama-cpp-python batched benchmark failed"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(v["tokens_per_s"].as_f64().unwrap_or(0.0))
 }
 
 /// One run of llama.cpp's own engine through llama-cpp-python; (prompt, generation) tokens/s.
@@ -723,6 +771,7 @@ async fn bench_generate(
         // Batched against one at a time: the 8 cases end to end, and the
         // decoding phase alone at a fixed length.
         let (mut seq, mut bat, mut one, mut eight) = (vec![], vec![], vec![], vec![]);
+        let (mut l_one, mut l_eight) = (vec![], vec![]);
         for _ in 0..reps {
             let start = Instant::now();
             let mut generated = 0u32;
@@ -762,6 +811,22 @@ async fn bench_generate(
             // Generation only: the wall time after the last prompt was in.
             let wall_ms = start.elapsed().as_secs_f64() * 1000.0;
             eight.push(rate(generated, wall_ms - prompt_ms));
+            l_one.push(llama_cpp_batched(
+                &python,
+                &p,
+                &text,
+                tokens,
+                flash_attention,
+                1,
+            )?);
+            l_eight.push(llama_cpp_batched(
+                &python,
+                &p,
+                &text,
+                tokens,
+                flash_attention,
+                chats.len(),
+            )?);
         }
         Ok(GenerateFigures {
             model: p
@@ -780,6 +845,8 @@ async fn bench_generate(
             batched_tps: median(bat),
             single_decode_tps: median(one),
             batched_decode_tps: median(eight),
+            llama_single_decode_tps: median(l_one),
+            llama_batched_decode_tps: median(l_eight),
         })
     })
     .await?
