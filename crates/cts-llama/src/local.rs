@@ -171,11 +171,7 @@ impl LocalModel {
         &self,
         requests: &[(Vec<ChatMessage>, GenerationParams)],
     ) -> Vec<Result<Completion, ModelError>> {
-        let prepared = requests
-            .iter()
-            .map(|(messages, params)| self.engine.prepare(messages, params))
-            .collect();
-        self.engine.run(prepared, &mut |_, _| true)
+        self.run_batch(requests, false)
     }
 
     /// Like [`Self::complete_batch`], but every request decodes exactly its
@@ -185,11 +181,19 @@ impl LocalModel {
         &self,
         requests: &[(Vec<ChatMessage>, GenerationParams)],
     ) -> Vec<Result<Completion, ModelError>> {
+        self.run_batch(requests, true)
+    }
+
+    fn run_batch(
+        &self,
+        requests: &[(Vec<ChatMessage>, GenerationParams)],
+        ignore_eog: bool,
+    ) -> Vec<Result<Completion, ModelError>> {
         let prepared = requests
             .iter()
             .map(|(messages, params)| {
                 self.engine.prepare(messages, params).map(|mut p| {
-                    p.ignore_eog = true;
+                    p.ignore_eog = ignore_eog;
                     p
                 })
             })

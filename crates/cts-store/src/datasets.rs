@@ -494,6 +494,16 @@ impl<T, F: FnMut(Vec<T>) -> bool> Batcher<T, F> {
     }
 }
 
+/// A read-only connection in a read transaction for one reading thread.
+/// Its two cursors walk different indexes at once: their interior pages
+/// stay cached (4 MiB) instead of being read again.
+fn reading_connection(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
+    let conn = crate::db::bulk_connection(path, true)?;
+    conn.pragma_update(None, "cache_size", -4096)?;
+    conn.execute_batch("BEGIN")?;
+    Ok(conn)
+}
+
 /// Reads case versions and their traces (reviews left empty), in key
 /// order, on the calling (blocking) thread.
 fn read_traces(
@@ -501,11 +511,7 @@ fn read_traces(
     at: TreeSize,
     send: impl FnMut(Vec<CaseGroup>) -> bool,
 ) -> Result<(), StoreError> {
-    let conn = crate::db::bulk_connection(path, true)?;
-    // Two cursors walk different indexes at once: keep their interior
-    // pages cached (4 MiB) instead of re-reading them.
-    conn.pragma_update(None, "cache_size", -4096)?;
-    conn.execute_batch("BEGIN")?;
+    let conn = reading_connection(path)?;
     let mut s_cases = conn.prepare(CASES)?;
     let mut s_traces = conn.prepare(TRACES)?;
     let mut cases = Cursor::new(&mut s_cases, at, case_row)?;
@@ -559,9 +565,7 @@ fn read_reviews(
     at: TreeSize,
     send: impl FnMut(Vec<TraceReviews>) -> bool,
 ) -> Result<(), StoreError> {
-    let conn = crate::db::bulk_connection(path, true)?;
-    conn.pragma_update(None, "cache_size", -4096)?;
-    conn.execute_batch("BEGIN")?;
+    let conn = reading_connection(path)?;
     let mut s_reviews = conn.prepare(REVIEWS)?;
     let mut s_adj = conn.prepare(ADJUDICATIONS)?;
     let mut reviews = Cursor::new(&mut s_reviews, at, review_row)?;

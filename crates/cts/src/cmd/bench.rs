@@ -605,27 +605,21 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// llama.cpp's own batched decoding through llama-cpp-python's low-level
-/// API: aggregate tokens/s of `n_seq` sequences.
-fn llama_cpp_batched(
+/// Runs a benchmark script of `tests/python` with llama-cpp-python's
+/// Python, the prompt on stdin; its JSON output.
+fn python_bench(
     python: &std::path::Path,
-    model: &std::path::Path,
+    script: &str,
+    args: &[String],
     prompt: &str,
-    tokens: u32,
-    flash_attention: bool,
-    n_seq: usize,
-) -> Result<f64> {
+) -> Result<serde_json::Value> {
     use std::io::Write;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/python/llama_cpp_batched_bench.py");
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        .join("tests/python")
+        .join(script);
     let mut child = std::process::Command::new(python)
         .arg(&script)
-        .arg(model)
-        .arg(tokens.to_string())
-        .arg(threads.to_string())
-        .arg(if flash_attention { "1" } else { "0" })
-        .arg(n_seq.to_string())
+        .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -637,11 +631,34 @@ fn llama_cpp_batched(
         .context("stdin")?
         .write_all(prompt.as_bytes())?;
     let out = child.wait_with_output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "llama-cpp-python batched benchmark failed"
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    anyhow::ensure!(out.status.success(), "{} failed", script.display());
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// The arguments every llama.cpp benchmark script takes.
+fn llama_args(model: &std::path::Path, tokens: u32, flash_attention: bool) -> Vec<String> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    vec![
+        model.display().to_string(),
+        tokens.to_string(),
+        threads.to_string(),
+        if flash_attention { "1" } else { "0" }.into(),
+    ]
+}
+
+/// llama.cpp's own batched decoding through llama-cpp-python's low-level
+/// API: aggregate tokens/s of `n_seq` sequences.
+fn llama_cpp_batched(
+    python: &std::path::Path,
+    model: &std::path::Path,
+    prompt: &str,
+    tokens: u32,
+    flash_attention: bool,
+    n_seq: usize,
+) -> Result<f64> {
+    let mut args = llama_args(model, tokens, flash_attention);
+    args.push(n_seq.to_string());
+    let v = python_bench(python, "llama_cpp_batched_bench.py", &args, prompt)?;
     Ok(v["tokens_per_s"].as_f64().unwrap_or(0.0))
 }
 
@@ -653,28 +670,8 @@ fn llama_cpp_python(
     tokens: u32,
     flash_attention: bool,
 ) -> Result<(f64, f64)> {
-    use std::io::Write;
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/llama_cpp_bench.py");
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut child = std::process::Command::new(python)
-        .arg(&script)
-        .arg(model)
-        .arg(tokens.to_string())
-        .arg(threads.to_string())
-        .arg(if flash_attention { "1" } else { "0" })
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running {}", python.display()))?;
-    child
-        .stdin
-        .take()
-        .context("stdin")?
-        .write_all(prompt.as_bytes())?;
-    let out = child.wait_with_output()?;
-    anyhow::ensure!(out.status.success(), "llama-cpp-python benchmark failed");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let args = llama_args(model, tokens, flash_attention);
+    let v = python_bench(python, "llama_cpp_bench.py", &args, prompt)?;
     Ok((
         v["prompt_tokens_per_s"].as_f64().unwrap_or(0.0),
         v["gen_tokens_per_s"].as_f64().unwrap_or(0.0),
