@@ -571,20 +571,16 @@ fn write_leaf_tiles(
 ) -> Result<u64, DatasetError> {
     let mut n = 0;
     for coord in cts_ledger::tile::tiles_for(size)
-        .into_iter()
+        .iter()
         .filter(|c| c.level == 0)
     {
-        let (start, end) = coord.range();
-        let hashes = tree.level_slice(0, start, end).ok_or_else(|| {
-            DatasetError::Io(format!(
-                "hash tiles: the tree holds fewer than {end} leaves"
-            ))
-        })?;
-        let p = dir.join(coord.path());
+        let (path, bytes) = cts_ledger::export::hash_tile_file(tree, coord)
+            .map_err(|e| DatasetError::Io(format!("hash tiles: {e}")))?;
+        let p = dir.join(path);
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
-        std::fs::write(&p, cts_ledger::tile::encode_hash_tile(hashes)).map_err(io(&p))?;
+        std::fs::write(&p, bytes).map_err(io(&p))?;
         n += 1;
     }
     Ok(n)

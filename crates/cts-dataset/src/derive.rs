@@ -159,19 +159,6 @@ struct Qualified<'a> {
     mean_rating: f64,
 }
 
-fn hex_commitment(c: &cts_ledger::Commitment) -> String {
-    hex32(&c.0)
-}
-
-/// Lowercase hex of 32 bytes, through a slice (`hex::encode` goes a char
-/// at a time, which showed in release-build profiles).
-fn hex32(bytes: &[u8; 32]) -> String {
-    let mut out = [0u8; 64];
-    // 64 bytes is exactly twice 32: encoding cannot fail.
-    let _ = hex::encode_to_slice(bytes, &mut out);
-    String::from_utf8(out.to_vec()).unwrap_or_default()
-}
-
 fn example_id(format: Format, parts: &[&str]) -> String {
     let mut h = Sha256::new();
     h.update(format.name().as_bytes());
@@ -289,7 +276,7 @@ pub fn derive_group(
         id: group.case_id.clone(),
         version: group.case_version,
         leaf: group.leaf,
-        commitment: hex_commitment(&group.commitment),
+        commitment: group.commitment.to_hex(),
     };
     let mut qualified = Vec::new();
     for trace in &group.traces {
@@ -428,7 +415,7 @@ fn review_ref(r: &GroupReview) -> ReviewRef {
         id: r.id.clone(),
         reviewer: r.reviewer.clone(),
         leaf: r.leaf,
-        commitment: hex_commitment(&r.commitment),
+        commitment: r.commitment.to_hex(),
         edit_leaves: r.edit_leaves.clone(),
     }
 }
@@ -437,7 +424,7 @@ fn trace_ref(t: &GroupTrace) -> TraceRef {
     TraceRef {
         id: t.id.clone(),
         leaf: t.leaf,
-        commitment: hex_commitment(&t.commitment),
+        commitment: t.commitment.to_hex(),
     }
 }
 
@@ -479,7 +466,7 @@ fn push<T: Serialize>(
 ) {
     // Records are plain structs of strings, numbers and vectors: serializing cannot fail.
     let line = serde_json::to_string(record).unwrap_or_default();
-    provenance.sha256 = hex32(&Sha256::digest(line.as_bytes()).into());
+    provenance.sha256 = cts_ledger::hex32(&Sha256::digest(line.as_bytes()).into());
     provenance.id = id;
     out.push(Example {
         format,

@@ -41,8 +41,18 @@ impl Commitment {
 
     /// Lowercase hex.
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        hex32(&self.0)
     }
+}
+
+/// Lowercase hex of a 32-byte value (a commitment or a SHA-256 digest),
+/// through a slice: `hex::encode` goes a character at a time, which showed
+/// in dataset-release profiles, where every example names several.
+pub fn hex32(bytes: &[u8; 32]) -> String {
+    let mut out = [0u8; 64];
+    // 64 bytes is exactly twice 32: encoding cannot fail.
+    let _ = hex::encode_to_slice(bytes, &mut out);
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 impl std::fmt::Display for Commitment {

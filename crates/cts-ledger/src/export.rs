@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use crate::checkpoint::{CheckpointError, LogVerifier};
 use crate::event::{Event, EventError};
 use crate::tile::{
-    bundles_for, decode_bundle, decode_hash_tile, entries_path, tiles_for, TileError, TILE_HEIGHT,
+    bundles_for, decode_bundle, decode_hash_tile, entries_path, tiles_for, TileCoord, TileError,
+    TILE_HEIGHT,
 };
 use crate::tree::{MemTree, TreeError};
 use crate::{leaf_hash, Hash, TreeSize};
@@ -139,13 +140,7 @@ pub fn verify_export(
                 source,
             }
         })?;
-        let (start, end) = coord.range();
-        let want: &[Hash] = tree
-            .level_slice(coord.level * TILE_HEIGHT, start, end)
-            .ok_or(TreeError::TooLarge {
-                asked: end,
-                held: tree.size().0,
-            })?;
+        let want = tile_hashes(&tree, coord)?;
         if let Some(position) = got.iter().zip(want).position(|(a, b)| a != b) {
             return Err(ExportError::TileMismatch { path, position });
         }
@@ -159,23 +154,30 @@ pub fn verify_export(
     })
 }
 
+/// The hashes of one tile, from the tree.
+fn tile_hashes<'a>(tree: &'a MemTree, coord: &TileCoord) -> Result<&'a [Hash], TreeError> {
+    let (start, end) = coord.range();
+    tree.level_slice(coord.level * TILE_HEIGHT, start, end)
+        .ok_or(TreeError::TooLarge {
+            asked: end,
+            held: tree.size().0,
+        })
+}
+
+/// One hash tile of the tree, as `(path, bytes)`.
+pub fn hash_tile_file(tree: &MemTree, coord: &TileCoord) -> Result<(String, Vec<u8>), ExportError> {
+    let hashes = tile_hashes(tree, coord)?;
+    Ok((coord.path(), crate::tile::encode_hash_tile(hashes)))
+}
+
 /// Hash tiles of the tree of `size` leaves, as `(path, bytes)`.
 pub fn hash_tile_files(
     tree: &MemTree,
     size: TreeSize,
 ) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
     tiles_for(size)
-        .into_iter()
-        .map(|coord| {
-            let (start, end) = coord.range();
-            let hashes = tree
-                .level_slice(coord.level * TILE_HEIGHT, start, end)
-                .ok_or(TreeError::TooLarge {
-                    asked: end,
-                    held: tree.size().0,
-                })?;
-            Ok((coord.path(), crate::tile::encode_hash_tile(hashes)))
-        })
+        .iter()
+        .map(|coord| hash_tile_file(tree, coord))
         .collect()
 }
 

@@ -18,7 +18,7 @@ pub mod tile;
 pub mod tree;
 
 pub use checkpoint::{CheckpointError, LogSigner, LogVerifier, SignedCheckpoint};
-pub use commitment::{Commitment, Opening, Salt};
+pub use commitment::{hex32, Commitment, Opening, Salt};
 pub use event::{Event, EventDraft, EventError, EventKind, PreparedEvent};
 pub use tlog_tiles::Hash;
 pub use tree::MemTree;

@@ -108,6 +108,12 @@ struct WireMessage {
     content: String,
 }
 
+/// A prompt as (role, content) pairs, when `raw` reads as a list of messages.
+fn prompt_pairs(raw: Result<Vec<WireMessage>, serde_json::Error>) -> Option<Vec<(String, String)>> {
+    raw.ok()
+        .map(|m| m.into_iter().map(|m| (m.role, m.content)).collect())
+}
+
 #[derive(serde::Deserialize)]
 struct WireDocument<'a> {
     #[serde(default, borrow)]
@@ -142,11 +148,9 @@ impl TraceDocument {
             // Not an object of the usual shape: the lenient reading.
             Err(_) => return Ok(Self::from_value(&serde_json::from_slice(bytes)?)),
         };
-        let prompt = wire.prompt.and_then(|p| {
-            serde_json::from_str::<Vec<WireMessage>>(p.get())
-                .ok()
-                .map(|m| m.into_iter().map(|m| (m.role, m.content)).collect())
-        });
+        let prompt = wire
+            .prompt
+            .and_then(|p| prompt_pairs(serde_json::from_str(p.get())));
         let Some(seg) = wire.segmentation else {
             return Ok(Self {
                 prompt,
@@ -175,11 +179,9 @@ impl TraceDocument {
 
     /// The same reading from a parsed document.
     pub fn from_value(doc: &serde_json::Value) -> Self {
-        let prompt = doc.get("prompt").and_then(|p| {
-            serde_json::from_value::<Vec<WireMessage>>(p.clone())
-                .ok()
-                .map(|m| m.into_iter().map(|m| (m.role, m.content)).collect())
-        });
+        let prompt = doc
+            .get("prompt")
+            .and_then(|p| prompt_pairs(serde_json::from_value(p.clone())));
         let segmented = doc.get("segmentation").is_some();
         let (steps, answer) = if segmented {
             crate::review::original_steps(doc)
@@ -594,9 +596,40 @@ fn read_reviews(
     Ok(())
 }
 
-/// Orders a trace's key against a reviews record's.
-fn key_order(case_id: &str, case_version: i64, trace: &str, key: &Key) -> std::cmp::Ordering {
-    (case_id, case_version, trace).cmp(&(key.0.as_str(), key.1, key.2.as_str()))
+/// The reviews thread's records as they arrive, taken in key order.
+struct ReviewStream {
+    rx: tokio::sync::mpsc::Receiver<Vec<TraceReviews>>,
+    pending: std::vec::IntoIter<TraceReviews>,
+}
+
+impl ReviewStream {
+    /// The record of trace `(case_id, case_version, trace)`, if it has one,
+    /// dropping records of smaller keys (traces not below the checkpoint).
+    /// Calls come in key order.
+    async fn take_for(
+        &mut self,
+        case_id: &str,
+        case_version: i64,
+        trace: &str,
+    ) -> Option<TraceReviews> {
+        loop {
+            let head = match self.pending.as_slice().first() {
+                Some(h) => h,
+                None => {
+                    self.pending = self.rx.recv().await?.into_iter();
+                    continue;
+                }
+            };
+            let key = (head.key.0.as_str(), head.key.1, head.key.2.as_str());
+            match (case_id, case_version, trace).cmp(&key) {
+                std::cmp::Ordering::Greater => {
+                    self.pending.next();
+                }
+                std::cmp::Ordering::Equal => return self.pending.next(),
+                std::cmp::Ordering::Less => return None,
+            }
+        }
+    }
 }
 
 /// Calls `f` with each case version that has traces below `at`, in order
@@ -619,8 +652,7 @@ where
     E: From<StoreError>,
 {
     let (group_tx, mut groups) = tokio::sync::mpsc::channel::<Vec<CaseGroup>>(BATCHES_IN_FLIGHT);
-    let (review_tx, mut reviewed) =
-        tokio::sync::mpsc::channel::<Vec<TraceReviews>>(BATCHES_IN_FLIGHT);
+    let (review_tx, reviewed) = tokio::sync::mpsc::channel::<Vec<TraceReviews>>(BATCHES_IN_FLIGHT);
     let path = ledger.path().to_owned();
     let trace_reader = tokio::task::spawn_blocking(move || {
         read_traces(&path, at, |b| group_tx.blocking_send(b).is_ok())
@@ -629,38 +661,20 @@ where
     let review_reader = tokio::task::spawn_blocking(move || {
         read_reviews(&path, at, |b| review_tx.blocking_send(b).is_ok())
     });
-    let mut pending = Vec::new().into_iter();
-    let mut head: Option<TraceReviews> = None;
-    let mut reviews_done = false;
+    let mut reviewed = ReviewStream {
+        rx: reviewed,
+        pending: Vec::new().into_iter(),
+    };
     let mut failed = None;
     'groups: while let Some(batch) = groups.recv().await {
         for mut group in batch {
             for trace in &mut group.traces {
-                // Attach the reviews record of this trace, skipping any of
-                // traces that are not below the checkpoint.
-                loop {
-                    if head.is_none() && !reviews_done {
-                        head = pending.next();
-                        if head.is_none() {
-                            match reviewed.recv().await {
-                                Some(b) => pending = b.into_iter(),
-                                None => reviews_done = true,
-                            }
-                            continue;
-                        }
-                    }
-                    let Some(h) = &head else { break };
-                    match key_order(&group.case_id, group.case_version, &trace.id, &h.key) {
-                        std::cmp::Ordering::Greater => head = None,
-                        std::cmp::Ordering::Equal => {
-                            if let Some(h) = head.take() {
-                                trace.reviews = h.reviews;
-                                trace.adjudication = h.adjudication;
-                            }
-                            break;
-                        }
-                        std::cmp::Ordering::Less => break,
-                    }
+                let found = reviewed
+                    .take_for(&group.case_id, group.case_version, &trace.id)
+                    .await;
+                if let Some(r) = found {
+                    trace.reviews = r.reviews;
+                    trace.adjudication = r.adjudication;
                 }
             }
             if let Err(e) = f(group) {

@@ -581,7 +581,10 @@ impl Writer {
             // A few tiles per query, each added with one `extend`: memory
             // holds the tree and one chunk of tiles, not every row at once.
             let mut next = have / TILE_WIDTH;
-            let mut reserved = false;
+            // Reserve once, on the first load; later catch-ups grow the
+            // tree like appends do (doubling), instead of reallocating it
+            // exactly every time the slack runs out.
+            let mut reserved = self.loaded;
             loop {
                 let rows = sqlx::query(
                     "SELECT idx, hashes FROM tiles WHERE level = 0 AND idx >= ? ORDER BY idx LIMIT 64",

@@ -3,6 +3,8 @@
 //! the store, record a training run, and trace an example, the model and a
 //! behaviour policy back to the clinicians.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -29,17 +31,7 @@ fn ok(out: Output) -> serde_json::Value {
 #[tokio::test]
 async fn release_training_and_lineage_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("p");
-    let init = Command::new(env!("CARGO_BIN_EXE_cts"))
-        .arg("init")
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    let p = common::init_project(dir.path());
     {
         // 40 reviewed traces over 8 synthetic cases, two clinicians each.
         let ledger = cts_store::Ledger::open(&p.join("cts.db")).await.unwrap();
@@ -112,22 +104,19 @@ async fn release_training_and_lineage_from_the_command_line() {
     std::fs::write(&weights, b"synthetic weights for the test").unwrap();
     let config = dir.path().join("sft.yaml");
     std::fs::write(&config, "learning_rate: 2.0e-5\nnum_train_epochs: 1\n").unwrap();
-    let run = ok(cts(
-        &p,
-        &[
-            "--json",
-            "training",
-            "record",
-            "--dataset",
-            "medication-safety",
-            "--base-model",
-            "HuggingFaceTB/SmolLM2-135M-Instruct@main",
-            "--config",
-            config.to_str().unwrap(),
-            "--output-model",
-            weights.to_str().unwrap(),
-        ],
-    ));
+    let record = [
+        "training",
+        "record",
+        "--dataset",
+        "medication-safety",
+        "--base-model",
+        "HuggingFaceTB/SmolLM2-135M-Instruct@main",
+        "--config",
+        config.to_str().unwrap(),
+        "--output-model",
+        weights.to_str().unwrap(),
+    ];
+    let run = ok(cts(&p, &[&["--json"][..], &record].concat()));
     let sha = run["output_key"].as_str().unwrap().to_owned();
     assert_eq!(
         sha.len(),
@@ -139,21 +128,7 @@ async fn release_training_and_lineage_from_the_command_line() {
         "HuggingFaceTB/SmolLM2-135M-Instruct"
     );
     assert_eq!(run["base_model"]["revision"], "main");
-    let dup = cts(
-        &p,
-        &[
-            "training",
-            "record",
-            "--dataset",
-            "medication-safety",
-            "--base-model",
-            "HuggingFaceTB/SmolLM2-135M-Instruct@main",
-            "--config",
-            config.to_str().unwrap(),
-            "--output-model",
-            weights.to_str().unwrap(),
-        ],
-    );
+    let dup = cts(&p, &record);
     assert!(!dup.status.success(), "the same run twice is refused");
     assert_eq!(
         ok(cts(&p, &["--json", "training", "list"]))

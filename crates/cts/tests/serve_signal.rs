@@ -1,5 +1,7 @@
 //! `cts serve` stops cleanly on SIGTERM (service managers), not only Ctrl-C.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -7,17 +9,7 @@ use std::time::{Duration, Instant};
 #[test]
 fn serve_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("p");
-    let init = Command::new(env!("CARGO_BIN_EXE_cts"))
-        .arg("init")
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    let p = common::init_project(dir.path());
     let mut child = Command::new(env!("CARGO_BIN_EXE_cts"))
         .arg("--project")
         .arg(&p)

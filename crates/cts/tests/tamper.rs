@@ -1,6 +1,8 @@
 //! Tamper tests on the real SQLite file: every kind of after-the-fact change
 //! makes `cts ledger verify` exit non-zero and name the place.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -23,17 +25,7 @@ fn cts(project: &Path, args: &[&str], stdin: Option<&str>) -> Output {
 /// A project with 600 events in three appends (three checkpoints), some with content.
 fn fixture() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("p");
-    let out = Command::new(env!("CARGO_BIN_EXE_cts"))
-        .arg("init")
-        .arg(&project)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let project = common::init_project(dir.path());
     for part in 0..3 {
         let lines: String = (0..200)
             .map(|i| {
