@@ -68,6 +68,7 @@ fn valid_origin(origin: &str) -> bool {
 pub struct LogSigner {
     signer: StandardSigner,
     origin: String,
+    verifier: LogVerifier,
 }
 
 impl std::fmt::Debug for LogSigner {
@@ -92,7 +93,18 @@ impl LogSigner {
         let skey = skey.trim();
         let signer = StandardSigner::new(skey).map_err(|_| CheckpointError::BadSigningKey)?;
         let origin = signed_note::Signer::name(&signer).to_owned();
-        Ok(Self { signer, origin })
+        let verifier = LogVerifier::new(&verifier_key_of(skey, &origin)?)?;
+        Ok(Self {
+            signer,
+            origin,
+            verifier,
+        })
+    }
+
+    /// The verifier of this key: what the signer checks earlier checkpoints
+    /// with before it signs a new one (never an unsigned database column).
+    pub fn verifier(&self) -> &LogVerifier {
+        &self.verifier
     }
 
     /// The origin this key signs for.
@@ -115,6 +127,29 @@ impl LogSigner {
             note: note.to_bytes(),
         })
     }
+}
+
+/// The verifier key text of a private key text `PRIVATE+KEY+name+id+base64(alg||seed)`
+/// (already validated by `StandardSigner::new`, which checks the id).
+fn verifier_key_of(skey: &str, name: &str) -> Result<String, CheckpointError> {
+    use base64::Engine;
+    // The base64 key may itself contain '+': it is everything after the fourth.
+    let encoded = skey
+        .splitn(5, '+')
+        .nth(4)
+        .ok_or(CheckpointError::BadSigningKey)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| CheckpointError::BadSigningKey)?;
+    let seed: [u8; 32] = bytes
+        .get(1..)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(CheckpointError::BadSigningKey)?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    Ok(signed_note::new_ed25519_verifier_key(
+        name,
+        &key.verifying_key(),
+    ))
 }
 
 /// Verifies checkpoints with the log's public key and nothing else.
@@ -192,6 +227,18 @@ mod tests {
 
         let (_, other) = LogSigner::generate("cts.test/log").unwrap();
         assert!(LogVerifier::new(&other).unwrap().open(&cp.note).is_err());
+    }
+
+    #[test]
+    fn signer_derives_its_own_verifier_key() {
+        // Many keys, so that some base64 texts contain '+'.
+        for _ in 0..64 {
+            let (skey, vkey) = LogSigner::generate("cts.test/log").unwrap();
+            let signer = LogSigner::from_private_key(&skey).unwrap();
+            assert_eq!(signer.verifier().key_text(), vkey);
+            let cp = signer.sign(TreeSize(1), Hash([1; 32])).unwrap();
+            assert_eq!(signer.verifier().open(&cp.note).unwrap(), cp);
+        }
     }
 
     #[test]

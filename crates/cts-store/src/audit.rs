@@ -330,6 +330,14 @@ pub async fn audit(
         previous = Some((id, signed, root));
     }
 
+    let from_init = entries_first_kind(pool).await?.as_deref() == Some("log.created");
+    if checkpoints == 0 && size.0 > 1 && from_init {
+        found.add(
+            "checkpoints",
+            format!("the log holds {size} leaves but no signed checkpoint (`cts init` signs one at once, so rows were deleted)"),
+        );
+    }
+
     // Content.
     let mut content_checked = 0;
     let mut content_redacted = 0;
@@ -428,5 +436,58 @@ pub async fn audit(
         content_checked,
         content_redacted,
         failures: found.0,
+    })
+}
+
+/// The kind of the log's first event (`log.created` in a `cts init` project,
+/// which signs its first checkpoint at once).
+async fn entries_first_kind(pool: &SqlitePool) -> Result<Option<String>, StoreError> {
+    let bundle: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT entries FROM entry_bundles WHERE idx = 0")
+            .fetch_optional(pool)
+            .await?;
+    Ok(bundle.and_then(|b| {
+        split_bundle(&b)
+            .ok()?
+            .first()
+            .and_then(|e| cts_ledger::Event::decode(e).ok())
+            .map(|e| e.kind.as_str().to_owned())
+    }))
+}
+
+/// Checks the signed checkpoint kept outside the database (`<db>.checkpoint`)
+/// against the log and the stored checkpoints: the log must not be behind it
+/// or inconsistent with it, and the database must still hold it.
+pub async fn audit_anchor(
+    ledger: &crate::Ledger,
+    verifier: &LogVerifier,
+) -> Result<Vec<AuditFailure>, StoreError> {
+    let place = format!("checkpoint file {}", ledger.anchor_path().display());
+    let anchor = match ledger.check_anchor(verifier).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e) => {
+            return Ok(vec![AuditFailure {
+                place,
+                problem: e.to_string(),
+            }])
+        }
+    };
+    let held: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM checkpoints WHERE size = ? AND root = ?")
+            .bind(anchor.size.0 as i64)
+            .bind(&anchor.root.0[..])
+            .fetch_optional(ledger.pool())
+            .await?;
+    Ok(if held.is_none() {
+        vec![AuditFailure {
+            place,
+            problem: format!(
+                "signs {} leaves, a checkpoint the database no longer holds (checkpoint rows were deleted or altered)",
+                anchor.size
+            ),
+        }]
+    } else {
+        Vec::new()
     })
 }

@@ -135,14 +135,21 @@ pub async fn seed_reviews(
                     "steps": steps.iter().enumerate().map(|(i, s)| serde_json::json!({"index": i, "text": s})).collect::<Vec<_>>(),
                     "answer": ["B", [0, 1]],
                 },
+                "usage": { "prompt_ms": 1.0, "generation_ms": 1.0 },
             });
             let ev = EventDraft::new(EventKind::new("trace.generated")?, "bench:seed")
                 .subject(format!("trace:{trace_id}"))
                 .subject(format!("case:{}", case.id.as_str()))
-                .body(serde_json::json!({ "run_key": "bench", "steps": steps.len() }))
+                // Everything the trace row holds, so the row is a projection of the event.
+                .body(serde_json::json!({
+                    "case_version": 1, "sample": 0, "run_key": "bench", "model": { "name": "bench" },
+                    "params": {}, "template": "cts-stepwise@1", "steps": steps.len(),
+                    "answer_choice": "B", "prompt_tokens": 1, "completion_tokens": 1,
+                }))
                 .attach("trace", serde_json::to_vec(&doc).unwrap_or_default())
                 .prepare(Salt::random)?;
             let commitment = ev.event.content["trace"].0;
+            let created = ev.event.time.clone();
             events.push(ev);
             let mut reviews = Vec::new();
             for k in 0..per_trace {
@@ -165,18 +172,20 @@ pub async fn seed_reviews(
                 let ev = EventDraft::new(EventKind::new("review.submitted")?, user.actor())
                     .subject(format!("review:{review_id}"))
                     .subject(format!("trace:{trace_id}"))
-                    .body(serde_json::json!({ "review": review_id, "version": 1, "rubric": rubric.key() }))
+                    .body(serde_json::json!({ "review": review_id, "trace": trace_id, "version": 1, "rubric": rubric.key() }))
                     .attach("review", json.clone())
                     .prepare(Salt::random)?;
                 let c = ev.event.content["review"].0;
+                let at = ev.event.time.clone();
                 events.push(ev);
-                reviews.push((review_id, user.id, json, c));
+                reviews.push((review_id, user.id, json, c, at));
             }
             rows.push((
                 trace_id,
                 case.id.as_str().to_owned(),
                 case.specialty.clone(),
                 commitment,
+                created,
                 reviews,
             ));
         }
@@ -185,17 +194,18 @@ pub async fn seed_reviews(
         let hook: crate::AppendHook = Box::new(move |conn, leaves| {
             Box::pin(async move {
                 let mut leaf = leaves.iter();
-                for (trace_id, case_id, specialty, commitment, reviews) in &rows {
+                for (trace_id, case_id, specialty, commitment, created, reviews) in &rows {
                     let tl = leaf.next().map(|l| l.0 as i64).unwrap_or(-1);
                     sqlx::query(
                         "INSERT INTO traces (id, case_id, case_version, sample, run_key, model, params, template, answer_choice,
                          steps, prompt_tokens, completion_tokens, prompt_ms, generation_ms, commitment, leaf, created)
-                         VALUES (?, ?, 1, 0, 'bench', '{\"name\":\"bench\"}', '{}', 'cts-stepwise@1', 'B', 4, 1, 1, 1, 1, ?, ?, '2026-01-01T00:00:00Z')",
+                         VALUES (?, ?, 1, 0, 'bench', '{\"name\":\"bench\"}', '{}', 'cts-stepwise@1', 'B', 4, 1, 1, 1.0, 1.0, ?, ?, ?)",
                     )
                     .bind(trace_id)
                     .bind(case_id)
                     .bind(&commitment[..])
                     .bind(tl)
+                    .bind(created)
                     .execute(&mut *conn)
                     .await?;
                     sqlx::query(
@@ -210,11 +220,11 @@ pub async fn seed_reviews(
                     .bind(tl)
                     .execute(&mut *conn)
                     .await?;
-                    for (review_id, user_id, json, c) in reviews {
+                    for (review_id, user_id, json, c, at) in reviews {
                         let rl = leaf.next().map(|l| l.0 as i64).unwrap_or(-1);
                         sqlx::query(
                             "INSERT INTO reviews (id, trace_id, user_id, version, rubric, body, commitment, leaf, edit_leaves, submitted)
-                             VALUES (?, ?, ?, 1, ?, ?, ?, ?, '[]', '2026-01-01T00:00:00Z')",
+                             VALUES (?, ?, ?, 1, ?, ?, ?, ?, '[]', ?)",
                         )
                         .bind(review_id)
                         .bind(trace_id)
@@ -223,6 +233,7 @@ pub async fn seed_reviews(
                         .bind(String::from_utf8_lossy(json).as_ref())
                         .bind(&c[..])
                         .bind(rl)
+                        .bind(at)
                         .execute(&mut *conn)
                         .await?;
                         sqlx::query("INSERT INTO assignments (trace_id, user_id, leased_until, submitted) VALUES (?, ?, 0, 1)")

@@ -143,6 +143,7 @@ impl Ledger {
         let writer = Writer {
             conn,
             shared: shared.clone(),
+            anchor: anchor_path(path),
             loaded: false,
             tail: Vec::new(),
             pending_tail: None,
@@ -459,6 +460,8 @@ fn checkpoint_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredCheckpoint, Sto
 struct Writer {
     conn: SqliteConnection,
     shared: Arc<Shared>,
+    /// The latest signed checkpoint, kept outside the database.
+    anchor: std::path::PathBuf,
     loaded: bool,
     /// Entries of the last, partial entry bundle (size % 256 of them).
     tail: Vec<Vec<u8>>,
@@ -871,8 +874,17 @@ impl Writer {
             .await?;
         let result = self.sign_in_transaction(signer).await;
         match &result {
-            Ok(_) => {
+            Ok(cp) => {
                 sqlx::query("COMMIT").execute(&mut self.conn).await?;
+                // After the commit: a crash in between leaves the file one
+                // checkpoint behind the database, which is still consistent.
+                let newer = match read_anchor(&self.anchor, signer.verifier())? {
+                    Some(a) => a.size < cp.size,
+                    None => true,
+                };
+                if newer {
+                    write_anchor(&self.anchor, &cp.note)?;
+                }
             }
             Err(_) => {
                 let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
@@ -881,12 +893,30 @@ impl Writer {
         result
     }
 
+    /// The kind of the log's first event.
+    async fn first_kind(&mut self) -> Result<Option<String>, StoreError> {
+        let bundle: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT entries FROM entry_bundles WHERE idx = 0")
+                .fetch_optional(&mut self.conn)
+                .await?;
+        let Some(bundle) = bundle else {
+            return Ok(None);
+        };
+        let entries = split_bundle(&bundle)
+            .map_err(|e| StoreError::Inconsistent(format!("entry bundle 0: {e}")))?;
+        Ok(entries
+            .first()
+            .and_then(|e| cts_ledger::Event::decode(e).ok())
+            .map(|e| e.kind.as_str().to_owned()))
+    }
+
     async fn sign_in_transaction(
         &mut self,
         signer: &LogSigner,
     ) -> Result<StoredCheckpoint, StoreError> {
         self.catch_up().await?;
         let size = TreeSize(self.shared.committed.load(Ordering::Acquire));
+        let verifier = signer.verifier();
         let last = sqlx::query(
             "SELECT id, size, root, note, signed_at FROM checkpoints ORDER BY id DESC LIMIT 1",
         )
@@ -895,38 +925,62 @@ impl Writer {
         .as_ref()
         .map(checkpoint_row)
         .transpose()?;
-        let (root, proof) = {
+        // What was signed, never the unsigned columns beside it: the latest
+        // stored note and the copy kept outside the database, each opened
+        // with the log's key.
+        let mut signed = Vec::new();
+        if let Some(l) = &last {
+            let opened = verifier.open(&l.note).map_err(|e| {
+                StoreError::Inconsistent(format!(
+                    "checkpoint #{} does not verify with the log's key ({e}); refusing to sign",
+                    l.id
+                ))
+            })?;
+            signed.push((format!("checkpoint #{}", l.id), opened));
+        } else if size.0 > 1
+            && read_anchor(&self.anchor, verifier)?.is_none()
+            && self.first_kind().await?.as_deref() == Some("log.created")
+        {
+            // `cts init` records `log.created` and signs at once (at size 1),
+            // so such a log grown past it without any checkpoint had its
+            // checkpoints deleted.
+            return Err(StoreError::Inconsistent(format!(
+                "the log holds {size} leaves but no signed checkpoint, in the database or in {}; refusing to sign (run `cts ledger verify`)",
+                self.anchor.display()
+            )));
+        }
+        if let Some(a) = read_anchor(&self.anchor, verifier)? {
+            signed.push((format!("the checkpoint in {}", self.anchor.display()), a));
+        }
+        let root = {
             let tree = self
                 .shared
                 .tree
                 .read()
                 .map_err(|_| StoreError::WriterGone)?;
             let root = tree.root(size)?;
-            let proof = match &last {
-                Some(l) if l.size.0 > 0 && l.size <= size => {
-                    Some(tree.consistency_proof(l.size, size)?)
+            for (what, cp) in &signed {
+                if cp.size > size {
+                    return Err(StoreError::Inconsistent(format!(
+                        "{what} signed {} leaves but the log holds {size}; refusing to sign",
+                        cp.size
+                    )));
                 }
-                _ => None,
-            };
-            (root, proof)
+                if cp.size.0 > 0 {
+                    let proof = tree.consistency_proof(cp.size, size)?;
+                    verify_consistency(cp.size, size, cp.root, root, &proof).map_err(|e| {
+                        StoreError::Inconsistent(format!(
+                            "the tree of {size} leaves is not consistent with {what} ({} leaves): {e}; refusing to sign",
+                            cp.size
+                        ))
+                    })?;
+                }
+            }
+            root
         };
-        if let Some(last) = &last {
-            if last.size > size {
-                return Err(StoreError::Inconsistent(format!(
-                    "checkpoint #{} signed {} leaves but the log holds {size}; refusing to sign",
-                    last.id, last.size
-                )));
-            }
-            if last.size == size && last.root == root {
+        if let (Some(last), Some((_, opened))) = (&last, signed.first()) {
+            if opened.size == size && opened.root == root {
                 return Ok(last.clone());
-            }
-            if let Some(proof) = proof {
-                verify_consistency(last.size, size, last.root, root, &proof).map_err(|e| {
-                    StoreError::Inconsistent(format!(
-                        "the tree of {size} leaves is not consistent with checkpoint #{} ({} leaves): {e}; refusing to sign",
-                        last.id, last.size
-                    ))
-                })?;
             }
         }
         let signed = signer.sign(size, root)?;
@@ -945,5 +999,99 @@ impl Writer {
             note: signed.note,
             signed_at,
         })
+    }
+}
+
+/// Where the latest signed checkpoint of the database at `db` is kept
+/// outside it: `<db>.checkpoint`, as C2SP tlog-tiles publishes `checkpoint`.
+pub fn anchor_path(db: &Path) -> std::path::PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".checkpoint");
+    std::path::PathBuf::from(name)
+}
+
+/// Reads and opens the checkpoint kept beside the database; `None` when
+/// there is none yet (a store made before it existed).
+fn read_anchor(
+    path: &Path,
+    verifier: &cts_ledger::LogVerifier,
+) -> Result<Option<cts_ledger::SignedCheckpoint>, StoreError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(StoreError::Inconsistent(format!(
+                "reading {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    verifier.open(&bytes).map(Some).map_err(|e| {
+        StoreError::Inconsistent(format!(
+            "{} is not a checkpoint signed by the log's key: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// Replaces the file atomically: a temporary file, fsync, rename, fsync of the folder.
+fn write_anchor(path: &Path, note: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write;
+    let io =
+        |e: std::io::Error| StoreError::Inconsistent(format!("writing {}: {e}", path.display()));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    tmp.write_all(note).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+impl Ledger {
+    /// Path of the checkpoint kept outside the database.
+    pub fn anchor_path(&self) -> std::path::PathBuf {
+        anchor_path(&self.path)
+    }
+
+    /// The checkpoint kept outside the database, opened with the log's key.
+    pub fn anchor(
+        &self,
+        verifier: &cts_ledger::LogVerifier,
+    ) -> Result<Option<cts_ledger::SignedCheckpoint>, StoreError> {
+        read_anchor(&self.anchor_path(), verifier)
+    }
+
+    /// Refuses a store whose log is behind, or not consistent with, the
+    /// checkpoint kept beside it: the database was rolled back, replaced or
+    /// rewritten. Returns that checkpoint when there is one.
+    pub async fn check_anchor(
+        &self,
+        verifier: &cts_ledger::LogVerifier,
+    ) -> Result<Option<cts_ledger::SignedCheckpoint>, StoreError> {
+        let Some(anchor) = self.anchor(verifier)? else {
+            return Ok(None);
+        };
+        let size = self.refresh().await?;
+        if anchor.size > size {
+            return Err(StoreError::Inconsistent(format!(
+                "the database holds {size} leaves but the checkpoint in {} signs {}: the database was rolled back or replaced",
+                self.anchor_path().display(),
+                anchor.size
+            )));
+        }
+        if anchor.size.0 > 0 && self.root(anchor.size).await? != anchor.root {
+            return Err(StoreError::Inconsistent(format!(
+                "the log's first {} leaves hash to another root than the checkpoint in {} signs: the log was rewritten",
+                anchor.size,
+                self.anchor_path().display()
+            )));
+        }
+        Ok(Some(anchor))
     }
 }

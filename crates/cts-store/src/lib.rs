@@ -17,12 +17,13 @@ mod db;
 mod error;
 mod ledger;
 pub mod policies;
+pub mod projection;
 pub mod releases;
 pub mod review;
 pub mod traces;
 pub mod users;
 
-pub use audit::{audit, AuditFailure, AuditReport};
+pub use audit::{audit, audit_anchor, AuditFailure, AuditReport};
 pub use db::open_pool;
 pub use error::StoreError;
-pub use ledger::{AppendHook, ContentState, Ledger, StoredCheckpoint};
+pub use ledger::{anchor_path, AppendHook, ContentState, Ledger, StoredCheckpoint};

@@ -233,9 +233,15 @@ pub async fn add_user(
     let pseudonym = format!("R-{}", hex::encode(bytes));
     let specialties_json =
         serde_json::to_string(specialties).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    // The login name is committed content (erasable); the password hash
+    // never enters the log, but its digest binds it to this event.
     let draft = EventDraft::new(EventKind::new("user.created")?, actor)
         .subject(format!("user:{pseudonym}"))
-        .body(serde_json::json!({ "role": role.as_str(), "specialties": specialties }));
+        .body(serde_json::json!({
+            "role": role.as_str(), "specialties": specialties,
+            "credential": crate::projection::credential_digest(&pseudonym, &hash),
+        }))
+        .attach("username", username.as_bytes().to_vec());
     let (u, p) = (username.to_owned(), pseudonym.clone());
     let hook: AppendHook = Box::new(move |conn, _leaves| {
         Box::pin(async move {

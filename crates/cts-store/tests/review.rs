@@ -243,6 +243,12 @@ async fn rubric_versions_are_immutable_and_reviews_verify() {
     .unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert!(report.content_checked >= 3);
+    // The tables the review wrote (review, edit leaves, assignment, queue
+    // count, account, rubric) are exactly what the log says.
+    let projection = cts_store::projection::check(ledger.path(), &|_| {}).unwrap();
+    assert!(projection.ok(), "{:?}", projection.failures);
+    assert_eq!(projection.rows["reviews"], 1);
+    assert_eq!(projection.rows["assignments"], 1);
 }
 
 #[tokio::test]
@@ -277,4 +283,8 @@ async fn erasing_a_review_erases_its_working_copy() {
     let left: cts_review::ReviewBody = serde_json::from_str(&stored).unwrap();
     assert_eq!(left.rubric, cfg.rubric.key());
     assert!(left.steps.is_empty() && left.rationale.is_empty());
+    // The erased review still agrees with the log (its body as erased), and
+    // the erasure event is matched by erased content.
+    let projection = cts_store::projection::check(ledger.path(), &|_| {}).unwrap();
+    assert!(projection.ok(), "{:?}", projection.failures);
 }

@@ -133,6 +133,10 @@ pub struct LogConfig {
     pub signing_key: PathBuf,
     /// Public verifier key, relative to the project.
     pub verifier_key: PathBuf,
+    /// Who the CLI records as the actor of its events (`cli:<operator>`);
+    /// default: the operating-system user running it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
 }
 
 /// `[database]` section.
@@ -192,6 +196,7 @@ impl Project {
                 origin: origin.clone(),
                 signing_key: PathBuf::from("keys/log.key"),
                 verifier_key: PathBuf::from("keys/log.pub"),
+                operator: None,
             },
             database: DatabaseConfig {
                 path: PathBuf::from("cts.db"),
@@ -313,6 +318,31 @@ impl Project {
             );
         }
         Ok(Arc::new(signer))
+    }
+
+    /// Opens the project's ledger, refusing a database that is behind or
+    /// inconsistent with the signed checkpoint kept beside it.
+    pub async fn open_ledger(&self) -> Result<cts_store::Ledger> {
+        let ledger = cts_store::Ledger::open(&self.database_path()).await?;
+        ledger
+            .check_anchor(&self.verifier()?)
+            .await
+            .with_context(|| {
+                format!(
+                    "refusing to use {} (`cts ledger verify` names what differs)",
+                    self.database_path().display()
+                )
+            })?;
+        Ok(ledger)
+    }
+
+    /// The actor the CLI records: `cli:<operator>` from `[log] operator`,
+    /// else the operating-system user. Never taken from event input.
+    pub fn actor(&self) -> String {
+        match &self.config.log.operator {
+            Some(name) if !name.trim().is_empty() => format!("cli:{}", name.trim()),
+            _ => crate::cmd::cli_actor(),
+        }
     }
 
     /// The log's verifier key.

@@ -252,3 +252,440 @@ fn origin(p: &Path) -> String {
     let line = text.lines().find(|l| l.starts_with("origin")).unwrap();
     line.split('"').nth(1).unwrap().to_owned()
 }
+
+/// A project whose domain tables are filled through the real ledger: cases,
+/// accounts, a rubric, traces and two reviews each, policies, and one
+/// clinician account made by the CLI.
+async fn domain_fixture() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let project = common::init_project(dir.path());
+    {
+        let ledger = cts_store::Ledger::open(&project.join("cts.db"))
+            .await
+            .unwrap();
+        let rubric = cts_review::Rubric::default_medication_safety();
+        cts_store::bench::seed_reviews(&ledger, &rubric, 3, 6, 2, &|_| {})
+            .await
+            .unwrap();
+    }
+    let out = cts(&project, &["policy", "import", "--builtin"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cts"))
+        .arg("--project")
+        .arg(&project)
+        .args(["user", "add", "dr-lee", "--role", "clinician"])
+        .env("CTS_PASSWORD", "synthetic test passphrase 9471")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cts(&project, &["--json", "ledger", "verify"], None);
+    assert!(
+        out.status.success(),
+        "the untouched store verifies, tables included: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    (dir, project)
+}
+
+/// Every failure of `cts ledger verify --json` as "place: problem".
+fn failures(project: &Path) -> Vec<String> {
+    let out = cts(project, &["--json", "ledger", "verify"], None);
+    assert!(
+        !out.status.success(),
+        "verify must fail: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{}: {}",
+                f["place"].as_str().unwrap(),
+                f["problem"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_projection_table_tamper_is_named() {
+    // (what the attacker runs, the table and column the audit must name)
+    let cases: &[(&str, &str, &str)] = &[
+        ("UPDATE users SET role = 'admin' WHERE username = 'dr-lee'", "users", "column role"),
+        (
+            "UPDATE users SET password_hash = (SELECT password_hash FROM users WHERE username = 'bench-clinician-0') WHERE username = 'dr-lee'",
+            "users",
+            "password hash",
+        ),
+        ("UPDATE users SET username = 'dr-evil' WHERE username = 'dr-lee'", "users", "column username"),
+        ("UPDATE users SET disabled = 1 WHERE username = 'dr-lee'", "users", "column disabled"),
+        ("UPDATE cases SET specialty = 'oncology' WHERE id = (SELECT MIN(id) FROM cases)", "cases", "column specialty"),
+        (
+            "UPDATE cases SET commitment = (SELECT commitment FROM traces LIMIT 1) WHERE id = (SELECT MIN(id) FROM cases)",
+            "cases",
+            "column commitment",
+        ),
+        ("UPDATE traces SET answer_choice = 'D' WHERE id = (SELECT MIN(id) FROM traces)", "traces", "column answer_choice"),
+        ("UPDATE traces SET steps = 9 WHERE id = (SELECT MIN(id) FROM traces)", "traces", "column steps"),
+        (
+            "UPDATE reviews SET body = json_set(body, '$.steps[0].label', -1) WHERE id = (SELECT MIN(id) FROM reviews)",
+            "reviews",
+            "column body",
+        ),
+        (
+            "UPDATE reviews SET user_id = (SELECT id FROM users WHERE username = 'dr-lee') WHERE id = (SELECT MIN(id) FROM reviews)",
+            "reviews",
+            "column reviewer",
+        ),
+        ("UPDATE policies SET behaviour = 'anything goes' WHERE id = (SELECT MIN(id) FROM policies)", "policies", "column behaviour"),
+        ("DELETE FROM policies WHERE id = (SELECT MIN(id) FROM policies)", "policies", "missing"),
+        (
+            "INSERT INTO rubrics (key, digest, source, leaf, created) VALUES ('forged@9', 'x', 'x', 1, 'now')",
+            "rubrics",
+            "no event",
+        ),
+        ("UPDATE review_queue SET submitted = 0 WHERE trace_id = (SELECT MIN(trace_id) FROM review_queue)", "review_queue", "column submitted"),
+        (
+            "INSERT INTO assignments (trace_id, user_id, leased_until, submitted) SELECT MIN(id), (SELECT id FROM users WHERE username = 'dr-lee'), 0, 1 FROM traces",
+            "assignments",
+            "no event",
+        ),
+    ];
+    for (attack, table, expect) in cases {
+        let (_d, p) = domain_fixture().await;
+        sql(&p, &[attack]).await;
+        let found = failures(&p);
+        assert!(
+            found
+                .iter()
+                .any(|f| f.starts_with(&format!("{table} ")) && f.contains(expect)),
+            "{attack}: expected a failure naming {table} and {expect:?}, got {found:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_rebuilt_store_verifies_and_restores_tampered_rows() {
+    let (d, p) = domain_fixture().await;
+    sql(
+        &p,
+        &["UPDATE users SET role = 'admin' WHERE username = 'dr-lee'"],
+    )
+    .await;
+    let rebuilt = d.path().join("rebuilt.db");
+    let out = cts(
+        &p,
+        &[
+            "--json",
+            "ledger",
+            "rebuild",
+            "--out",
+            rebuilt.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["rows"]["reviews"], 12, "{report}");
+    // Put the rebuilt database in place of the tampered one.
+    std::fs::rename(&rebuilt, p.join("cts.db")).unwrap();
+    for ext in ["cts.db-wal", "cts.db-shm"] {
+        let _ = std::fs::remove_file(p.join(ext));
+    }
+    let out = cts(&p, &["--json", "ledger", "verify"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = cts(&p, &["--json", "user", "list"], None);
+    let users: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lee = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "dr-lee")
+        .unwrap();
+    assert_eq!(
+        lee["role"], "clinician",
+        "the role comes from the log: {users}"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_redaction_is_refused_and_a_restored_erasure_is_named() {
+    let (_d, p) = fixture();
+    let out = cts(
+        &p,
+        &["ledger", "append"],
+        Some(r#"{"kind":"content.redacted","subjects":["content:00"]}"#),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reserved"));
+    let out = cts(
+        &p,
+        &["ledger", "append"],
+        Some(r#"{"kind":"note.appended","actor":"user:R-12345678"}"#),
+    );
+    assert!(
+        !out.status.success(),
+        "the actor is stamped by CTS, never taken from input"
+    );
+
+    // A real erasure, whose content an attacker then puts back.
+    let url = format!("sqlite://{}", p.join("cts.db").display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    let (commitment, salt, bytes): (Vec<u8>, Vec<u8>, Vec<u8>) =
+        sqlx::query_as("SELECT commitment, salt, bytes FROM content WHERE leaf = 51")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    drop(conn);
+    let out = cts(
+        &p,
+        &[
+            "ledger",
+            "redact",
+            &hex::encode(&commitment),
+            "--reason",
+            "synthetic erasure test",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cts(&p, &["ledger", "verify"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "UPDATE content SET salt = ?, bytes = ?, redacted_leaf = NULL WHERE commitment = ?",
+    )
+    .bind(salt)
+    .bind(bytes)
+    .bind(&commitment)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    drop(conn);
+    let found = failures(&p);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("erasure") && f.contains("still stored")),
+        "{found:#?}"
+    );
+}
+
+/// Rewrites leaf 6 and its leaf hash, and the unsigned root column of every
+/// checkpoint, so the tables agree with the forged tree.
+async fn forge_tree(p: &Path) {
+    let url = format!("sqlite://{}", p.join("cts.db").display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    let bundle: Vec<u8> = sqlx::query_scalar("SELECT entries FROM entry_bundles WHERE idx = 0")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let mut entries: Vec<Vec<u8>> = cts_ledger::tile::split_bundle(&bundle)
+        .unwrap()
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    entries[6] = String::from_utf8(entries[6].clone())
+        .unwrap()
+        .replace("\"n\":5", "\"n\":6")
+        .into_bytes();
+    let mut tile: Vec<u8> =
+        sqlx::query_scalar("SELECT hashes FROM tiles WHERE level = 0 AND idx = 0")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    tile[6 * 32..7 * 32].copy_from_slice(&cts_ledger::leaf_hash(&entries[6]).0);
+    let bundle = cts_ledger::tile::encode_bundle(entries.iter().map(Vec::as_slice)).unwrap();
+    sqlx::query("UPDATE entry_bundles SET entries = ? WHERE idx = 0")
+        .bind(bundle)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 0")
+        .bind(&tile)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    // Recompute every checkpoint's root column over the forged leaves.
+    let hashes = cts_ledger::tile::decode_hash_tile(&tile, tile.len() as u64 / 32).unwrap();
+    let mut tree = cts_ledger::MemTree::new();
+    let rest: Vec<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT idx, hashes FROM tiles WHERE level = 0 AND idx > 0 ORDER BY idx")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    tree.extend(&hashes);
+    for (_, t) in rest {
+        tree.extend(&cts_ledger::tile::decode_hash_tile(&t, t.len() as u64 / 32).unwrap());
+    }
+    let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, size FROM checkpoints")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    for (id, size) in rows {
+        let root = tree.root(cts_ledger::TreeSize(size as u64)).unwrap();
+        sqlx::query("UPDATE checkpoints SET root = ? WHERE id = ?")
+            .bind(&root.0[..])
+            .bind(id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+fn checkpoint_count(p: &Path) -> usize {
+    let out = cts(p, &["--json", "ledger", "checkpoint", "--list"], None);
+    if !out.status.success() {
+        return usize::MAX;
+    }
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[tokio::test]
+async fn the_signer_never_signs_a_forged_tree() {
+    let (_d, p) = fixture();
+    let before = checkpoint_count(&p);
+    forge_tree(&p).await;
+    // The file beside the database refuses the store outright…
+    let out = cts(
+        &p,
+        &["ledger", "append"],
+        Some(r#"{"kind":"note.appended"}"#),
+    );
+    assert!(
+        !out.status.success(),
+        "a forged tree must not be appended to"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rewritten"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // …and without that file the signer checks the signed notes, not the root column.
+    std::fs::remove_file(p.join("cts.db.checkpoint")).unwrap();
+    let out = cts(
+        &p,
+        &["ledger", "append"],
+        Some(r#"{"kind":"note.appended"}"#),
+    );
+    assert!(
+        !out.status.success(),
+        "signing over the forged tree must be refused"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refusing to sign"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = format!("sqlite://{}", p.join("cts.db").display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM checkpoints")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        n as usize, before,
+        "no checkpoint was signed over the forged tree"
+    );
+}
+
+#[tokio::test]
+async fn deleting_every_checkpoint_is_named_and_signing_refused() {
+    let (_d, p) = fixture();
+    sql(&p, &["DELETE FROM checkpoints"]).await;
+    let found = failures(&p);
+    assert!(
+        found.iter().any(|f| f.contains("no signed checkpoint")),
+        "{found:#?}"
+    );
+    assert!(
+        found.iter().any(|f| f.starts_with("checkpoint file")),
+        "{found:#?}"
+    );
+    // Without the file too, a `cts init` log (whose first event is
+    // log.created, signed at once) is not signed over whatever the tables hold.
+    std::fs::remove_file(p.join("cts.db.checkpoint")).unwrap();
+    let out = cts(&p, &["ledger", "checkpoint"], None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no signed checkpoint"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_rolled_back_database_is_refused() {
+    let (d, p) = fixture();
+    // A copy of the database as it was, then more events, then the copy put back.
+    let backup = d.path().join("backup.db");
+    let out = cts(&p, &["ledger", "checkpoint"], None);
+    assert!(out.status.success());
+    let url = format!("sqlite://{}", p.join("cts.db").display());
+    {
+        let mut conn = SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query(&format!("VACUUM INTO '{}'", backup.display()))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let out = cts(
+        &p,
+        &["ledger", "append"],
+        Some(r#"{"kind":"note.appended"}"#),
+    );
+    assert!(out.status.success());
+    std::fs::copy(&backup, p.join("cts.db")).unwrap();
+    for ext in ["cts.db-wal", "cts.db-shm"] {
+        let _ = std::fs::remove_file(p.join(ext));
+    }
+    let out = cts(
+        &p,
+        &["ledger", "append"],
+        Some(r#"{"kind":"note.appended"}"#),
+    );
+    assert!(!out.status.success(), "a rolled-back store is refused");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rolled back"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found = failures(&p);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("checkpoint file") && f.contains("rolled back")),
+        "{found:#?}"
+    );
+}

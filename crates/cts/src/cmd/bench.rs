@@ -189,8 +189,9 @@ pub async fn run(cmd: BenchCommand, out: &Output) -> Result<ExitCode> {
             out.emit(&f, || {
                 let row = |b: &super::bench_dataset::BuildFigures| {
                     format!(
-                        "{:>7} traces: {:>8} examples in {:>6.2} s = {:>8.0} examples/s ({:>7.0} traces/s), peak RSS {:>6.1} MiB (ledger tree {:.1} MiB); baseline dump {:>5.2} s, build/dump {:.2}x\n",
-                        b.traces, b.examples, b.build_s, b.examples_per_s, b.traces_per_s, b.peak_rss_mib, b.ledger_tree_mib, b.baseline_dump_s, b.build_vs_dump
+                        "{:>7} traces: {:>8} examples in {:>6.2} s = {:>8.0} examples/s ({:>7.0} traces/s), peak RSS {:>6.1} MiB (ledger tree {:.1} MiB); baseline dump {:>5.2} s, build/dump {:.2}x\n         verify: log audit {:>9.0} leaves/s; tables against the log {:>9.0} rows/s ({:.0} events/s, {:.2} s)\n",
+                        b.traces, b.examples, b.build_s, b.examples_per_s, b.traces_per_s, b.peak_rss_mib, b.ledger_tree_mib, b.baseline_dump_s, b.build_vs_dump,
+                        b.audit_leaves_per_s, b.projection_rows_per_s, b.projection_events_per_s, b.projection_s
                     )
                 };
                 format!(

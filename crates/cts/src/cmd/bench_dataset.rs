@@ -37,6 +37,14 @@ pub struct BuildFigures {
     pub baseline_dump_s: f64,
     /// Build time over baseline time.
     pub build_vs_dump: f64,
+    /// The log part of `cts ledger verify` on the same store: leaves per second.
+    pub audit_leaves_per_s: f64,
+    /// Its projection check (replay every event, compare every domain table): seconds.
+    pub projection_s: f64,
+    /// Table rows compared per second by the projection check.
+    pub projection_rows_per_s: f64,
+    /// Events replayed per second by the projection check.
+    pub projection_events_per_s: f64,
 }
 
 /// Both sizes.
@@ -83,6 +91,23 @@ async fn one(
     bar.finish_and_clear();
     let seed_s = started.elapsed().as_secs_f64();
 
+    // `cts ledger verify` on the same store: the log audit, then the tables against the log.
+    let verifier = project.verifier()?;
+    let started = Instant::now();
+    let audit = cts_store::audit(ledger.pool(), &verifier, &|_| {}).await?;
+    let audit_s = started.elapsed().as_secs_f64();
+    let db = project.database_path();
+    let started = Instant::now();
+    let projection =
+        tokio::task::spawn_blocking(move || cts_store::projection::check(&db, &|_| {})).await??;
+    let projection_s = started.elapsed().as_secs_f64();
+    if !audit.ok() || !projection.ok() {
+        bail!(
+            "the seeded store does not verify: {:?}",
+            audit.failures.iter().chain(&projection.failures).next()
+        );
+    }
+
     let started = Instant::now();
     let rows = cts_store::bench::dump_content(&ledger, &dir.join("dump.jsonl")).await?;
     let baseline_dump_s = started.elapsed().as_secs_f64();
@@ -125,6 +150,10 @@ async fn one(
                 - report["ledger_tree_mib"].as_f64().unwrap_or(0.0),
             baseline_dump_s,
             build_vs_dump: build_s / baseline_dump_s,
+            audit_leaves_per_s: audit.leaves as f64 / audit_s,
+            projection_s,
+            projection_rows_per_s: projection.total_rows() as f64 / projection_s,
+            projection_events_per_s: projection.events as f64 / projection_s,
         },
         seed_s,
     ))

@@ -8,7 +8,6 @@ use anyhow::{bail, Context, Result};
 use cts_cases::import::{read_csv, read_jsonl, read_mmlu, read_pubmedqa};
 use cts_cases::{phi, synthetic, ParsedCase};
 use cts_store::cases::{import_cases, list_cases};
-use cts_store::Ledger;
 
 use crate::output::Output;
 use crate::project::Project;
@@ -75,7 +74,7 @@ fn read(file: &Path, format: Option<Format>) -> Result<Vec<ParsedCase>> {
 /// Runs a cases subcommand.
 pub async fn run(cmd: CasesCommand, project: Option<&Path>, out: &Output) -> Result<ExitCode> {
     let project = Project::find(project)?;
-    let ledger = Ledger::open(&project.database_path()).await?;
+    let ledger = project.open_ledger().await?;
     match cmd {
         CasesCommand::Import {
             file,
@@ -123,7 +122,7 @@ pub async fn run(cmd: CasesCommand, project: Option<&Path>, out: &Output) -> Res
                 );
             }
             let n = cases.len();
-            let summary = import_cases(&ledger, cases, &super::cli_actor(), &label, new_version)
+            let summary = import_cases(&ledger, cases, &project.actor(), &label, new_version)
                 .await
                 .with_context(|| format!("{label}: nothing was imported"))?;
             if !summary.leaves.is_empty() {

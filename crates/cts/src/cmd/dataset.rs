@@ -8,7 +8,6 @@ use cts_dataset::build::{build, BuildOptions};
 use cts_dataset::spec::DEFAULT_SPEC;
 use cts_dataset::verify::{check_against_store, verify_release};
 use cts_dataset::Spec;
-use cts_store::Ledger;
 
 use crate::output::Output;
 use crate::project::{read_verifier, Project};
@@ -57,7 +56,7 @@ pub enum DatasetCommand {
 pub async fn run(cmd: DatasetCommand, project: Option<&Path>, out: &Output) -> Result<ExitCode> {
     let open = || async {
         let project = Project::find(project)?;
-        let ledger = Ledger::open(&project.database_path()).await?;
+        let ledger = project.open_ledger().await?;
         anyhow::Ok((project, ledger))
     };
     match cmd {
@@ -101,7 +100,7 @@ pub async fn run(cmd: DatasetCommand, project: Option<&Path>, out: &Output) -> R
                     out: dir,
                     at_checkpoint,
                     record: !no_record,
-                    actor: super::cli_actor(),
+                    actor: project.actor(),
                     allow_tampered: false,
                     progress: Box::new(move |n| bar2.set_position(n)),
                 },
@@ -202,7 +201,7 @@ async fn verify(
     let mut mismatches = Vec::new();
     let mut checked_store = false;
     if let Some(p) = &project {
-        let ledger = Ledger::open(&p.database_path()).await?;
+        let ledger = p.open_ledger().await?;
         mismatches = check_against_store(&ledger, p.signer()?, &verifier, dir).await?;
         checked_store = true;
     }

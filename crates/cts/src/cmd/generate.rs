@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 use cts_generate::{generate, CaseInput, GenerateOptions};
 use cts_store::traces::{get_trace, list_traces};
-use cts_store::Ledger;
 
 use crate::output::Output;
 use crate::project::Project;
@@ -58,7 +57,7 @@ pub async fn run_generate(
     out: &Output,
 ) -> Result<ExitCode> {
     let project = Project::find(project)?;
-    let ledger = Ledger::open(&project.database_path()).await?;
+    let ledger = project.open_ledger().await?;
     let cases: Vec<CaseInput> = cts_store::cases::select_cases(&ledger, &args.cases)
         .await?
         .into_iter()
@@ -87,7 +86,7 @@ pub async fn run_generate(
         samples: args.samples.max(1),
         concurrency: args.concurrency,
         params,
-        actor: super::cli_actor(),
+        actor: project.actor(),
     };
     let bar = out.progress((cases.len() as u64) * u64::from(opts.samples), "generating");
     let progress_bar = bar.clone();
@@ -137,7 +136,7 @@ pub async fn run_traces(
     out: &Output,
 ) -> Result<ExitCode> {
     let project = Project::find(project)?;
-    let ledger = Ledger::open(&project.database_path()).await?;
+    let ledger = project.open_ledger().await?;
     match cmd {
         TracesCommand::List { case } => {
             let traces = list_traces(&ledger, case.as_deref()).await?;

@@ -28,7 +28,7 @@ pub async fn run(args: InitArgs, out: &Output) -> Result<ExitCode> {
     let verifier = project.verifier()?;
     let leaf = ledger
         .append(
-            EventDraft::new(EventKind::new("log.created")?, super::cli_actor())
+            EventDraft::new(EventKind::new("log.created")?, project.actor())
                 .subject(format!("log:{}", project.config.log.origin))
                 .body(serde_json::json!({ "origin": project.config.log.origin, "verifier_key": verifier.key_text() })),
         )

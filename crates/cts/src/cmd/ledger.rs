@@ -65,8 +65,15 @@ pub enum LedgerCommand {
         #[arg(long)]
         to: u64,
     },
-    /// Full audit: recompute the tree from every event; check tiles, checkpoints and content.
+    /// Full audit: recompute the tree from every event; check tiles, checkpoints and content,
+    /// and every domain table against the events it is derived from.
     Verify,
+    /// Reconstruct every domain table from the log alone into a new database file.
+    Rebuild {
+        /// The new database file (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write the log as static C2SP tiles + checkpoint + verifier key into a folder.
     Export {
         /// Destination folder.
@@ -85,7 +92,13 @@ pub enum LedgerCommand {
 /// Runs a ledger subcommand.
 pub async fn run(cmd: LedgerCommand, project: Option<&Path>, out: &Output) -> Result<ExitCode> {
     let project = Project::find(project)?;
-    let ledger = Ledger::open(&project.database_path()).await?;
+    // The audit must open a tampered store to name what is wrong; every other
+    // command refuses a store that is behind its signed checkpoint.
+    let ledger = if matches!(cmd, LedgerCommand::Verify | LedgerCommand::Rebuild { .. }) {
+        Ledger::open(&project.database_path()).await?
+    } else {
+        project.open_ledger().await?
+    };
     match cmd {
         LedgerCommand::Append { no_checkpoint } => {
             append(&project, &ledger, no_checkpoint, out).await
@@ -101,6 +114,7 @@ pub async fn run(cmd: LedgerCommand, project: Option<&Path>, out: &Output) -> Re
             consistency(&ledger, TreeSize(from), TreeSize(to), out).await
         }
         LedgerCommand::Verify => verify(&project, &ledger, out).await,
+        LedgerCommand::Rebuild { out: to } => rebuild(&project, &ledger, &to, out).await,
         LedgerCommand::Export { dir } => export(&project, &ledger, &dir, out).await,
         LedgerCommand::Redact { commitment, reason } => {
             redact(&project, &ledger, &commitment, &reason, out).await
@@ -108,12 +122,13 @@ pub async fn run(cmd: LedgerCommand, project: Option<&Path>, out: &Output) -> Re
     }
 }
 
+/// One event of `cts ledger append`. Actor and time are not fields: CTS
+/// stamps them (the operator and the clock), so input cannot back-date an
+/// event or attribute it to someone else.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AppendInput {
     kind: String,
-    actor: Option<String>,
-    time: Option<String>,
     #[serde(default)]
     subjects: Vec<String>,
     #[serde(default)]
@@ -122,8 +137,19 @@ struct AppendInput {
     content: BTreeMap<String, String>,
 }
 
+/// The open namespaces `cts ledger append` writes; every kind a CTS command
+/// writes is reserved to that command.
+const OPEN_KINDS: &[&str] = &["note.", "ext."];
+
+/// Whether scripts may append events of this kind.
+fn appendable(kind: &EventKind) -> bool {
+    OPEN_KINDS.iter().any(|p| kind.as_str().starts_with(p))
+        && (kind.as_str() == "note.appended"
+            || !EventKind::KNOWN.iter().any(|(k, _)| *k == kind.as_str()))
+}
+
 /// Parses `cts ledger append` input: one JSON object, or JSON Lines.
-fn parse_append_input(text: &str) -> Result<Vec<EventDraft>> {
+fn parse_append_input(text: &str, actor: &str) -> Result<Vec<EventDraft>> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         bail!("stdin: no event given (expected a JSON object or JSON Lines)");
@@ -142,9 +168,14 @@ fn parse_append_input(text: &str) -> Result<Vec<EventDraft>> {
         let input: AppendInput =
             serde_json::from_str(item).with_context(|| format!("stdin:{line}"))?;
         let kind = EventKind::new(&input.kind).with_context(|| format!("stdin:{line}"))?;
-        let mut draft =
-            EventDraft::new(kind, input.actor.unwrap_or_else(super::cli_actor)).body(input.body);
-        draft.time = input.time;
+        if !appendable(&kind) {
+            bail!(
+                "stdin:{line}: field kind: {kind:?} is reserved to the CTS command that records it; \
+                 `cts ledger append` writes only the open namespaces {}",
+                OPEN_KINDS.iter().map(|p| format!("{p}*")).collect::<Vec<_>>().join(" and ")
+            );
+        }
+        let mut draft = EventDraft::new(kind, actor).body(input.body);
         draft.subjects = input.subjects;
         draft.attachments = input
             .content
@@ -171,7 +202,7 @@ async fn append(
     std::io::stdin()
         .read_to_string(&mut text)
         .context("reading stdin")?;
-    let drafts = parse_append_input(&text)?;
+    let drafts = parse_append_input(&text, &project.actor())?;
     let leaves = ledger.append_batch(drafts, None).await?;
     let cp = if no_checkpoint {
         None
@@ -338,28 +369,111 @@ async fn consistency(
 async fn verify(project: &Project, ledger: &Ledger, out: &Output) -> Result<ExitCode> {
     let verifier = project.verifier()?;
     let size = ledger.committed_size();
-    let bar = out.progress(size.0, "auditing");
-    let report = cts_store::audit(ledger.pool(), &verifier, &|n| bar.set_position(n)).await?;
+    let bar = out.progress(size.0, "auditing the log");
+    let mut report = cts_store::audit(ledger.pool(), &verifier, &|n| bar.set_position(n)).await?;
+    report
+        .failures
+        .extend(cts_store::audit_anchor(ledger, &verifier).await?);
     bar.finish_and_clear();
-    out.emit(&report, || {
-        if report.ok() {
-            format!(
-                "OK: {} leaves recomputed (root {}), {} checkpoints verified, {} content items match their commitments, {} redacted\n",
-                report.leaves, report.root, report.checkpoints, report.content_checked, report.content_redacted
-            )
-        } else {
-            let mut s = format!("FAILED: first problem: {}\n", report.failures[0]);
-            for f in &report.failures[1..] {
-                s.push_str(&format!("  also: {f}\n"));
+    let bar = out.progress(size.0, "checking the tables against the log");
+    let db = project.database_path();
+    let projection = {
+        let bar = bar.clone();
+        tokio::task::spawn_blocking(move || {
+            cts_store::projection::check(&db, &|n| bar.set_position(n))
+        })
+        .await??
+    };
+    bar.finish_and_clear();
+    let ok = report.ok() && projection.ok();
+    out.emit(
+        &serde_json::json!({
+            "ok": ok,
+            "leaves": report.leaves, "root": report.root, "checkpoints": report.checkpoints,
+            "content_checked": report.content_checked, "content_redacted": report.content_redacted,
+            "projection": { "events": projection.events, "rows": projection.rows },
+            "failures": report.failures.iter().chain(&projection.failures).collect::<Vec<_>>(),
+        }),
+        || {
+            let mut s = String::new();
+            if report.ok() {
+                s.push_str(&format!(
+                    "OK: {} leaves recomputed (root {}), {} checkpoints verified, {} content items match their commitments, {} redacted\n",
+                    report.leaves, report.root, report.checkpoints, report.content_checked, report.content_redacted
+                ));
+            }
+            if projection.ok() {
+                s.push_str(&format!(
+                    "OK: {} rows of {} tables match the {} events they derive from\n",
+                    projection.total_rows(),
+                    projection.rows.len(),
+                    projection.events
+                ));
+            }
+            let mut failures = report.failures.iter().chain(&projection.failures);
+            if let Some(first) = failures.next() {
+                s.push_str(&format!("FAILED: first problem: {first}\n"));
+                for f in failures {
+                    s.push_str(&format!("  also: {f}\n"));
+                }
             }
             s
-        }
-    });
-    Ok(if report.ok() {
+        },
+    );
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+async fn rebuild(project: &Project, ledger: &Ledger, to: &Path, out: &Output) -> Result<ExitCode> {
+    let verifier = project.verifier()?;
+    let bar = out.progress(ledger.committed_size().0, "auditing the log");
+    let mut audit = cts_store::audit(ledger.pool(), &verifier, &|n| bar.set_position(n)).await?;
+    audit
+        .failures
+        .extend(cts_store::audit_anchor(ledger, &verifier).await?);
+    bar.finish_and_clear();
+    if let Some(first) = audit.failures.first() {
+        bail!("the log itself does not verify, so nothing can be rebuilt from it: {first}");
+    }
+    let bar = out.progress(ledger.committed_size().0, "replaying");
+    let (db, dest) = (project.database_path(), to.to_owned());
+    let report = {
+        let bar = bar.clone();
+        tokio::task::spawn_blocking(move || {
+            cts_store::projection::rebuild(&db, &dest, &|n| bar.set_position(n))
+        })
+        .await??
+    };
+    bar.finish_and_clear();
+    // The new database carries the same log: the same checkpoint file applies.
+    if let Some(anchor) = ledger.anchor(&verifier)? {
+        write_atomic(&cts_store::anchor_path(to), &anchor.note)?;
+    }
+    out.emit(&report, || {
+        let mut s = format!(
+            "rebuilt {} from {} events: {}\n",
+            to.display(),
+            report.events,
+            report
+                .rows
+                .iter()
+                .map(|(t, n)| format!("{t} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if !report.accounts_without_password.is_empty() {
+            s.push_str(&format!(
+                "these accounts' password hashes are not bound to the log and were not carried over; they cannot sign in: {}\n",
+                report.accounts_without_password.join(", ")
+            ));
+        }
+        s.push_str("drafts, unsubmitted leases and sessions are not in the log and were not carried over\n");
+        s
+    });
+    Ok(ExitCode::SUCCESS)
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -430,7 +544,7 @@ async fn redact(
     let c: Commitment = commitment
         .parse()
         .with_context(|| format!("{commitment:?} is not a 64-digit hex commitment"))?;
-    let leaf = ledger.redact(c, &super::cli_actor(), reason).await?;
+    let leaf = ledger.redact(c, &project.actor(), reason).await?;
     let cp = ledger.checkpoint(project.signer()?).await?;
     out.emit(
         &serde_json::json!({ "leaf": leaf, "commitment": c, "checkpoint": cp.id }),
@@ -451,29 +565,67 @@ mod tests {
     #[test]
     fn append_input_accepts_an_object_or_json_lines() {
         assert_eq!(
-            parse_append_input(r#"{"kind":"note.appended","body":{"a":1}}"#)
+            parse_append_input(r#"{"kind":"note.appended","body":{"a":1}}"#, "cli:test")
                 .unwrap()
                 .len(),
             1
         );
         let lines = "{\"kind\":\"note.appended\"}\n\n{\"kind\":\"note.appended\",\"content\":{\"t\":\"x\"}}\n";
-        assert_eq!(parse_append_input(lines).unwrap().len(), 2);
+        assert_eq!(parse_append_input(lines, "cli:test").unwrap().len(), 2);
     }
 
     #[test]
     fn append_input_errors_name_the_line_and_field() {
         let lines = "{\"kind\":\"note.appended\"}\n{\"kind\":\"note.appended\",\"subjects\":[\"nocolon\"]}\n";
-        let err = format!("{:#}", parse_append_input(lines).unwrap_err());
+        let err = format!("{:#}", parse_append_input(lines, "cli:test").unwrap_err());
         assert!(err.contains("stdin:2") && err.contains("subjects"), "{err}");
         let err = format!(
             "{:#}",
-            parse_append_input("{\"kind\":\"Bad\"}").unwrap_err()
+            parse_append_input("{\"kind\":\"Bad\"}", "cli:test").unwrap_err()
         );
         assert!(err.contains("stdin:1") && err.contains("kind"), "{err}");
         let err = format!(
             "{:#}",
-            parse_append_input("{\"kind\":\"a.b\",\"colour\":1}").unwrap_err()
+            parse_append_input("{\"kind\":\"note.b\",\"colour\":1}", "cli:test").unwrap_err()
         );
         assert!(err.contains("stdin:1") && err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn append_refuses_reserved_kinds_and_stamped_fields() {
+        for kind in [
+            "content.redacted",
+            "review.submitted",
+            "user.created",
+            "case.imported",
+            "log.created",
+            "dataset.released",
+            "eval.completed",
+            "note.other",
+        ] {
+            let input = format!("{{\"kind\":\"{kind}\"}}");
+            let result = parse_append_input(&input, "cli:test");
+            if kind == "note.other" {
+                assert!(result.is_ok(), "{kind} is in the open namespace");
+            } else {
+                let err = format!("{:#}", result.unwrap_err());
+                assert!(err.contains("stdin:1") && err.contains("reserved"), "{err}");
+            }
+        }
+        assert!(parse_append_input(r#"{"kind":"ext.lab.result"}"#, "cli:test").is_ok());
+        for field in [
+            r#""actor":"user:R-00000000""#,
+            r#""time":"2020-01-01T00:00:00.000Z""#,
+        ] {
+            let input = format!("{{\"kind\":\"note.appended\",{field}}}");
+            let err = format!("{:#}", parse_append_input(&input, "cli:test").unwrap_err());
+            assert!(
+                err.contains("stdin:1") && err.contains("unknown field"),
+                "{err}"
+            );
+        }
+        let drafts = parse_append_input(r#"{"kind":"note.appended"}"#, "cli:operator").unwrap();
+        assert_eq!(drafts[0].actor, "cli:operator");
+        assert!(drafts[0].time.is_none(), "time is stamped on append");
     }
 }

@@ -20,8 +20,26 @@ pub mod verify;
 pub fn cli_actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(os_user_name)
+        .unwrap_or_else(|| "unknown".into());
     format!("cli:{user}")
+}
+
+/// The name of the user running this process, from its uid and
+/// `/etc/passwd` (when `USER` is unset, as under service managers and CI),
+/// else `uid-<n>`.
+fn os_user_name() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid.to_string()).then(|| name.to_owned())
+    });
+    Some(name.unwrap_or_else(|| format!("uid-{uid}")))
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what service managers and `docker stop`

@@ -8,7 +8,6 @@ use anyhow::{bail, Context, Result};
 use cts_dataset::lineage::{example_lineage, model_lineage, policy_trace, Evidence};
 use cts_dataset::policy::{parse_policies, MEDICATION_SAFETY_POLICIES};
 use cts_store::releases::{find_release, record_training, training_runs, NewTrainingRun};
-use cts_store::Ledger;
 use sha2::Digest;
 
 use crate::output::Output;
@@ -86,7 +85,7 @@ pub async fn run_lineage(
     out: &Output,
 ) -> Result<ExitCode> {
     let project = Project::find(project)?;
-    let ledger = Ledger::open(&project.database_path()).await?;
+    let ledger = project.open_ledger().await?;
     let verifier = project.verifier()?;
     if let Some(model) = args.model {
         let l = model_lineage(&ledger, &verifier, &model).await?;
@@ -271,7 +270,7 @@ pub async fn run_training(
     out: &Output,
 ) -> Result<ExitCode> {
     let project = Project::find(project)?;
-    let ledger = Ledger::open(&project.database_path()).await?;
+    let ledger = project.open_ledger().await?;
     match cmd {
         TrainingCommand::Record {
             dataset,
@@ -287,7 +286,7 @@ pub async fn run_training(
             let (output, key) = model_identity(&output_model)?;
             let run = record_training(
                 &ledger,
-                &super::cli_actor(),
+                &project.actor(),
                 NewTrainingRun {
                     release,
                     base_model: base,
@@ -338,7 +337,7 @@ pub async fn run_policy(
     out: &Output,
 ) -> Result<ExitCode> {
     let project = Project::find(project)?;
-    let ledger = Ledger::open(&project.database_path()).await?;
+    let ledger = project.open_ledger().await?;
     match cmd {
         PolicyCommand::Import { file, builtin } => {
             let (text, name) = match (file, builtin) {
@@ -354,7 +353,7 @@ pub async fn run_policy(
                 (None, false) => bail!("give a policy file or --builtin"),
             };
             let policies = parse_policies(&text, &name)?;
-            let n = cts_store::policies::register_policies(&ledger, &super::cli_actor(), &policies)
+            let n = cts_store::policies::register_policies(&ledger, &project.actor(), &policies)
                 .await?;
             out.emit(
                 &serde_json::json!({ "registered": n, "in_file": policies.len() }),

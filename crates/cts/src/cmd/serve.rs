@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use cts_store::Ledger;
 
 use crate::output::Output;
 use crate::project::Project;
@@ -23,11 +22,11 @@ pub struct ServeArgs {
 /// Starts the workbench and serves until Ctrl-C.
 pub async fn run(args: ServeArgs, project: Option<&Path>, out: &Output) -> Result<ExitCode> {
     let project = Project::find(project)?;
-    let ledger = Ledger::open(&project.database_path()).await?;
+    let ledger = project.open_ledger().await?;
     let review = project.review_config()?;
     cts_store::review::register_rubric(
         &ledger,
-        &super::cli_actor(),
+        &project.actor(),
         &review.rubric,
         &review.rubric_source,
     )

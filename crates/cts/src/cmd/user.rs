@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use cts_store::users::{self, Role};
-use cts_store::Ledger;
 
 use crate::output::Output;
 use crate::project::Project;
@@ -61,8 +60,8 @@ fn generated_password() -> String {
 /// Runs a `cts user` command.
 pub async fn run(cmd: UserCommand, project: Option<&Path>, out: &Output) -> Result<ExitCode> {
     let project = Project::find(project)?;
-    let ledger = Ledger::open(&project.database_path()).await?;
-    let actor = super::cli_actor();
+    let ledger = project.open_ledger().await?;
+    let actor = project.actor();
     match cmd {
         UserCommand::Add {
             username,
