@@ -253,3 +253,99 @@ fn witnessed_checkpoints_verify_and_a_rollback_is_refused() {
         "{err}"
     );
 }
+
+/// Builds `tests/interop/go-cosignature` offline (GOPATH mode against the
+/// Debian packages `golang-go` and `golang-golang-x-mod-dev`, as the other
+/// Go interop test does); fails rather than skips without them.
+fn build_go_cosignature_verifier(dir: &Path) -> PathBuf {
+    const HINT: &str = "install golang-go and golang-golang-x-mod-dev; .ci/run does";
+    assert!(
+        Path::new("/usr/share/gocode/src/golang.org/x/mod/sumdb/note").is_dir(),
+        "golang.org/x/mod/sumdb/note is missing: {HINT}"
+    );
+    let bin = dir.join("go-cosignature");
+    let out = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg("main.go")
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/go-cosignature"))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "")
+        .env(
+            "GOCACHE",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-cache"),
+        )
+        .output()
+        .unwrap_or_else(|e| panic!("the `go` command is not available ({e}): {HINT}"));
+    assert!(
+        out.status.success(),
+        "building the Go cosignature verifier failed ({HINT}):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+#[test]
+fn go_verifies_the_log_signature_and_the_cosignature_of_a_stored_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let go = build_go_cosignature_verifier(tmp.path());
+    let project = common::init_project(tmp.path());
+    let log_key = project.join("keys/log.pub");
+    let w1 = witness(tmp.path(), "witness.test/go", &log_key);
+    let mut config = std::fs::read_to_string(project.join("cts.toml")).unwrap();
+    config.push_str(&format!(
+        "\n[[witness]]\nurl = \"{}\"\nkey = \"{}\"\n",
+        w1.url,
+        w1.vkey.display()
+    ));
+    std::fs::write(project.join("cts.toml"), config).unwrap();
+    append(&project, 6);
+    ok(&project, &["ledger", "checkpoint"], "");
+    let export = tmp.path().join("export");
+    ok(
+        &project,
+        &["ledger", "export", &export.to_string_lossy()],
+        "",
+    );
+    let note = export.join("checkpoint");
+    let run = |note: &Path| {
+        Command::new(&go)
+            .arg(note)
+            .arg(&log_key)
+            .arg(&w1.vkey)
+            .output()
+            .unwrap()
+    };
+    let out = run(&note);
+    assert!(
+        out.status.success(),
+        "Go rejects the cosigned checkpoint: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // One flipped bit in the cosignature's Ed25519 part: Go refuses the note.
+    let text = std::fs::read_to_string(&note).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("\u{2014} witness.test/go "))
+        .unwrap();
+    let b64 = line.rsplit(' ').next().unwrap();
+    let mut raw = base64_decode(b64);
+    raw[4 + 8 + 10] ^= 1;
+    let forged = text.replace(b64, &base64_encode(&raw));
+    let forged_path = tmp.path().join("forged-checkpoint");
+    std::fs::write(&forged_path, forged).unwrap();
+    let out = run(&forged_path);
+    assert!(!out.status.success(), "Go accepts a forged cosignature");
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
