@@ -1,7 +1,8 @@
 //! Witnessing end to end with the `cts` binary: `cts witness serve` on
 //! loopback, `cts ledger checkpoint` collecting its cosignature into the
 //! stored note, `cts verify --witness` requiring it (export, proof bundle),
-//! and a rolled-back database refused by the witness.
+//! and a rolled-back database (with or without its checkpoints, and grown
+//! into a fork) refused by the witness.
 
 mod common;
 
@@ -252,6 +253,33 @@ fn witnessed_checkpoints_verify_and_a_rollback_is_refused() {
         err.contains("the log is behind what was witnessed"),
         "{err}"
     );
+    // Deleting every stored checkpoint as well does not help: the witness remembers.
+    delete_checkpoints(&project);
+    let err = fails(&project, &["ledger", "checkpoint"]);
+    assert!(
+        err.contains("the log is behind what was witnessed"),
+        "{err}"
+    );
+    // Growing the restored copy past the witnessed size makes another history (a fork):
+    // no consistency proof leads from the witnessed tree to it.
+    append(&project, 10);
+    let err = fails(&project, &["ledger", "checkpoint"]);
+    assert!(
+        err.contains("(422)") && err.contains("does not verify"),
+        "{err}"
+    );
+}
+
+fn delete_checkpoints(project: &Path) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", project.join("cts.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("DELETE FROM checkpoints")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
 }
 
 /// Builds `tests/interop/go-cosignature` offline (GOPATH mode against the
