@@ -218,4 +218,29 @@ mod tests {
         let huge = "a".repeat(MAX_REQUEST_BYTES + 1);
         assert!(matches!(p(&huge), Err(RequestError::TooLarge { .. })));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_body_parses_or_fails_cleanly_and_what_parses_re_encodes(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)
+        ) {
+            if let Ok(r) = AddCheckpointRequest::parse(&body) {
+                proptest::prop_assert_eq!(AddCheckpointRequest::parse(&r.encode()), Ok(r));
+            }
+        }
+
+        #[test]
+        fn well_framed_requests_round_trip(
+            old in 0u64..u64::MAX,
+            hashes in proptest::collection::vec(proptest::prelude::any::<[u8; 32]>(), 0..=MAX_PROOF_LINES),
+            tail in "[a-z/.]{1,20}\n[0-9]{1,5}\n",
+        ) {
+            let r = AddCheckpointRequest {
+                old_size: TreeSize(old),
+                proof: hashes.into_iter().map(Hash).collect(),
+                checkpoint: tail.into_bytes(),
+            };
+            proptest::prop_assert_eq!(AddCheckpointRequest::parse(&r.encode()), Ok(r));
+        }
+    }
 }

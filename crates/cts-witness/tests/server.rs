@@ -293,3 +293,61 @@ async fn malformed_and_unknown_requests_get_the_spec_statuses() {
     assert_eq!(post(body(note)).await, 403);
     w.task.abort();
 }
+
+#[tokio::test]
+async fn concurrent_first_submissions_cosign_exactly_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let state = dir.path().join("state");
+    let w = start(&keys, &state).await;
+    let ledger = Ledger::open(&dir.path().join("live.db")).await.unwrap();
+    let mut bodies = Vec::new();
+    for size in 1..=16u64 {
+        append(&ledger, size - 1..size).await;
+        let cp = ledger.checkpoint(keys.signer.clone()).await.unwrap();
+        let body = cts_witness::AddCheckpointRequest {
+            old_size: TreeSize(0),
+            proof: vec![],
+            checkpoint: cp.note.clone(),
+        }
+        .encode();
+        bodies.push((size, body));
+    }
+    // Every request claims the witness has seen nothing: only one may win,
+    // whatever the interleaving; the others learn the winner's size.
+    let http = reqwest::Client::new();
+    let tasks: Vec<_> = bodies
+        .into_iter()
+        .map(|(size, body)| {
+            let http = http.clone();
+            let url = format!("{}/add-checkpoint", w.url);
+            tokio::spawn(async move {
+                let resp = http.post(url).body(body).send().await.unwrap();
+                let status = resp.status().as_u16();
+                (size, status, resp.text().await.unwrap())
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    let mut answers = Vec::new();
+    for t in tasks {
+        let (size, status, text) = t.await.unwrap();
+        match status {
+            200 => won.push(size),
+            409 => answers.push(text),
+            other => panic!("status {other}: {text}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "{won:?}");
+    let stored = StateDir::open(&state)
+        .unwrap()
+        .load(ORIGIN)
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.size, won[0]);
+    assert!(
+        answers.iter().all(|a| a == &format!("{}\n", won[0])),
+        "{answers:?}"
+    );
+    w.task.abort();
+}
