@@ -445,6 +445,73 @@ impl Ledger {
             opening: Opening::new(salt, bytes),
         })
     }
+
+    /// Replaces the note of checkpoint `id` with the same checkpoint carrying
+    /// more signatures (witness cosignatures). The note body and every
+    /// signature line already stored must be unchanged; otherwise nothing is
+    /// written.
+    pub async fn replace_checkpoint_note(
+        &self,
+        id: i64,
+        note: &[u8],
+    ) -> Result<StoredCheckpoint, StoreError> {
+        fn split(note: &[u8]) -> Option<(&[u8], Vec<&[u8]>)> {
+            let at = note.windows(2).rposition(|w| w == b"\n\n")?;
+            let sigs = note[at + 2..].strip_suffix(b"\n")?;
+            Some((&note[..at], sigs.split(|&b| b == b'\n').collect()))
+        }
+        let row =
+            sqlx::query("SELECT id, size, root, note, signed_at FROM checkpoints WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("no checkpoint #{id}")))?;
+        let stored = checkpoint_row(&row)?;
+        let (old_body, old_sigs) = split(&stored.note).ok_or_else(|| {
+            StoreError::Inconsistent(format!("checkpoint #{id}: stored note is malformed"))
+        })?;
+        let (new_body, new_sigs) = split(note).ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "checkpoint #{id}: the new note is not a signed note"
+            ))
+        })?;
+        if old_body != new_body {
+            return Err(StoreError::Invalid(format!(
+                "checkpoint #{id}: the new note has another body; only signatures may be added"
+            )));
+        }
+        if let Some(lost) = old_sigs.iter().find(|s| !new_sigs.contains(s)) {
+            return Err(StoreError::Invalid(format!(
+                "checkpoint #{id}: the new note drops the signature line {:?}",
+                String::from_utf8_lossy(lost)
+            )));
+        }
+        if let Some(bad) = new_sigs
+            .iter()
+            .find(|s| !s.starts_with("\u{2014} ".as_bytes()))
+        {
+            return Err(StoreError::Invalid(format!(
+                "checkpoint #{id}: {:?} is not a signature line",
+                String::from_utf8_lossy(bad)
+            )));
+        }
+        // Compare-and-swap: a concurrent replacement makes this one fail, not vanish.
+        let done = sqlx::query("UPDATE checkpoints SET note = ? WHERE id = ? AND note = ?")
+            .bind(note)
+            .bind(id)
+            .bind(&stored.note[..])
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict(format!(
+                "checkpoint #{id} changed meanwhile; nothing was written"
+            )));
+        }
+        Ok(StoredCheckpoint {
+            note: note.to_vec(),
+            ..stored
+        })
+    }
 }
 
 fn checkpoint_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredCheckpoint, StoreError> {

@@ -77,6 +77,9 @@ enum Command {
     Ledger(cmd::ledger::LedgerCommand),
     /// Verify a proof bundle or a tile export offline, with only the verifier key.
     Verify(cmd::verify::VerifyArgs),
+    /// Run a C2SP tlog-witness that cosigns other CTS logs' checkpoints (rollbacks and forks refused).
+    #[command(subcommand)]
+    Witness(cmd::witness::WitnessCommand),
     /// Measure performance (figures as ratios against baselines run alongside).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -135,6 +138,7 @@ fn main() -> std::process::ExitCode {
             Command::ServeModel(a) => cmd::serve_model::run(a, cli.project.as_deref(), &out).await,
             Command::Ledger(c) => cmd::ledger::run(c, cli.project.as_deref(), &out).await,
             Command::Verify(args) => cmd::verify::run(args, &out).await,
+            Command::Witness(c) => cmd::witness::run(c, &out).await,
             Command::Bench(c) => cmd::bench::run(c, &out).await,
         }
     });

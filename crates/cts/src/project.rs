@@ -30,6 +30,19 @@ pub struct Config {
     /// The review workbench server.
     #[serde(default)]
     pub serve: ServeSection,
+    /// Witnesses `cts ledger checkpoint` submits to (`[[witness]]` tables).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witness: Vec<WitnessPeer>,
+}
+
+/// One `[[witness]]` table: a C2SP tlog-witness to collect cosignatures from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessPeer {
+    /// Submission prefix (`/add-checkpoint` is appended), e.g. `http://127.0.0.1:7380`.
+    pub url: String,
+    /// The witness's verifier key: the key text, or a file relative to the project.
+    pub key: String,
 }
 
 /// `[review]` section.
@@ -204,6 +217,7 @@ impl Project {
             model: ModelConfig::default(),
             review: ReviewSection::default(),
             serve: ServeSection::default(),
+            witness: Vec::new(),
         };
         fs::create_dir_all(dir.join("keys"))?;
         fs::set_permissions(dir.join("keys"), fs::Permissions::from_mode(0o700))?;

@@ -38,7 +38,8 @@ pub enum LedgerCommand {
         #[arg(long)]
         content: bool,
     },
-    /// Sign a checkpoint of the current tree (after checking consistency with the last one).
+    /// Sign a checkpoint of the current tree (after checking consistency with the last one),
+    /// and collect cosignatures from the [[witness]]es of cts.toml.
     Checkpoint {
         /// List every stored checkpoint instead.
         #[arg(long)]
@@ -299,6 +300,7 @@ async fn checkpoint(
         out.emit(&all, || all.iter().map(checkpoint_text).collect());
     } else {
         let cp = ledger.checkpoint(project.signer()?).await?;
+        let cp = crate::cmd::witness::collect_cosignatures(project, ledger, cp).await?;
         out.emit(&cp, || {
             format!(
                 "{}\n{}",

@@ -15,6 +15,7 @@ pub mod serve;
 pub mod serve_model;
 pub mod user;
 pub mod verify;
+pub mod witness;
 
 /// The actor recorded for commands run from the CLI: `cli:<OS user>`.
 pub fn cli_actor() -> String {

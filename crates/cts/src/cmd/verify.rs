@@ -9,6 +9,7 @@ use cts_ledger::bundle::ProofBundle;
 use cts_ledger::export::{verify_export, TileSource};
 use cts_ledger::{hash_to_base64, Event};
 
+use crate::cmd::witness;
 use crate::output::Output;
 use crate::project::read_verifier;
 
@@ -29,6 +30,12 @@ pub struct VerifyArgs {
     /// For a dataset release: every example built from cases tagged with this behaviour policy, and who reviewed them.
     #[arg(long)]
     policy: Option<String>,
+    /// Require a cosignature from this witness on the checkpoint (verifier key file or text). Repeatable.
+    #[arg(long = "witness", value_name = "VKEY")]
+    witnesses: Vec<PathBuf>,
+    /// How many of the --witness keys must have cosigned (default: all).
+    #[arg(long)]
+    witness_quorum: Option<usize>,
 }
 
 struct Folder<'a>(&'a Path);
@@ -50,6 +57,9 @@ pub async fn run(args: VerifyArgs, out: &Output) -> Result<ExitCode> {
             .key
             .unwrap_or_else(|| args.path.join("evidence/log.pub"));
         let verifier = read_verifier(&key)?;
+        let note =
+            witness::checkpoint_file(&args.witnesses, &args.path.join("evidence/checkpoint"))?;
+        witness::require_witnesses(&args.witnesses, args.witness_quorum, &note, &verifier, out)?;
         let query = match (&args.example, &args.policy) {
             (Some(e), _) => Some(cts_dataset::verify::OfflineQuery::Example(e)),
             (None, Some(p)) => Some(cts_dataset::verify::OfflineQuery::Policy(p)),
@@ -104,6 +114,8 @@ pub async fn run(args: VerifyArgs, out: &Output) -> Result<ExitCode> {
     if args.path.is_dir() {
         let key = args.key.unwrap_or_else(|| args.path.join("log.pub"));
         let verifier = read_verifier(&key)?;
+        let note = witness::checkpoint_file(&args.witnesses, &args.path.join("checkpoint"))?;
+        witness::require_witnesses(&args.witnesses, args.witness_quorum, &note, &verifier, out)?;
         let report = verify_export(&Folder(&args.path), &verifier)
             .with_context(|| format!("{}: export does not verify", args.path.display()))?;
         out.emit(&report, || {
@@ -121,6 +133,13 @@ pub async fn run(args: VerifyArgs, out: &Output) -> Result<ExitCode> {
     let bytes =
         std::fs::read(&args.path).with_context(|| format!("reading {}", args.path.display()))?;
     let bundle = ProofBundle::parse(&bytes).with_context(|| args.path.display().to_string())?;
+    witness::require_witnesses(
+        &args.witnesses,
+        args.witness_quorum,
+        &bundle.checkpoint,
+        &verifier,
+        out,
+    )?;
     let entry = args
         .entry
         .as_ref()
