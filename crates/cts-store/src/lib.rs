@@ -25,4 +25,4 @@ pub mod users;
 pub use audit::{audit, AuditFailure, AuditReport};
 pub use db::open_pool;
 pub use error::StoreError;
-pub use ledger::{AppendHook, ContentState, Ledger, StoredCheckpoint};
+pub use ledger::{AppendHook, ContentPresence, ContentState, Ledger, StoredCheckpoint};
