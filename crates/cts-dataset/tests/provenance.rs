@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::{fixture, lines, SPEC};
+use common::{fixture, SPEC};
 use cts_dataset::derive::{Provenance, ReviewRole};
 use cts_dataset::lineage::example_lineage;
 use cts_dataset::verify::{check_against_store, trace_offline, verify_release, OfflineQuery};
