@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use cts_ledger::bundle::ProofBundle;
 use cts_ledger::{LeafIndex, LogSigner, LogVerifier, TreeSize};
-use cts_store::releases::{ExampleRow, NewRelease};
+use cts_store::releases::{ExampleReview, ExampleRow, NewRelease};
 use cts_store::{Ledger, StoreError};
 use sha2::{Digest, Sha256};
 
@@ -208,7 +208,19 @@ impl Writer {
                 case_id: p.case.id.clone(),
                 case_version: p.case.version,
                 traces: p.traces.iter().map(|t| t.id.clone()).collect(),
-                reviews: p.reviews.iter().map(|r| r.id.clone()).collect(),
+                reviews: p
+                    .reviews
+                    .iter()
+                    .map(|r| ExampleReview {
+                        id: r.id.clone(),
+                        role: r.role,
+                        adjudication: p
+                            .adjudications
+                            .iter()
+                            .find(|a| a.chosen == r.id)
+                            .map(|a| a.leaf),
+                    })
+                    .collect(),
             });
             if self.batch.len() >= STAGE_BATCH {
                 stager.send(std::mem::take(&mut self.batch))?;

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use cts_review::review::{word_diff, DiffOp, StepChange};
 use cts_review::{ReviewBody, Rubric};
 use cts_store::datasets::{CaseGroup, Content, GroupReview, GroupTrace, TraceDocument};
+pub use cts_store::releases::ReviewRole;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -42,7 +43,8 @@ pub struct Provenance {
     pub case: CaseRef,
     /// The traces (two for a pair of samples).
     pub traces: Vec<TraceRef>,
-    /// The reviews.
+    /// Every review that qualified each trace: its standing review first,
+    /// then the reviews that agreed with it, or that the adjudicator weighed.
     pub reviews: Vec<ReviewRef>,
     /// Adjudications that chose a standing review.
     pub adjudications: Vec<AdjudicationRef>,
@@ -79,6 +81,9 @@ pub struct ReviewRef {
     pub id: String,
     /// Reviewer pseudonym.
     pub reviewer: String,
+    /// The part it played; absent in releases built before roles were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<ReviewRole>,
     /// Leaf.
     pub leaf: u64,
     /// Content commitment (hex).
@@ -151,6 +156,8 @@ struct Qualified<'a> {
     standing: &'a GroupReview,
     body: &'a ReviewBody,
     reviews: Vec<(&'a GroupReview, &'a ReviewBody)>,
+    /// Index of the standing review in `reviews`.
+    standing_at: usize,
     basis: &'static str,
     prompt: Vec<Message>,
     original: Vec<String>,
@@ -401,6 +408,7 @@ fn qualify<'a>(
         standing: review,
         body,
         reviews,
+        standing_at: standing,
         basis,
         prompt,
         original,
@@ -410,10 +418,11 @@ fn qualify<'a>(
     })
 }
 
-fn review_ref(r: &GroupReview) -> ReviewRef {
+fn review_ref(r: &GroupReview, role: ReviewRole) -> ReviewRef {
     ReviewRef {
         id: r.id.clone(),
         reviewer: r.reviewer.clone(),
+        role: Some(role),
         leaf: r.leaf,
         commitment: r.commitment.to_hex(),
         edit_leaves: r.edit_leaves.clone(),
@@ -440,18 +449,33 @@ fn adjudications(q: &Qualified) -> Vec<AdjudicationRef> {
     }
 }
 
-fn provenance(q: &Qualified, case: &CaseRef, all_reviews: bool) -> Provenance {
+/// Every review that qualified the trace, standing review first: the
+/// others agreed with it, were weighed by the adjudicator, or (only with
+/// `require = "submitted"`) disagree unresolved.
+fn qualifying_reviews(q: &Qualified) -> Vec<ReviewRef> {
+    let other = match q.basis {
+        "adjudicated" => ReviewRole::Considered,
+        "first-submitted" => ReviewRole::Disagreeing,
+        _ => ReviewRole::Agreeing,
+    };
+    let mut out = Vec::with_capacity(q.reviews.len());
+    out.push(review_ref(q.standing, ReviewRole::Standing));
+    for (i, (r, _)) in q.reviews.iter().enumerate() {
+        if i != q.standing_at {
+            out.push(review_ref(r, other));
+        }
+    }
+    out
+}
+
+fn provenance(q: &Qualified, case: &CaseRef) -> Provenance {
     Provenance {
         id: String::new(),
         sha256: String::new(),
         basis: q.basis.into(),
         case: case.clone(),
         traces: vec![trace_ref(q.trace)],
-        reviews: if all_reviews {
-            q.reviews.iter().map(|(r, _)| review_ref(r)).collect()
-        } else {
-            vec![review_ref(q.standing)]
-        },
+        reviews: qualifying_reviews(q),
         adjudications: adjudications(q),
     }
 }
@@ -625,7 +649,7 @@ fn emit_trace(
                     split,
                     id.clone(),
                     &SftRecord { id: &id, messages },
-                    provenance(q, case, false),
+                    provenance(q, case),
                 );
             }
             Format::Dpo | Format::DpoFlat
@@ -637,7 +661,7 @@ fn emit_trace(
                     rejected: &original,
                 };
                 let id = example_id(format, &[tid, rid, "corrected"]);
-                push_pair(out, format, split, id, pair, provenance(q, case, false));
+                push_pair(out, format, split, id, pair, provenance(q, case));
             }
             Format::Kto => {
                 let cases = [
@@ -655,14 +679,7 @@ fn emit_trace(
                         completion: vec![assistant(text)],
                         label,
                     };
-                    push(
-                        out,
-                        format,
-                        split,
-                        id.clone(),
-                        &record,
-                        provenance(q, case, false),
-                    );
+                    push(out, format, split, id.clone(), &record, provenance(q, case));
                 }
             }
             Format::Prm if !q.original.is_empty() => {
@@ -686,7 +703,7 @@ fn emit_trace(
                         completions: &q.original,
                         labels,
                     },
-                    provenance(q, case, false),
+                    provenance(q, case),
                 );
             }
             Format::PrmRich if !q.original.is_empty() => {
@@ -739,7 +756,7 @@ fn emit_trace(
                         reviewers: q.reviews.iter().map(|(r, _)| r.reviewer.as_str()).collect(),
                         model: &q.trace.model,
                     },
-                    provenance(q, case, true),
+                    provenance(q, case),
                 );
             }
             _ => {}
@@ -806,9 +823,9 @@ fn emit_sample_pairs(
             let (c, r) = (ranked[ci], ranked[ri]);
             let chosen = render_chain(&c.original, c.answer.as_deref());
             let rejected = render_chain(&r.original, r.answer.as_deref());
-            let mut prov = provenance(c, case, false);
+            let mut prov = provenance(c, case);
             prov.traces.push(trace_ref(r.trace));
-            prov.reviews.push(review_ref(r.standing));
+            prov.reviews.extend(qualifying_reviews(r));
             prov.adjudications.extend(adjudications(r));
             prov.basis = format!("ranked:{}>{}", c.basis, r.basis);
             let parts = [

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use cts_ledger::{leaf_hash, LeafIndex, LogVerifier};
 use cts_review::review::StepChange;
-use cts_store::releases::{ExampleRow, Release, TrainingRun};
+use cts_store::releases::{ExampleRow, Release, ReviewRole, TrainingRun};
 use cts_store::review::{StoredAdjudication, StoredReview};
 use cts_store::{ContentState, Ledger};
 
@@ -43,6 +43,11 @@ pub struct ReviewLineage {
     pub id: String,
     /// Reviewer pseudonym.
     pub reviewer: String,
+    /// The part it played in qualifying the example (None for examples
+    /// indexed before roles were recorded).
+    pub role: Option<ReviewRole>,
+    /// For the standing review of an adjudicated trace: the adjudication's leaf.
+    pub adjudication: Option<u64>,
     /// Version.
     pub version: i64,
     /// When.
@@ -51,6 +56,10 @@ pub struct ReviewLineage {
     pub rubric: String,
     /// Ratings.
     pub ratings: BTreeMap<String, u8>,
+    /// Step labels in the reviewed chain (−1, 0, +1, or none).
+    pub labels: Vec<Option<i8>>,
+    /// Safety flags per step of the reviewed chain.
+    pub flags: Vec<Vec<String>>,
     /// Overall rationale.
     pub rationale: String,
     /// The `review.submitted` event.
@@ -73,7 +82,19 @@ pub struct TraceLineage {
     /// The `trace.generated` event.
     pub evidence: Evidence,
     /// Adjudications of it.
-    pub adjudications: Vec<(StoredAdjudication, Evidence)>,
+    pub adjudications: Vec<AdjudicationLineage>,
+}
+
+/// An adjudication of a trace in a lineage.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AdjudicationLineage {
+    /// The decision (adjudicator pseudonym, chosen review, rationale).
+    #[serde(flatten)]
+    pub decision: StoredAdjudication,
+    /// The `adjudication.decided` event.
+    pub evidence: Evidence,
+    /// Whether this decision is the one that qualified the example.
+    pub qualified: bool,
 }
 
 /// The case in a lineage.
@@ -162,6 +183,8 @@ async fn review_lineage(
     ledger: &Ledger,
     verifier: &LogVerifier,
     r: StoredReview,
+    role: Option<ReviewRole>,
+    adjudication: Option<u64>,
 ) -> Result<ReviewLineage, DatasetError> {
     let mut edits = Vec::new();
     for &leaf in &r.edit_leaves {
@@ -193,9 +216,13 @@ async fn review_lineage(
         evidence: evidence(ledger, verifier, r.leaf).await?,
         id: r.id,
         reviewer: r.reviewer,
+        role,
+        adjudication,
         version: r.version,
         submitted: r.submitted,
         rubric: r.rubric,
+        labels: r.body.steps.iter().map(|s| s.label).collect(),
+        flags: r.body.steps.iter().map(|s| s.flags.clone()).collect(),
         ratings: r.body.ratings,
         rationale: r.body.rationale,
         edits,
@@ -228,17 +255,24 @@ pub async fn example_lineage(
         releases.push((release, ev));
     }
     let mut reviews = Vec::new();
-    for rid in &example.reviews {
-        let r = cts_store::review::review_by_id(ledger, rid).await?;
-        reviews.push(review_lineage(ledger, verifier, r).await?);
+    for er in &example.reviews {
+        let r = cts_store::review::review_by_id(ledger, &er.id).await?;
+        reviews.push(review_lineage(ledger, verifier, r, er.role, er.adjudication).await?);
     }
     let mut traces = Vec::new();
     for tid in &example.traces {
         let (t, _) = cts_store::traces::get_trace(ledger, tid).await?;
         let mut adjudications = Vec::new();
         for a in cts_store::review::adjudications_of(ledger, tid).await? {
-            let ev = evidence(ledger, verifier, a.leaf).await?;
-            adjudications.push((a, ev));
+            let qualified = example
+                .reviews
+                .iter()
+                .any(|r| r.adjudication == Some(a.leaf));
+            adjudications.push(AdjudicationLineage {
+                evidence: evidence(ledger, verifier, a.leaf).await?,
+                decision: a,
+                qualified,
+            });
         }
         traces.push(TraceLineage {
             evidence: evidence(ledger, verifier, t.leaf).await?,

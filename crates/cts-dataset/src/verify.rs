@@ -5,7 +5,9 @@
 //! its root, every evidence entry against its tile hash, every file against
 //! the manifest, and every example against its provenance record (its
 //! line's digest, and that each leaf it names holds an event of the right
-//! kind, about the right subject, carrying the right commitment). When the
+//! kind, about the right subject, carrying the right commitment — every
+//! review that qualified it, and the adjudication that chose the standing
+//! one, each trace with exactly one standing review). When the
 //! release carries `release.tlog-proof`, that the ledger's
 //! `dataset.released` event commits to this very manifest.
 //!
@@ -24,7 +26,7 @@ use cts_store::Ledger;
 use sha2::{Digest, Sha256};
 
 use crate::build::BuildOptions;
-use crate::derive::Provenance;
+use crate::derive::{Provenance, ReviewRef, ReviewRole};
 use crate::manifest::{ManifestIn, MANIFEST_FORMAT};
 use crate::spec::Spec;
 use crate::DatasetError;
@@ -356,6 +358,62 @@ fn check_provenance(p: &Provenance, events: &HashMap<u64, Summary>) -> Result<()
             None,
         )?;
     }
+    check_roles(p, events)
+}
+
+/// Each trace has one standing review; an adjudication of it chose that
+/// review; reviews named as weighed by an adjudicator come with the
+/// adjudication. Releases built before roles were recorded name none.
+fn check_roles(p: &Provenance, events: &HashMap<u64, Summary>) -> Result<(), String> {
+    if p.reviews.iter().all(|r| r.role.is_none()) {
+        return Ok(());
+    }
+    if let Some(r) = p.reviews.iter().find(|r| r.role.is_none()) {
+        return Err(format!("review {} has no role", r.id));
+    }
+    for t in &p.traces {
+        let subject = format!("trace:{}", t.id);
+        let about = |r: &&ReviewRef| {
+            events
+                .get(&r.leaf)
+                .is_some_and(|e| e.subjects.contains(&subject))
+        };
+        let standing: Vec<&ReviewRef> = p
+            .reviews
+            .iter()
+            .filter(about)
+            .filter(|r| r.role == Some(ReviewRole::Standing))
+            .collect();
+        let [standing] = standing[..] else {
+            return Err(format!(
+                "trace {}: {} standing reviews are named, not one",
+                t.id,
+                standing.len()
+            ));
+        };
+        let adjudication = p.adjudications.iter().find(|a| a.trace == t.id);
+        if let Some(a) = adjudication {
+            if a.chosen != standing.id {
+                return Err(format!(
+                    "trace {}: the adjudication (leaf {}) chose {}, not the standing review {}",
+                    t.id, a.leaf, a.chosen, standing.id
+                ));
+            }
+        }
+        if let Some(r) = p
+            .reviews
+            .iter()
+            .filter(about)
+            .find(|r| r.role == Some(ReviewRole::Considered))
+        {
+            if adjudication.is_none() {
+                return Err(format!(
+                    "review {} is named as weighed by an adjudicator, but no adjudication of trace {} is named",
+                    r.id, t.id
+                ));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -510,12 +568,25 @@ pub struct OfflineExample {
     pub case: EvidenceEvent,
     /// Trace events (body: model identity, parameters, template).
     pub traces: Vec<EvidenceEvent>,
-    /// Review events (actor: the clinician's pseudonym; body: labels, flags, ratings).
-    pub reviews: Vec<EvidenceEvent>,
+    /// Every review that qualified it (actor: the clinician's pseudonym;
+    /// body: labels, flags, ratings), standing review first.
+    pub reviews: Vec<OfflineReview>,
     /// Edit events.
     pub edits: Vec<EvidenceEvent>,
     /// Adjudication events.
     pub adjudications: Vec<EvidenceEvent>,
+}
+
+/// A review behind an example traced offline.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OfflineReview {
+    /// Review id.
+    pub id: String,
+    /// The part it played (None in releases built before roles were recorded).
+    pub role: Option<ReviewRole>,
+    /// Its verified `review.submitted` event.
+    #[serde(flatten)]
+    pub event: EvidenceEvent,
 }
 
 /// What to trace offline.
@@ -596,8 +667,14 @@ pub fn trace_offline(
                 reviews: p
                     .reviews
                     .iter()
-                    .map(|r| get(r.leaf))
-                    .collect::<Result<_, _>>()?,
+                    .map(|r| {
+                        Ok(OfflineReview {
+                            id: r.id.clone(),
+                            role: r.role,
+                            event: get(r.leaf)?,
+                        })
+                    })
+                    .collect::<Result<_, DatasetError>>()?,
                 edits: p
                     .reviews
                     .iter()

@@ -512,6 +512,66 @@ impl Ledger {
             ..stored
         })
     }
+    /// Whether the content behind each commitment is stored, erased or
+    /// missing, without reading it: one primary-key lookup per commitment,
+    /// for reading the log page by page (`cts ledger list`). A commitment
+    /// with no row at all comes back as [`ContentPresence::Missing`].
+    pub async fn content_presence(
+        &self,
+        commitments: &[Commitment],
+    ) -> Result<Vec<ContentPresence>, StoreError> {
+        // Well under SQLite's limit on bound parameters.
+        const CHUNK: usize = 500;
+        let mut found = std::collections::HashMap::with_capacity(commitments.len());
+        for chunk in commitments.chunks(CHUNK) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            // typeof() reads a column's type from the record header, not the content.
+            let sql = format!(
+                "SELECT commitment, redacted_leaf, typeof(salt) <> 'null' AND typeof(bytes) <> 'null'
+                 FROM content WHERE commitment IN ({marks})"
+            );
+            let mut query = sqlx::query(&sql);
+            for c in chunk {
+                query = query.bind(&c.0[..]);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let key: Vec<u8> = row.try_get(0)?;
+                let redacted: Option<i64> = row.try_get(1)?;
+                let present: i64 = row.try_get(2)?;
+                let state = match (redacted, present != 0) {
+                    (Some(at), _) => ContentPresence::Redacted {
+                        redacted_at: LeafIndex(at as u64),
+                    },
+                    (None, true) => ContentPresence::Present,
+                    (None, false) => ContentPresence::Missing,
+                };
+                found.insert(key, state);
+            }
+        }
+        Ok(commitments
+            .iter()
+            .map(|c| {
+                found
+                    .get(&c.0[..])
+                    .copied()
+                    .unwrap_or(ContentPresence::Missing)
+            })
+            .collect())
+    }
+}
+
+/// Whether committed content is stored, without the content itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContentPresence {
+    /// Content and salt are present.
+    Present,
+    /// Erased by the `content.redacted` event at `redacted_at`.
+    Redacted {
+        /// Leaf of the redaction event.
+        redacted_at: LeafIndex,
+    },
+    /// Neither stored nor erased by a `content.redacted` event.
+    Missing,
 }
 
 fn checkpoint_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredCheckpoint, StoreError> {

@@ -26,4 +26,6 @@ pub mod users;
 pub use audit::{audit, audit_anchor, AuditFailure, AuditReport};
 pub use db::open_pool;
 pub use error::StoreError;
-pub use ledger::{anchor_path, AppendHook, ContentState, Ledger, StoredCheckpoint};
+pub use ledger::{
+    anchor_path, AppendHook, ContentPresence, ContentState, Ledger, StoredCheckpoint,
+};

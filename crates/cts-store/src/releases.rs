@@ -25,8 +25,83 @@ pub struct ExampleRow {
     pub case_version: i64,
     /// Traces behind it.
     pub traces: Vec<String>,
-    /// Reviews behind it.
-    pub reviews: Vec<String>,
+    /// Every review that qualified it, with the part each played.
+    pub reviews: Vec<ExampleReview>,
+}
+
+/// The part a review played in qualifying an example.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReviewRole {
+    /// The review the example is built from (its labels, edits and ratings).
+    Standing,
+    /// A review of the blind double review that agreed with the standing one.
+    Agreeing,
+    /// A review the adjudicator weighed and did not choose.
+    Considered,
+    /// A review left disagreeing, unresolved (a spec with `require = "submitted"`).
+    Disagreeing,
+}
+
+impl ReviewRole {
+    /// The role's name as written in provenance (`standing`, `agreeing`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            ReviewRole::Standing => "standing",
+            ReviewRole::Agreeing => "agreeing",
+            ReviewRole::Considered => "considered",
+            ReviewRole::Disagreeing => "disagreeing",
+        }
+    }
+}
+
+/// A review behind an indexed example.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "IndexedReview")]
+pub struct ExampleReview {
+    /// Review id.
+    pub id: String,
+    /// Its part; None in examples indexed before roles were recorded (a bare id).
+    pub role: Option<ReviewRole>,
+    /// For the standing review of an adjudicated trace: the
+    /// `adjudication.decided` leaf that chose it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjudication: Option<u64>,
+}
+
+/// How the index holds a review: a bare id (before roles were recorded) or
+/// an [`ExampleReview`].
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum IndexedReview {
+    Id(String),
+    Full {
+        id: String,
+        role: Option<ReviewRole>,
+        #[serde(default)]
+        adjudication: Option<u64>,
+    },
+}
+
+impl From<IndexedReview> for ExampleReview {
+    fn from(r: IndexedReview) -> Self {
+        match r {
+            IndexedReview::Id(id) => ExampleReview {
+                id,
+                role: None,
+                adjudication: None,
+            },
+            IndexedReview::Full {
+                id,
+                role,
+                adjudication,
+            } => ExampleReview {
+                id,
+                role,
+                adjudication,
+            },
+        }
+    }
 }
 
 /// A recorded release.
@@ -519,7 +594,8 @@ pub async fn release_summary(ledger: &Ledger, build: &str) -> Result<ReleaseSumm
     let rows = sqlx::query(
         "SELECT u.pseudonym, COUNT(DISTINCT r.id)
          FROM release_examples e, json_each(e.reviews) j
-         JOIN reviews r ON r.id = j.value JOIN users u ON u.id = r.user_id
+         JOIN reviews r ON r.id = (CASE j.type WHEN 'object' THEN json_extract(j.value, '$.id') ELSE j.value END)
+         JOIN users u ON u.id = r.user_id
          WHERE e.build = ? GROUP BY u.pseudonym ORDER BY u.pseudonym",
     )
     .bind(build)

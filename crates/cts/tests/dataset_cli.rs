@@ -193,6 +193,52 @@ async fn release_training_and_lineage_from_the_command_line() {
         "human-readable lineage"
     );
 
+    // An example that qualified through the blind double review names both
+    // clinicians, with their roles and labels, from the store and offline.
+    let agreed: serde_json::Value = ["train", "validation", "test"]
+        .iter()
+        .map(|s| rel.join(format!("provenance/sft/{s}.jsonl")))
+        .filter(|f| f.exists())
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .find(|p| p["basis"] == "agreed")
+        .expect("an example the two reviewers agreed on");
+    let agreed_id = agreed["id"].as_str().unwrap();
+    let lineage = ok(cts(&p, &["--json", "lineage", agreed_id]));
+    let reviews = lineage["reviews"].as_array().unwrap();
+    assert_eq!(reviews.len(), 2, "{lineage}");
+    assert_eq!(reviews[0]["role"], "standing");
+    assert_eq!(reviews[1]["role"], "agreeing");
+    assert_ne!(reviews[0]["reviewer"], reviews[1]["reviewer"]);
+    for r in reviews {
+        assert!(!r["labels"].as_array().unwrap().is_empty(), "{r}");
+    }
+    let text = String::from_utf8_lossy(&cts(&p, &["lineage", agreed_id]).stdout).into_owned();
+    for r in reviews {
+        assert!(
+            text.contains(r["reviewer"].as_str().unwrap()),
+            "both clinicians in the text lineage: {text}"
+        );
+    }
+    assert!(
+        text.contains("standing review") && text.contains("agreeing review"),
+        "{text}"
+    );
+    let traced = offline_verify(&["--example", agreed_id]);
+    let offline = traced["examples"][0]["reviews"].as_array().unwrap();
+    assert_eq!(offline.len(), 2);
+    assert_eq!(offline[0]["role"], "standing");
+    assert_eq!(offline[1]["role"], "agreeing");
+    assert_eq!(
+        offline[0]["actor"].as_str().unwrap(),
+        format!("user:{}", reviews[0]["reviewer"].as_str().unwrap())
+    );
+
     // The model back to its data and reviewers.
     let model = ok(cts(&p, &["--json", "lineage", "--model", &sha]));
     assert_eq!(model["runs"].as_array().unwrap().len(), 1);

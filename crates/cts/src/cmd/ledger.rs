@@ -1,4 +1,4 @@
-//! `cts ledger …`: append, show, checkpoint, proof, consistency, verify, export, redact.
+//! `cts ledger …`: append, show, checkpoint, proof, consistency, verify, export, redact, list.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -12,7 +12,7 @@ use cts_ledger::tile::{bundles_for, TILE_WIDTH};
 use cts_ledger::{
     hash_to_base64, leaf_hash, Commitment, Event, EventDraft, EventKind, LeafIndex, TreeSize,
 };
-use cts_store::{ContentState, Ledger, StoredCheckpoint};
+use cts_store::{ContentPresence, ContentState, Ledger, StoredCheckpoint};
 use serde::Deserialize;
 
 use crate::output::Output;
@@ -88,6 +88,23 @@ pub enum LedgerCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Read the log in order, one line per event: leaf, time, kind, actor, subjects, content state.
+    ///
+    /// Streams page by page, so it never holds the whole log. `--json` writes JSON Lines.
+    List {
+        /// Only events of this kind; `PREFIX*` matches kinds starting with PREFIX (e.g. `review.*`). Repeat for several.
+        #[arg(long)]
+        kind: Vec<String>,
+        /// Only events about this subject (`type:id`); `PREFIX*` matches by prefix (e.g. `trace:c1@*`). Repeat for several.
+        #[arg(long)]
+        subject: Vec<String>,
+        /// Start at this leaf.
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+        /// Stop after this many listed events.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
 }
 
 /// Runs a ledger subcommand.
@@ -119,6 +136,20 @@ pub async fn run(cmd: LedgerCommand, project: Option<&Path>, out: &Output) -> Re
         LedgerCommand::Export { dir } => export(&project, &ledger, &dir, out).await,
         LedgerCommand::Redact { commitment, reason } => {
             redact(&project, &ledger, &commitment, &reason, out).await
+        }
+        LedgerCommand::List {
+            kind,
+            subject,
+            since,
+            limit,
+        } => {
+            let filter = ListFilter {
+                kinds: kind,
+                subjects: subject,
+                since: LeafIndex(since),
+                limit,
+            };
+            list(&ledger, &filter, out).await
         }
     }
 }
@@ -558,6 +589,166 @@ async fn redact(
         },
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `cts ledger list` shows of an event; one JSON line each with `--json`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ListedEvent {
+    /// Leaf index.
+    pub leaf: u64,
+    /// When (as the event records it).
+    pub time: String,
+    /// Event kind.
+    pub kind: String,
+    /// Who.
+    pub actor: String,
+    /// What it is about.
+    pub subjects: Vec<String>,
+    /// The content it commits to, by name, with its stored state.
+    pub content: Vec<ListedContent>,
+}
+
+/// A named commitment of a listed event.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ListedContent {
+    /// The content's name in the event.
+    pub name: String,
+    /// Its commitment (hex).
+    pub commitment: Commitment,
+    /// `present`, `redacted` or `missing`.
+    pub state: String,
+    /// The `content.redacted` leaf, when erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redacted_at: Option<u64>,
+}
+
+/// The filters of `cts ledger list`.
+struct ListFilter {
+    kinds: Vec<String>,
+    subjects: Vec<String>,
+    since: LeafIndex,
+    limit: Option<u64>,
+}
+
+/// `pattern` is a value, or `PREFIX*` for values starting with PREFIX.
+fn matches_pattern(pattern: &str, value: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => value.starts_with(prefix),
+        None => pattern == value,
+    }
+}
+
+impl ListFilter {
+    fn wants(&self, event: &Event) -> bool {
+        (self.kinds.is_empty()
+            || self
+                .kinds
+                .iter()
+                .any(|k| matches_pattern(k, event.kind.as_str())))
+            && (self.subjects.is_empty()
+                || self
+                    .subjects
+                    .iter()
+                    .any(|p| event.subjects.iter().any(|s| matches_pattern(p, s))))
+    }
+}
+
+/// Leaves read per page: 16 entry bundles.
+const LIST_PAGE: u64 = 16 * TILE_WIDTH;
+
+/// `cts ledger list`: pages of entry bundles in leaf order, each page's
+/// content states in one lookup, lines written as they are ready.
+async fn list(ledger: &Ledger, filter: &ListFilter, out: &Output) -> Result<ExitCode> {
+    use std::io::Write;
+    let size = ledger.refresh().await?.0;
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut listed = 0u64;
+    let mut start = filter.since.0;
+    'pages: while start < size && filter.limit.is_none_or(|l| listed < l) {
+        let end = start.saturating_add(LIST_PAGE).min(size);
+        tracing::debug!(start, end, "reading log page");
+        let mut events = Vec::new();
+        for (leaf, entry) in (start..).zip(ledger.entries(LeafIndex(start), LeafIndex(end)).await?)
+        {
+            let event = Event::decode(&entry).with_context(|| format!("leaf {leaf}"))?;
+            if filter.wants(&event) {
+                events.push((leaf, event));
+            }
+        }
+        let commitments: Vec<Commitment> = events
+            .iter()
+            .flat_map(|(_, e)| e.content.values().copied())
+            .collect();
+        let mut states = ledger.content_presence(&commitments).await?.into_iter();
+        for (leaf, event) in events {
+            if filter.limit.is_some_and(|l| listed >= l) {
+                break 'pages;
+            }
+            let content = event
+                .content
+                .iter()
+                .map(|(name, c)| {
+                    let (state, redacted_at) = match states.next() {
+                        Some(ContentPresence::Present) => ("present", None),
+                        Some(ContentPresence::Redacted { redacted_at }) => {
+                            ("redacted", Some(redacted_at.0))
+                        }
+                        Some(ContentPresence::Missing) | None => ("missing", None),
+                    };
+                    ListedContent {
+                        name: name.clone(),
+                        commitment: *c,
+                        state: state.into(),
+                        redacted_at,
+                    }
+                })
+                .collect();
+            let item = ListedEvent {
+                leaf,
+                time: event.time,
+                kind: event.kind.as_str().to_owned(),
+                actor: event.actor,
+                subjects: event.subjects,
+                content,
+            };
+            let line = if out.json {
+                serde_json::to_string(&item).context("encoding an event")?
+            } else {
+                listed_text(&item)
+            };
+            // A closed pipe (`cts ledger list | head`) ends the listing quietly.
+            if writeln!(stdout, "{line}").is_err() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            listed += 1;
+        }
+        if stdout.flush().is_err() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        start = end;
+    }
+    let _ = stdout.flush();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One text line of `cts ledger list`.
+fn listed_text(e: &ListedEvent) -> String {
+    let subjects = if e.subjects.is_empty() {
+        "-".to_owned()
+    } else {
+        e.subjects.join(",")
+    };
+    let mut line = format!(
+        "{:>8}  {}  {:<22} {:<20} {subjects}",
+        e.leaf, e.time, e.kind, e.actor
+    );
+    for c in &e.content {
+        match c.redacted_at {
+            Some(at) => line.push_str(&format!("  {}=redacted@{at}", c.name)),
+            None => line.push_str(&format!("  {}={}", c.name, c.state)),
+        }
+    }
+    line
 }
 
 #[cfg(test)]

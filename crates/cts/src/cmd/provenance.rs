@@ -78,6 +78,22 @@ fn mark(e: &Evidence) -> String {
     }
 }
 
+/// Step labels as `+1 -1 0 ·` (· for a step left unlabelled).
+pub(crate) fn labels_text(labels: &[Option<i8>]) -> String {
+    if labels.is_empty() {
+        return "(no steps)".into();
+    }
+    labels
+        .iter()
+        .map(|l| match l {
+            Some(n) if *n > 0 => format!("+{n}"),
+            Some(n) => n.to_string(),
+            None => "·".into(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Runs `cts lineage`.
 pub async fn run_lineage(
     args: LineageArgs,
@@ -154,13 +170,15 @@ pub async fn run_lineage(
         }
         for r in &l.reviews {
             s.push_str(&format!(
-                "  review {} by {} (v{}, {}, rubric {})  [{}]\n    ratings {}\n    rationale: {}\n",
+                "  {} review {} by {} (v{}, {}, rubric {})  [{}]\n    labels {}\n    ratings {}\n    rationale: {}\n",
+                r.role.map_or("a", |role| role.name()),
                 r.id,
                 r.reviewer,
                 r.version,
                 r.submitted,
                 r.rubric,
                 mark(&r.evidence),
+                labels_text(&r.labels),
                 serde_json::to_string(&r.ratings).unwrap_or_default(),
                 r.rationale
             ));
@@ -188,13 +206,14 @@ pub async fn run_lineage(
                 t.params,
                 t.template
             ));
-            for (a, ev) in &t.adjudications {
+            for a in &t.adjudications {
                 s.push_str(&format!(
-                    "    adjudicated by {}: {} stands — {}  [{}]\n",
-                    a.adjudicator,
-                    a.chosen,
-                    a.rationale,
-                    mark(ev)
+                    "    {}adjudicated by {}: {} stands — {}  [{}]\n",
+                    if a.qualified { "qualifying: " } else { "" },
+                    a.decision.adjudicator,
+                    a.decision.chosen,
+                    a.decision.rationale,
+                    mark(&a.evidence)
                 ));
             }
         }

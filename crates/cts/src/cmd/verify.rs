@@ -81,7 +81,13 @@ pub async fn run(args: VerifyArgs, out: &Output) -> Result<ExitCode> {
                         s.push_str(&format!("  trace leaf {} at {}: model {}\n", t.leaf, t.time, t.body.get("model").cloned().unwrap_or_default()));
                     }
                     for r in &e.reviews {
-                        s.push_str(&format!("  review leaf {} by {} at {}: ratings {}\n", r.leaf, r.actor, r.time, r.body.get("ratings").cloned().unwrap_or_default()));
+                        let labels: Vec<Option<i8>> = r.event.body.get("labels").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
+                        s.push_str(&format!(
+                            "  {} review {} leaf {} by {} at {}\n    labels {}  ratings {}\n",
+                            r.role.map_or("a", |role| role.name()), r.id, r.event.leaf, r.event.actor, r.event.time,
+                            crate::cmd::provenance::labels_text(&labels),
+                            r.event.body.get("ratings").cloned().unwrap_or_default()
+                        ));
                     }
                     for r in &e.edits {
                         s.push_str(&format!("  edit leaf {} by {} at {}: {}\n", r.leaf, r.actor, r.time, r.body));
