@@ -21,6 +21,10 @@ const REQUIRED: [&str; 3] = ["id", "specialty", "question"];
 /// Parses CSV `text` with a header row; `file` names the file in problem messages.
 pub fn parse_csv(file: &str, text: &str) -> Result<Vec<ParsedCase>, ImportError> {
     let mut issues = Issues::new(file);
+    if let Some(line) = stray_quote_line(text) {
+        issues.push(line, None, STRAY_QUOTE);
+        return issues.finish(Vec::new());
+    }
     let mut reader = ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -77,6 +81,50 @@ pub fn parse_csv(file: &str, text: &str) -> Result<Vec<ParsedCase>, ImportError>
         }
     }
     issues.finish(cases)
+}
+
+const STRAY_QUOTE: &str = "malformed CSV: a quoted field has text after its closing quote (write \"\" for a quote inside a quoted field)";
+
+/// The 1-based line of the first quoted field with text after its closing quote.
+///
+/// The `csv` crate reads `"abc"x` as `abcx`; a spreadsheet never writes that,
+/// so it means a broken or hostile file, and the importers refuse it rather
+/// than guess what the cell was meant to hold.
+pub(super) fn stray_quote_line(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let (mut line, mut field_start, mut in_quotes, mut closed) = (1usize, true, false, false);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_quotes {
+            if b == b'"' {
+                if bytes.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    in_quotes = false;
+                    closed = true;
+                }
+            } else if b == b'\n' {
+                line += 1;
+            }
+        } else if closed {
+            match b {
+                b',' => (closed, field_start) = (false, true),
+                b'\n' => (closed, field_start, line) = (false, true, line + 1),
+                b'\r' => {}
+                _ => return Some(line),
+            }
+        } else {
+            match b {
+                b'"' if field_start => (in_quotes, field_start) = (true, false),
+                b',' | b'\r' => field_start = true,
+                b'\n' => (field_start, line) = (true, line + 1),
+                _ => field_start = false,
+            }
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Reads and parses the CSV file at `path`.
