@@ -21,6 +21,9 @@ const REQUIRED: [&str; 3] = ["id", "specialty", "question"];
 /// Parses CSV `text` with a header row; `file` names the file in problem messages.
 pub fn parse_csv(file: &str, text: &str) -> Result<Vec<ParsedCase>, ImportError> {
     let mut issues = Issues::new(file);
+    if strip_bom(text).trim().is_empty() {
+        return issues.finish(Vec::new());
+    }
     if let Some(line) = stray_quote_line(text) {
         issues.push(line, None, STRAY_QUOTE);
         return issues.finish(Vec::new());
@@ -224,6 +227,46 @@ mod tests {
 
     fn messages(err: ImportError) -> Vec<String> {
         err.issues().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn an_empty_file_or_a_header_alone_is_an_error() {
+        for text in ["", " \n\n", "id,specialty,question\n"] {
+            let msgs = messages(parse_csv("c.csv", text).unwrap_err());
+            assert_eq!(
+                msgs,
+                vec!["c.csv:0: the file holds no records (it is empty or blank)"]
+            );
+        }
+    }
+
+    #[test]
+    fn a_stray_quote_after_a_closing_quote_names_its_line() {
+        let msgs = messages(
+            parse_csv(
+                "c.csv",
+                "id,specialty,question\na,s,\"multi\nline\"\nb,s,\"Q\" x\n",
+            )
+            .unwrap_err(),
+        );
+        assert_eq!(msgs.len(), 1);
+        assert!(
+            msgs[0].starts_with(
+                "c.csv:4: malformed CSV: a quoted field has text after its closing quote"
+            ),
+            "{}",
+            msgs[0]
+        );
+    }
+
+    #[test]
+    fn doubled_quotes_and_quoted_commas_are_not_stray() {
+        let cases = parse_csv(
+            "c.csv",
+            "id,specialty,question\na,s,\"He said \"\"stop\"\", then left\"\r\n",
+        )
+        .unwrap();
+        assert_eq!(cases[0].case.question, "He said \"stop\", then left");
     }
 
     #[test]

@@ -214,6 +214,16 @@ mod tests {
     }
 
     #[test]
+    fn stray_quote_is_an_error_not_silently_unquoted() {
+        let err = parse_mmlu("anatomy_val.csv", "Q,a,b,c,d,A\n\"Q\"x,a,b,c,d,B\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("anatomy_val.csv:2: malformed CSV"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn short_row_is_reported() {
         let err = parse_mmlu("anatomy_val.csv", "Q,a,b,c,A\n").unwrap_err();
         assert!(err.to_string().contains("expected 6 cells"), "{err}");
