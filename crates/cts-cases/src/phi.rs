@@ -1,15 +1,21 @@
 //! A heuristic guard against direct identifiers (PHI) in case text.
 //!
 //! [`scan`] looks for the identifiers that most often leak into clinical
-//! vignettes pasted from real records: e-mail addresses, phone numbers, US
-//! social security numbers, medical record numbers, dates of birth and street
+//! vignettes pasted from real records: e-mail addresses, phone numbers (US,
+//! international and national forms such as `020 7946 0958`), US social
+//! security numbers, medical record numbers, dates of birth (numeric or with
+//! month names: `DOB: 14-Mar-1956`), admission, discharge and death dates,
+//! ages over 89 (a HIPAA safe-harbor identifier), ZIP codes and street
 //! addresses. It is tuned to leave ordinary clinical text alone ("72-year-old
 //! woman", "metformin 500 mg", "BP 150/90", "eGFR 28 mL/min/1.73 m2").
 //!
+//! Findings carry the kind and the byte range, never the text found, so a
+//! message built from them does not repeat the identifier.
+//!
 //! This is a tripwire, **not de-identification**: it does not find names,
-//! most dates, ages over 89, or identifiers in unusual formats, and a clean
-//! scan does not make text safe to share. Real patient data must be
-//! de-identified properly before it comes anywhere near CTS.
+//! unlabelled dates, or identifiers in unusual formats, and a clean scan does
+//! not make text safe to share. Real patient data must be de-identified
+//! properly before it comes anywhere near CTS.
 
 use std::fmt;
 use std::ops::Range;
@@ -34,6 +40,12 @@ pub enum PhiKind {
     DateOfBirth,
     /// A street address or post-office box.
     StreetAddress,
+    /// An admission, discharge or death date.
+    EncounterDate,
+    /// An age over 89, which HIPAA's safe harbor groups as "90 or older".
+    AgeOver89,
+    /// A US ZIP code (labelled, or after a state abbreviation).
+    ZipCode,
 }
 
 impl PhiKind {
@@ -46,6 +58,9 @@ impl PhiKind {
             PhiKind::MedicalRecordNumber => "medical record number",
             PhiKind::DateOfBirth => "date of birth",
             PhiKind::StreetAddress => "street address",
+            PhiKind::EncounterDate => "admission, discharge or death date",
+            PhiKind::AgeOver89 => "age over 89",
+            PhiKind::ZipCode => "ZIP code",
         }
     }
 }
@@ -140,7 +155,7 @@ const MONTHS: &str = "january|february|march|april|may|june|july|august|septembe
 
 static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
     let date = format!(
-        r"\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:\d{{4}}|\d{{2}})|\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|(?:{MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{MONTHS})\.?,?\s+\d{{4}}"
+        r"\d{{1,2}}[-/.\x20](?:{MONTHS})\.?[-/.,\x20]\x20?(?:\d{{4}}|\d{{2}})\b|(?:{MONTHS})[-/.]\d{{1,2}}[-/.](?:\d{{4}}|\d{{2}})\b|\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:\d{{4}}|\d{{2}})|\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|(?:{MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{MONTHS})\.?,?\s+\d{{4}}"
     );
     let street_suffix = "Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Terrace|Way|Circle|Highway|Hwy|Parkway|Pkwy|Square|Close|Crescent";
     let specs: Vec<(PhiKind, String, Accept)> = vec![
@@ -195,6 +210,38 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
             not_after_digit,
         ),
         (PhiKind::StreetAddress, r"(?i)\bp\.?\s?o\.?\s*box\s+\d+".into(), always),
+        (
+            PhiKind::EncounterDate,
+            format!(r"(?i)\b(?:(?:re)?admitted|(?:re)?admission|discharged?|died|deceased|death|d\.?o\.?a\.?|d\.?o\.?d\.?)\b(?:\s+(?:date|on|was|is|to|the|at|from|in|of|hospital|ward|unit|icu))*\s*[:=-]?\s*({date})"),
+            always,
+        ),
+        // "a 92-year-old", "93 yo", "94 years of age", "aged 95", "age: 101".
+        (
+            PhiKind::AgeOver89,
+            r"(?i)\b(9\d|1[0-4]\d)(?:\s*-?\s*(?:years?|yrs?)[\s-]*old|\s*-?\s*y/?o\b|\s*-?\s*(?:years?|yrs?)\s+of\s+age|\s*-?\s*year-old)".into(),
+            one_persons_age,
+        ),
+        (
+            PhiKind::AgeOver89,
+            r"(?i)\b(?:aged?|age\s*:)\s*[:=]?\s*(9\d|1[0-4]\d)\b".into(),
+            not_a_duration,
+        ),
+        (
+            PhiKind::ZipCode,
+            r"(?i)\b(?:zip(?:\s*code)?|postal\s+code|post\s*code)\s*[:#]?\s*(\d{5}(?:-\d{4})?)\b".into(),
+            always,
+        ),
+        (
+            PhiKind::ZipCode,
+            format!(r"\b(?:{US_STATES}),?\s+(\d{{5}}(?:-\d{{4}})?)\b"),
+            not_in_number_chain,
+        ),
+        // National forms with a trunk 0: 020 7946 0958, (02) 9374 4000, 06 12 34 56 78, 0044 20 7946 0958.
+        (
+            PhiKind::Phone,
+            r"(?:\(0\d{1,4}\)\s?|\b0\d{1,4}[\s.-])\d{2,4}(?:[\s.-]\d{2,4}){1,3}\b".into(),
+            national_phone,
+        ),
     ];
     specs
         .into_iter()
@@ -208,6 +255,54 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
         })
         .collect()
 });
+
+const US_STATES: &str = "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR";
+
+/// Rejects "aged 95 days" (a unit shorter than years), then as [`one_persons_age`].
+fn not_a_duration(text: &str, r: Range<usize>) -> bool {
+    let rest = text
+        .get(r.end..)
+        .unwrap_or_default()
+        .trim_start()
+        .to_ascii_lowercase();
+    !["day", "week", "month", "hour", "minute", "%", "mg", "kg"]
+        .iter()
+        .any(|unit| rest.starts_with(unit))
+        && one_persons_age(text, r)
+}
+
+/// Rejects the bounds of a population's age range ("18-100 years of age",
+/// "aged 92 or 93", "older than 90 years"): safe harbor concerns one person's age.
+fn one_persons_age(text: &str, r: Range<usize>) -> bool {
+    let before = text
+        .get(..r.start)
+        .unwrap_or_default()
+        .trim_end()
+        .to_ascii_lowercase();
+    let after = text
+        .get(r.end..)
+        .unwrap_or_default()
+        .trim_start()
+        .to_ascii_lowercase();
+    let range_before = before.ends_with(['-', '–', '/', '≥', '>', '<', '≤'])
+        || [
+            "to", "and", "or", "between", "than", "over", "under", "from",
+        ]
+        .iter()
+        .any(|w| before.ends_with(&format!(" {w}")) || before == *w);
+    let mut next = after.chars();
+    let range_after = match next.next() {
+        Some('+') => true,
+        Some('-' | '–' | '/') => next.next().is_some_and(|c| c.is_ascii_digit()),
+        _ => ["or ", "and ", "to "].iter().any(|w| after.starts_with(w)),
+    };
+    !range_before && !range_after
+}
+
+/// A national number: 9 to 15 digits, not glued to a longer number chain.
+fn national_phone(text: &str, r: Range<usize>) -> bool {
+    (9..=15).contains(&digits(&text[r.clone()])) && not_in_number_chain(text, r)
+}
 
 fn always(_: &str, _: Range<usize>) -> bool {
     true
@@ -263,6 +358,6 @@ mod tests {
 
     #[test]
     fn every_detector_pattern_compiles() {
-        assert_eq!(DETECTORS.len(), 11);
+        assert_eq!(DETECTORS.len(), 17);
     }
 }

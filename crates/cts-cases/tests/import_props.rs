@@ -1,6 +1,9 @@
 //! Property tests: importers never panic, and valid cases survive a round trip.
 
-use cts_cases::import::{parse_csv, parse_jsonl, parse_mmlu, parse_pubmedqa, CSV_COLUMNS};
+use cts_cases::import::{
+    parse_bench_jsonl, parse_csv, parse_jsonl, parse_medmcqa, parse_medqa, parse_mmlu,
+    parse_pubmedqa, parse_pubmedqa_ground_truth, CSV_COLUMNS,
+};
 use cts_cases::{option_label, Case, CaseId};
 use proptest::collection::vec;
 use proptest::option;
@@ -79,6 +82,35 @@ proptest! {
     fn mmlu_and_pubmedqa_parsers_never_panic(text in any::<String>()) {
         let _ = parse_mmlu("anatomy_test.csv", &text);
         let _ = parse_pubmedqa("ori_pqal.json", &text);
+    }
+
+    #[test]
+    fn benchmark_parsers_never_panic(text in any::<String>()) {
+        let _ = parse_medqa("m.jsonl", &text);
+        let _ = parse_medmcqa("m.jsonl", &text);
+        let _ = parse_bench_jsonl("b.jsonl", &text);
+        let _ = parse_pubmedqa_ground_truth("t.json", &text);
+    }
+
+    #[test]
+    fn benchmark_records_always_name_one_of_their_options(
+        text in r#"[{}\[\]":, a-zA-E0-9\n]{0,200}"#,
+        prefix in prop::sample::select(vec![
+            r#"{"question":"q","options":{"A":"x","B":"y"},"answer_idx":"#,
+            r#"{"question":"q","choices":["x","y"],"answer":"#,
+            r#"{"question":"q","options":["x","y"],"answer":"#,
+        ]),
+    ) {
+        let text = format!("{prefix}{text}");
+        if let Ok(records) = parse_medqa("m.jsonl", &text) {
+            prop_assert!(records.iter().all(|r| r.gold_text().is_some()));
+        }
+        if let Ok(file) = parse_medmcqa("m.jsonl", &text) {
+            prop_assert!(file.records.iter().all(|r| r.gold_text().is_some()));
+        }
+        if let Ok(records) = parse_bench_jsonl("b.jsonl", &text) {
+            prop_assert!(records.iter().all(|r| r.gold_text().is_some()));
+        }
     }
 
     #[test]

@@ -280,3 +280,120 @@ fn scans_every_field_of_a_case_and_names_it() {
         "field \"question\": possible medical record number at bytes 23..31"
     );
 }
+
+#[test]
+fn flags_dates_of_birth_written_with_month_names() {
+    assert_flags("DOB: 14-Mar-1956", PhiKind::DateOfBirth, "14-Mar-1956");
+    assert_flags("dob 14 MAR 56 per chart", PhiKind::DateOfBirth, "14 MAR 56");
+    assert_flags("Born: 3/Sept/1949", PhiKind::DateOfBirth, "3/Sept/1949");
+    assert_flags("D.O.B. Mar-14-1956", PhiKind::DateOfBirth, "Mar-14-1956");
+}
+
+#[test]
+fn flags_admission_discharge_and_death_dates() {
+    assert_flags(
+        "Admitted on 03/14/2021 with sepsis.",
+        PhiKind::EncounterDate,
+        "03/14/2021",
+    );
+    assert_flags(
+        "Admission date: 14-Mar-2021",
+        PhiKind::EncounterDate,
+        "14-Mar-2021",
+    );
+    assert_flags(
+        "discharged to the ward on 2021-03-20",
+        PhiKind::EncounterDate,
+        "2021-03-20",
+    );
+    assert_flags(
+        "Date of death: March 30, 2021",
+        PhiKind::EncounterDate,
+        "March 30, 2021",
+    );
+    assert_flags("DOA 3/14/21", PhiKind::EncounterDate, "3/14/21");
+}
+
+#[test]
+fn flags_ages_over_89() {
+    assert_flags(
+        "A 92-year-old woman presents with syncope.",
+        PhiKind::AgeOver89,
+        "92",
+    );
+    assert_flags("93 yo M with chest pain", PhiKind::AgeOver89, "93");
+    assert_flags("He is 101 years old.", PhiKind::AgeOver89, "101");
+    assert_flags("a man aged 95 with AF", PhiKind::AgeOver89, "95");
+    assert_flags("Age: 90", PhiKind::AgeOver89, "90");
+    assert_flags("94 years of age", PhiKind::AgeOver89, "94");
+}
+
+#[test]
+fn flags_zip_codes() {
+    assert_flags("ZIP 02115", PhiKind::ZipCode, "02115");
+    assert_flags("zip code: 02115-1234", PhiKind::ZipCode, "02115-1234");
+    assert_flags("lives in Boston, MA 02115", PhiKind::ZipCode, "02115");
+}
+
+#[test]
+fn flags_national_phone_numbers_without_a_country_code() {
+    assert_flags("Son on 020 7946 0958", PhiKind::Phone, "020 7946 0958");
+    assert_flags("GP (02) 9374 4000", PhiKind::Phone, "(02) 9374 4000");
+    assert_flags("fille: 06 12 34 56 78", PhiKind::Phone, "06 12 34 56 78");
+    assert_flags(
+        "ring 0044 20 7946 0958",
+        PhiKind::Phone,
+        "0044 20 7946 0958",
+    );
+    assert_flags("ward 0171-234-5678", PhiKind::Phone, "0171-234-5678");
+}
+
+#[test]
+fn leaves_clinical_ages_durations_and_counts_alone() {
+    for text in [
+        "A 89-year-old man with AF.",
+        "aged 90 days, born at term",
+        "infants aged 95 days or less",
+        "90 mg/kg loading dose",
+        "SpO2 92 % on air; FiO2 0.4",
+        "A 45-year-old with 90 pack-years",
+        "admitted for 3 days of IV antibiotics",
+        "discharged home on day 5",
+        "died within 90 days",
+        "HR 110 bpm, RR 22, BP 90/60",
+        "CA 125 was 35 U/mL",
+        "0.9% sodium chloride 1000 mL",
+        "dose 0 5 10 mg titration",
+        "The trial enrolled 12000 patients in 2010.",
+        "eligible adults (N=238) from 18-100 years of age",
+        "a total of 2,262 persons aged 92 or 93 agreed to participate",
+        "patients older than 90 years of age were excluded",
+        "aged 90-99 years",
+        "aged ≥90 years",
+    ] {
+        assert_clean(text);
+    }
+}
+
+#[test]
+fn finding_messages_never_echo_the_identifier() {
+    let case = Case {
+        id: CaseId::from("c1"),
+        specialty: "cardiology".into(),
+        question:
+            "DOB: 14-Mar-1956, a 93-year-old, ZIP 02115, tel 020 7946 0958, admitted 03/14/2021."
+                .into(),
+        options: vec![],
+        reference_answer: None,
+        tags: vec![],
+        source: None,
+    };
+    let findings = scan_case(&case);
+    assert_eq!(findings.len(), 5, "{findings:?}");
+    for f in &findings {
+        let shown = f.to_string();
+        let found = &case.question[f.finding.span.clone()];
+        assert!(!shown.contains(found), "{shown:?} repeats {found:?}");
+        assert!(shown.contains("question"), "{shown}");
+    }
+}

@@ -162,14 +162,38 @@ fn mmlu_ids_are_unique_across_all_files() {
     assert_eq!(seen.len(), 30 + 123 + 1089);
 }
 
+/// The PHI guard's findings in the published data sets, all of them: one
+/// exam vignette mentions "a 102-year-old grandmother", an age over 89 that
+/// HIPAA's safe harbor counts as an identifier (relatives included). Nothing
+/// else in 1,000 abstracts and 1,089 questions trips it.
 #[test]
-fn phi_guard_finds_nothing_in_the_published_data_sets() {
+fn phi_guard_findings_in_the_published_data_sets_are_known() {
     let mut cases = pubmedqa();
     for (subject, ..) in MMLU_COUNTS {
         cases.extend(mmlu(subject, "test"));
     }
-    for c in &cases {
-        let findings = cts_cases::phi::scan_case(&c.case);
-        assert!(findings.is_empty(), "{}: {findings:?}", c.case.id);
-    }
+    let found: Vec<(String, String, cts_cases::PhiKind, String)> = cases
+        .iter()
+        .flat_map(|c| {
+            cts_cases::phi::scan_case(&c.case).into_iter().map(|f| {
+                let text = c
+                    .case
+                    .text_fields()
+                    .into_iter()
+                    .find(|(name, _)| *name == f.field)
+                    .map(|(_, t)| t[f.finding.span.clone()].to_owned())
+                    .unwrap_or_default();
+                (c.case.id.to_string(), f.field, f.finding.kind, text)
+            })
+        })
+        .collect();
+    assert_eq!(
+        found,
+        vec![(
+            "mmlu-professional_medicine-test-154".to_owned(),
+            "question".to_owned(),
+            cts_cases::PhiKind::AgeOver89,
+            "102".to_owned()
+        )]
+    );
 }

@@ -21,6 +21,13 @@ const REQUIRED: [&str; 3] = ["id", "specialty", "question"];
 /// Parses CSV `text` with a header row; `file` names the file in problem messages.
 pub fn parse_csv(file: &str, text: &str) -> Result<Vec<ParsedCase>, ImportError> {
     let mut issues = Issues::new(file);
+    if strip_bom(text).trim().is_empty() {
+        return issues.finish(Vec::new());
+    }
+    if let Some(line) = stray_quote_line(text) {
+        issues.push(line, None, STRAY_QUOTE);
+        return issues.finish(Vec::new());
+    }
     let mut reader = ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -77,6 +84,50 @@ pub fn parse_csv(file: &str, text: &str) -> Result<Vec<ParsedCase>, ImportError>
         }
     }
     issues.finish(cases)
+}
+
+const STRAY_QUOTE: &str = "malformed CSV: a quoted field has text after its closing quote (write \"\" for a quote inside a quoted field)";
+
+/// The 1-based line of the first quoted field with text after its closing quote.
+///
+/// The `csv` crate reads `"abc"x` as `abcx`; a spreadsheet never writes that,
+/// so it means a broken or hostile file, and the importers refuse it rather
+/// than guess what the cell was meant to hold.
+pub(super) fn stray_quote_line(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let (mut line, mut field_start, mut in_quotes, mut closed) = (1usize, true, false, false);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_quotes {
+            if b == b'"' {
+                if bytes.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    in_quotes = false;
+                    closed = true;
+                }
+            } else if b == b'\n' {
+                line += 1;
+            }
+        } else if closed {
+            match b {
+                b',' => (closed, field_start) = (false, true),
+                b'\n' => (closed, field_start, line) = (false, true, line + 1),
+                b'\r' => {}
+                _ => return Some(line),
+            }
+        } else {
+            match b {
+                b'"' if field_start => (in_quotes, field_start) = (true, false),
+                b',' | b'\r' => field_start = true,
+                b'\n' => (field_start, line) = (true, line + 1),
+                _ => field_start = false,
+            }
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Reads and parses the CSV file at `path`.
@@ -176,6 +227,46 @@ mod tests {
 
     fn messages(err: ImportError) -> Vec<String> {
         err.issues().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn an_empty_file_or_a_header_alone_is_an_error() {
+        for text in ["", " \n\n", "id,specialty,question\n"] {
+            let msgs = messages(parse_csv("c.csv", text).unwrap_err());
+            assert_eq!(
+                msgs,
+                vec!["c.csv:0: the file holds no records (it is empty or blank)"]
+            );
+        }
+    }
+
+    #[test]
+    fn a_stray_quote_after_a_closing_quote_names_its_line() {
+        let msgs = messages(
+            parse_csv(
+                "c.csv",
+                "id,specialty,question\na,s,\"multi\nline\"\nb,s,\"Q\" x\n",
+            )
+            .unwrap_err(),
+        );
+        assert_eq!(msgs.len(), 1);
+        assert!(
+            msgs[0].starts_with(
+                "c.csv:4: malformed CSV: a quoted field has text after its closing quote"
+            ),
+            "{}",
+            msgs[0]
+        );
+    }
+
+    #[test]
+    fn doubled_quotes_and_quoted_commas_are_not_stray() {
+        let cases = parse_csv(
+            "c.csv",
+            "id,specialty,question\na,s,\"He said \"\"stop\"\", then left\"\r\n",
+        )
+        .unwrap();
+        assert_eq!(cases[0].case.question, "He said \"stop\", then left");
     }
 
     #[test]

@@ -13,8 +13,8 @@ use std::path::Path;
 
 use ::csv::{ReaderBuilder, StringRecord};
 
+use super::bench::{finish_records, letters, BenchOption, BenchRecord};
 use super::{read_text, strip_bom, ImportError, Issues, ParsedCase};
-use crate::case::{Case, CaseId};
 
 /// The split names an MMLU file name may end with.
 pub const MMLU_SPLITS: [&str; 3] = ["dev", "val", "test"];
@@ -35,8 +35,23 @@ pub fn mmlu_file_parts(file_name: &str) -> Option<(&str, &str)> {
     (subject_ok && MMLU_SPLITS.contains(&split)).then_some((subject, split))
 }
 
-/// Parses an MMLU CSV; `file_name` names the file and gives the subject and split.
+/// Parses an MMLU CSV into cases; `file_name` names the file and gives the subject and split.
 pub fn parse_mmlu(file_name: &str, text: &str) -> Result<Vec<ParsedCase>, ImportError> {
+    let records = parse_mmlu_records(file_name, text)?;
+    let base = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
+    let split = mmlu_file_parts(file_name).map_or("", |(_, split)| split);
+    let mut issues = Issues::new(file_name);
+    let mut cases = Vec::with_capacity(records.len());
+    for r in &records {
+        let mut case = r.to_case("mmlu", &format!("MMLU ({base})"));
+        case.tags.push(format!("split:{split}"));
+        issues.check(case, r.line, &mut cases);
+    }
+    issues.finish(cases)
+}
+
+/// Parses an MMLU CSV into benchmark records (subject from the file name).
+pub fn parse_mmlu_records(file_name: &str, text: &str) -> Result<Vec<BenchRecord>, ImportError> {
     let mut issues = Issues::new(file_name);
     let Some((subject, split)) = mmlu_file_parts(file_name) else {
         issues.push(
@@ -44,14 +59,21 @@ pub fn parse_mmlu(file_name: &str, text: &str) -> Result<Vec<ParsedCase>, Import
             None,
             "file name must be <subject>_<split>.csv with split dev, val or test (e.g. anatomy_test.csv)",
         );
-        return issues.finish(Vec::new());
+        return finish_records(issues, Vec::new());
     };
-    let base = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
+    if let Some(line) = super::csv::stray_quote_line(text) {
+        issues.push(
+            line,
+            None,
+            "malformed CSV: a quoted field has text after its closing quote (write \"\" for a quote inside a quoted field)",
+        );
+        return finish_records(issues, Vec::new());
+    }
     let mut reader = ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(strip_bom(text).as_bytes());
-    let mut cases = Vec::new();
+    let mut records = Vec::new();
     let mut record = StringRecord::new();
     let mut row = 0usize;
     loop {
@@ -88,22 +110,37 @@ pub fn parse_mmlu(file_name: &str, text: &str) -> Result<Vec<ParsedCase>, Import
                     );
                     continue;
                 }
-                let case = Case {
-                    id: CaseId(format!("mmlu-{subject}-{split}-{row}")),
-                    specialty: subject.to_owned(),
-                    question: record.get(0).unwrap_or_default().to_owned(),
-                    options: (1..5)
-                        .map(|i| record.get(i).unwrap_or_default().to_owned())
-                        .collect(),
-                    reference_answer: Some(answer.to_owned()),
-                    tags: vec![
-                        "mmlu".to_owned(),
-                        format!("mmlu:{subject}"),
-                        format!("split:{split}"),
-                    ],
-                    source: Some(format!("MMLU ({base})")),
-                };
-                issues.check(case, line, &mut cases);
+                let question = record.get(0).unwrap_or_default();
+                if question.trim().is_empty() {
+                    issues.push(line, Some("question"), "must be a non-empty string");
+                    continue;
+                }
+                let before = issues.seen;
+                let mut options = Vec::with_capacity(4);
+                for (i, label) in letters(4).into_iter().enumerate() {
+                    let text = record.get(i + 1).unwrap_or_default();
+                    if text.trim().is_empty() {
+                        issues.push(line, Some(&label), "must be a non-empty string");
+                    }
+                    options.push(BenchOption {
+                        label,
+                        text: text.to_owned(),
+                    });
+                }
+                if issues.seen != before {
+                    continue;
+                }
+                records.push(BenchRecord {
+                    id: format!("mmlu-{subject}-{split}-{row}"),
+                    line,
+                    subject: Some(subject.to_owned()),
+                    question: question.to_owned(),
+                    options,
+                    gold: answer.to_owned(),
+                    context: None,
+                    long_answer: None,
+                    explanation: None,
+                });
             }
             Err(e) => {
                 row += 1;
@@ -118,13 +155,19 @@ pub fn parse_mmlu(file_name: &str, text: &str) -> Result<Vec<ParsedCase>, Import
             }
         }
     }
-    issues.finish(cases)
+    finish_records(issues, records)
 }
 
-/// Reads and parses the MMLU CSV at `path`; its file name gives subject and split.
+/// Reads and parses the MMLU CSV at `path` into cases; its file name gives subject and split.
 pub fn read_mmlu(path: &Path) -> Result<Vec<ParsedCase>, ImportError> {
     let (file, text) = read_text(path)?;
     parse_mmlu(&file, &text)
+}
+
+/// Reads and parses the MMLU CSV at `path` into benchmark records.
+pub fn read_mmlu_records(path: &Path) -> Result<Vec<BenchRecord>, ImportError> {
+    let (file, text) = read_text(path)?;
+    parse_mmlu_records(&file, &text)
 }
 
 #[cfg(test)]
@@ -167,6 +210,16 @@ mod tests {
         assert_eq!(
             err.issues()[0].to_string(),
             "anatomy_val.csv:2: field \"answer\": must be one of A, B, C, D (found \"E\")"
+        );
+    }
+
+    #[test]
+    fn stray_quote_is_an_error_not_silently_unquoted() {
+        let err = parse_mmlu("anatomy_val.csv", "Q,a,b,c,d,A\n\"Q\"x,a,b,c,d,B\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("anatomy_val.csv:2: malformed CSV"),
+            "{err}"
         );
     }
 

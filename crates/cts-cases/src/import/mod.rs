@@ -10,10 +10,14 @@
 //! Each format has a `parse_*` function over text already in memory and a
 //! `read_*` function that reads a path and names the file after it.
 
+mod bench;
 mod csv;
 mod jsonl;
+mod medmcqa;
+mod medqa;
 mod mmlu;
 mod pubmedqa;
+mod userbench;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,10 +25,20 @@ use std::path::{Path, PathBuf};
 
 use crate::case::Case;
 
+pub use self::bench::{records_to_cases, BenchOption, BenchRecord};
 pub use self::csv::{parse_csv, read_csv, CSV_COLUMNS};
 pub use self::jsonl::{parse_jsonl, read_jsonl, JSONL_FIELDS};
-pub use self::mmlu::{mmlu_file_parts, parse_mmlu, read_mmlu, MMLU_SPLITS};
-pub use self::pubmedqa::{parse_pubmedqa, read_pubmedqa, PUBMEDQA_OPTIONS, PUBMEDQA_SOURCE};
+pub use self::medmcqa::{parse_medmcqa, read_medmcqa, MedmcqaFile, MedmcqaShape};
+pub use self::medqa::{parse_medqa, read_medqa};
+pub use self::mmlu::{
+    mmlu_file_parts, parse_mmlu, parse_mmlu_records, read_mmlu, read_mmlu_records, MMLU_SPLITS,
+};
+pub use self::pubmedqa::{
+    parse_pubmedqa, parse_pubmedqa_ground_truth, parse_pubmedqa_records, read_pubmedqa,
+    read_pubmedqa_ground_truth, read_pubmedqa_records, GroundTruthEntry, PUBMEDQA_OPTIONS,
+    PUBMEDQA_SOURCE,
+};
+pub use self::userbench::{parse_bench_jsonl, read_bench_jsonl, BENCH_JSONL_FIELDS};
 
 /// Most problems collected from one file before the importer stops looking.
 pub const MAX_ISSUES: usize = 20;
@@ -173,8 +187,16 @@ impl Issues {
                 }
             }
         }
+        self.into_result(cases)
+    }
+
+    /// The items if no problem was found; an empty file (no items, no problems) is a problem too.
+    fn into_result<T>(mut self, items: Vec<T>) -> Result<Vec<T>, ImportError> {
+        if items.is_empty() && self.seen == 0 {
+            self.push(0, None, "the file holds no records (it is empty or blank)");
+        }
         if self.list.is_empty() {
-            Ok(cases)
+            Ok(items)
         } else {
             self.list.sort_by_key(|i| i.line);
             Err(ImportError::Invalid {

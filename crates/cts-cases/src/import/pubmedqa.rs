@@ -13,6 +13,11 @@
 //!
 //! Line numbers are exact: a case's line is the line of its PMID key. Records
 //! keep the file's order.
+//!
+//! [`parse_pubmedqa_records`] gives the same records as [`BenchRecord`]s
+//! (options `A` = yes, `B` = no, `C` = maybe; gold the label of
+//! `final_decision`; the labelled contexts as context and `LONG_ANSWER` as
+//! long answer) for evaluation.
 
 use std::fmt;
 use std::path::Path;
@@ -21,8 +26,8 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::bench::{finish_records, BenchOption, BenchRecord};
 use super::{read_text, ImportError, Issues, LineCounter, ParsedCase};
-use crate::case::{Case, CaseId};
 
 /// The `source` given to every PubMedQA case.
 pub const PUBMEDQA_SOURCE: &str = "PubMedQA (ori_pqal.json)";
@@ -39,11 +44,27 @@ struct Record {
     contexts: Vec<String>,
     #[serde(rename = "LABELS", default)]
     labels: Vec<String>,
+    #[serde(rename = "LONG_ANSWER", default)]
+    long_answer: Option<String>,
     final_decision: String,
 }
 
-/// Parses the text of `ori_pqal.json`; `file` names the file in problem messages.
+/// Parses the text of `ori_pqal.json` into cases; `file` names the file in problem messages.
 pub fn parse_pubmedqa(file: &str, text: &str) -> Result<Vec<ParsedCase>, ImportError> {
+    let records = parse_pubmedqa_records(file, text)?;
+    let mut issues = Issues::new(file);
+    let mut cases = Vec::with_capacity(records.len());
+    for r in &records {
+        let mut case = r.to_case("pubmedqa", PUBMEDQA_SOURCE);
+        // Cases keep the decision as text, as they always have (digests stay stable).
+        case.reference_answer = r.gold_text().map(str::to_owned);
+        issues.check(case, r.line, &mut cases);
+    }
+    issues.finish(cases)
+}
+
+/// Parses the text of `ori_pqal.json` into benchmark records, in file order.
+pub fn parse_pubmedqa_records(file: &str, text: &str) -> Result<Vec<BenchRecord>, ImportError> {
     let mut issues = Issues::new(file);
     let entries = match ordered_entries(text) {
         Ok(entries) => entries,
@@ -54,10 +75,10 @@ pub fn parse_pubmedqa(file: &str, text: &str) -> Result<Vec<ParsedCase>, ImportE
                 None,
                 format!("expected a JSON object keyed by PMID: {e}"),
             );
-            return issues.finish(Vec::new());
+            return finish_records(issues, Vec::new());
         }
     };
-    let mut cases = Vec::new();
+    let mut records = Vec::new();
     let mut lines = LineCounter::new(text);
     for (pmid, raw) in entries {
         if issues.is_full() {
@@ -91,18 +112,35 @@ pub fn parse_pubmedqa(file: &str, text: &str) -> Result<Vec<ParsedCase>, ImportE
             );
             continue;
         }
-        let case = Case {
-            id: CaseId(format!("pubmedqa-{pmid}")),
-            specialty: "general".to_owned(),
-            question: question_text(&record),
-            options: PUBMEDQA_OPTIONS.iter().map(|o| (*o).to_owned()).collect(),
-            reference_answer: Some(record.final_decision),
-            tags: vec!["pubmedqa".to_owned()],
-            source: Some(PUBMEDQA_SOURCE.to_owned()),
-        };
-        issues.check(case, line, &mut cases);
+        if record.question.trim().is_empty() {
+            issues.push(line, Some("QUESTION"), "must be a non-empty string");
+            continue;
+        }
+        let options: Vec<BenchOption> = PUBMEDQA_OPTIONS
+            .iter()
+            .zip(["A", "B", "C"])
+            .map(|(text, label)| BenchOption {
+                label: label.to_owned(),
+                text: (*text).to_owned(),
+            })
+            .collect();
+        let gold = options
+            .iter()
+            .find(|o| o.text == record.final_decision)
+            .map_or_else(String::new, |o| o.label.clone());
+        records.push(BenchRecord {
+            id: format!("pubmedqa-{pmid}"),
+            line,
+            subject: None,
+            question: record.question.trim().to_owned(),
+            context: context_text(&record),
+            long_answer: record.long_answer.filter(|a| !a.trim().is_empty()),
+            options,
+            gold,
+            explanation: None,
+        });
     }
-    issues.finish(cases)
+    finish_records(issues, records)
 }
 
 /// Reads and parses an `ori_pqal.json` file at `path`.
@@ -111,20 +149,80 @@ pub fn read_pubmedqa(path: &Path) -> Result<Vec<ParsedCase>, ImportError> {
     parse_pubmedqa(&file, &text)
 }
 
-fn question_text(record: &Record) -> String {
-    let mut out = record.question.trim().to_owned();
-    if !record.contexts.is_empty() {
-        out.push_str("\n\nContext:");
+/// Reads and parses an `ori_pqal.json` file at `path` into benchmark records.
+pub fn read_pubmedqa_records(path: &Path) -> Result<Vec<BenchRecord>, ImportError> {
+    let (file, text) = read_text(path)?;
+    parse_pubmedqa_records(&file, &text)
+}
+
+/// One entry of `test_ground_truth.json`: a PMID and its gold decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroundTruthEntry {
+    /// The PubMed ID (digits).
+    pub pmid: String,
+    /// The gold decision: `yes`, `no` or `maybe`.
+    pub label: String,
+    /// 1-based line of the entry's key.
+    pub line: usize,
+}
+
+/// Parses `test_ground_truth.json` (a JSON object PMID → decision), in file order.
+pub fn parse_pubmedqa_ground_truth(
+    file: &str,
+    text: &str,
+) -> Result<Vec<GroundTruthEntry>, ImportError> {
+    let mut issues = Issues::new(file);
+    let entries = match ordered_entries(text) {
+        Ok(entries) => entries,
+        Err(e) => {
+            issues.push(
+                e.line().max(1),
+                None,
+                format!("expected a JSON object mapping PMID to yes, no or maybe: {e}"),
+            );
+            return issues.into_result(Vec::new());
+        }
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    let mut lines = LineCounter::new(text);
+    for (pmid, raw) in entries {
+        let line = lines.line_at(offset_in(text, raw.get()));
+        let label = serde_json::from_str::<String>(raw.get()).ok();
+        match label {
+            _ if pmid.is_empty() || !pmid.bytes().all(|b| b.is_ascii_digit()) => issues.push(
+                line,
+                None,
+                format!("key \"{pmid}\" is not a PMID (digits only)"),
+            ),
+            Some(label) if PUBMEDQA_OPTIONS.contains(&label.as_str()) => {
+                out.push(GroundTruthEntry { pmid, label, line })
+            }
+            _ => issues.push(line, Some(&pmid), "must be one of yes, no, maybe"),
+        }
     }
+    issues.into_result(out)
+}
+
+/// Reads and parses `test_ground_truth.json` at `path`.
+pub fn read_pubmedqa_ground_truth(path: &Path) -> Result<Vec<GroundTruthEntry>, ImportError> {
+    let (file, text) = read_text(path)?;
+    parse_pubmedqa_ground_truth(&file, &text)
+}
+
+/// Each context on its own line, prefixed by its section label; `None` without contexts.
+fn context_text(record: &Record) -> Option<String> {
+    let mut out = String::new();
     for (i, context) in record.contexts.iter().enumerate() {
-        out.push('\n');
+        if i > 0 {
+            out.push('\n');
+        }
         if let Some(label) = record.labels.get(i).filter(|l| !l.trim().is_empty()) {
             out.push_str(label.trim());
             out.push_str(": ");
         }
         out.push_str(context.trim());
     }
-    out
+    (!record.contexts.is_empty()).then_some(out)
 }
 
 /// Byte offset of `inner`, a slice borrowed from `outer`, within `outer`.

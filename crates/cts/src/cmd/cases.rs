@@ -1,11 +1,14 @@
-//! `cts cases …`: import clinical cases (JSONL, CSV, PubMedQA, MMLU, or the
-//! built-in synthetic set) and list them.
+//! `cts cases …`: import clinical cases (JSONL, CSV, PubMedQA, MMLU, MedQA,
+//! MedMCQA, a user benchmark JSONL, or the built-in synthetic set) and list them.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use cts_cases::import::{read_csv, read_jsonl, read_mmlu, read_pubmedqa};
+use cts_cases::import::{
+    read_bench_jsonl, read_csv, read_jsonl, read_medmcqa, read_medqa, read_mmlu, read_pubmedqa,
+    records_to_cases, BenchRecord, ImportError,
+};
 use cts_cases::{phi, synthetic, ParsedCase};
 use cts_store::cases::{import_cases, list_cases};
 
@@ -23,6 +26,12 @@ pub enum Format {
     Pubmedqa,
     /// An MMLU CSV file (question, A, B, C, D, answer), e.g. clinical_knowledge_test.csv.
     Mmlu,
+    /// MedQA (USMLE) JSONL: question, options {A..D|E}, answer_idx, answer, meta_info.
+    Medqa,
+    /// MedMCQA JSONL: original (opa..opd, cop 1-4), options + answer_idx, or choices + 0-based answer.
+    Medmcqa,
+    /// A user benchmark JSONL: question, options (object or list), answer label, optional id, subject, context.
+    BenchJsonl,
 }
 
 /// `cts cases` subcommands.
@@ -49,6 +58,25 @@ pub enum CasesCommand {
     List,
 }
 
+/// Benchmark records as cases, sourced `<what> (<file name>)`.
+fn bench_cases(
+    file: &Path,
+    records: Result<Vec<BenchRecord>, ImportError>,
+    benchmark: &str,
+    what: &str,
+) -> Result<Vec<ParsedCase>, ImportError> {
+    let name = file.file_name().map_or_else(
+        || file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    records_to_cases(
+        &file.display().to_string(),
+        &records?,
+        benchmark,
+        &format!("{what} ({name})"),
+    )
+}
+
 fn read(file: &Path, format: Option<Format>) -> Result<Vec<ParsedCase>> {
     let format = match format {
         Some(f) => f,
@@ -67,6 +95,15 @@ fn read(file: &Path, format: Option<Format>) -> Result<Vec<ParsedCase>> {
         Format::Csv => read_csv(file),
         Format::Pubmedqa => read_pubmedqa(file),
         Format::Mmlu => read_mmlu(file),
+        Format::Medqa => bench_cases(file, read_medqa(file), "medqa", "MedQA"),
+        Format::Medmcqa => {
+            let parsed = read_medmcqa(file).map(|f| {
+                eprintln!("{}: MedMCQA shape: {}", file.display(), f.shape);
+                f.records
+            });
+            bench_cases(file, parsed, "medmcqa", "MedMCQA")
+        }
+        Format::BenchJsonl => bench_cases(file, read_bench_jsonl(file), "benchmark", "benchmark"),
     };
     parsed.map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -100,12 +137,15 @@ pub async fn run(cmd: CasesCommand, project: Option<&Path>, out: &Output) -> Res
             for p in parsed {
                 let findings = phi::scan_case(&p.case);
                 if !findings.is_empty() && !allow_phi {
+                    // Name the case by line only when its id is itself flagged:
+                    // the message must never repeat an identifier.
+                    let id_flagged = findings.iter().any(|f| f.field == "id");
                     for f in findings.iter().take(3) {
-                        refused.push(format!(
-                            "{label}:{}: case {:?}: {f}",
-                            p.line,
-                            p.case.id.as_str()
-                        ));
+                        refused.push(if id_flagged {
+                            format!("{label}:{}: {f}", p.line)
+                        } else {
+                            format!("{label}:{}: case {:?}: {f}", p.line, p.case.id.as_str())
+                        });
                     }
                     continue;
                 }
