@@ -105,6 +105,8 @@ async function type(page, text) {
 const status = (page) => page.locator('#save-status').textContent();
 const ready = (page) => until('the review script', async () => !['loading…', ''].includes(await status(page)));
 const saved = (page) => until('"draft saved"', async () => (await status(page)) === 'draft saved');
+/** Nothing pending: just saved, or loaded from the server with nothing newer here. */
+const settled = (page) => until('no pending change', async () => ['draft saved', 'draft restored'].includes(await status(page)));
 const labels = (page) => page.locator('#steps li.step').evaluateAll((lis) => lis.map((li) => li.querySelector('.lbl.on')?.textContent ?? '?'));
 const ratings = (page) => page.locator('#ratings .dim').evaluateAll((ds) => ds.map((d) => {
   const on = d.querySelector('.rate.on');
@@ -244,7 +246,7 @@ async function scenario(browser) {
     check((await page.locator('#rationale').inputValue()) === 'Mostly right; the last step is unsafe.', `rationale after reload: ${await page.locator('#rationale').inputValue()}`);
     check((await page.locator('#answer').textContent()) === 'C', `answer after reload: ${await page.locator('#answer').textContent()}`);
     check((await page.locator('#answer-box .model-answer').textContent()).includes('the model answered'), 'the model answer is not shown beside the correction');
-    await saved(page);
+    await settled(page);
     check(await page.locator('#banner').isHidden(), `a banner shows: ${await page.locator('#banner').textContent()}`);
     // Saving goes on after the reload.
     await page.keyboard.press('j');
@@ -260,7 +262,7 @@ async function scenario(browser) {
     await page.reload();
     await ready(page);
     check((await labels(page))[1] === '+1', `label after two reloads: ${await labels(page)}`);
-    await saved(page);
+    await settled(page);
     await shot(page, 'after-reload');
   });
 
