@@ -41,6 +41,11 @@ pub struct ReviewBody {
     /// Free-text rationale for the trace ratings.
     #[serde(default)]
     pub rationale: String,
+    /// The final answer as the reviewer corrected it; `None` when the
+    /// model's stands (and then absent from the JSON, so reviews written
+    /// before this field existed keep their bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
 }
 
 /// One step of the reviewed chain.
@@ -202,6 +207,14 @@ impl ReviewBody {
                 format!("longer than {MAX_RATIONALE_CHARS} characters"),
             ));
         }
+        if let Some(a) = &self.answer {
+            if a.chars().count() > MAX_STEP_CHARS {
+                return Err(err(
+                    "answer",
+                    format!("longer than {MAX_STEP_CHARS} characters"),
+                ));
+            }
+        }
         if seen.len() != original_steps.len() {
             let missing = (0..original_steps.len())
                 .find(|o| !seen.contains(o))
@@ -210,6 +223,68 @@ impl ReviewBody {
                 "steps",
                 format!("original step {missing} is neither kept nor deleted"),
             ));
+        }
+        Ok(())
+    }
+
+    /// The save-time check: the shape, the rubric, and every label, flag
+    /// and rating present being one the rubric allows (a draft may still
+    /// lack some; [`ReviewBody::validate`] requires them all). A draft that
+    /// passes fails submit only for what is missing.
+    pub fn validate_draft(
+        &self,
+        rubric: &Rubric,
+        original_steps: &[String],
+    ) -> Result<(), ReviewError> {
+        if self.rubric != rubric.key() {
+            return Err(err(
+                "rubric",
+                format!(
+                    "review names rubric {:?} but the trace is reviewed with {}",
+                    self.rubric,
+                    rubric.key()
+                ),
+            ));
+        }
+        self.validate_shape(original_steps)?;
+        for (i, step) in self.steps.iter().enumerate() {
+            if let Some(l) = step.label {
+                if !(-1..=1).contains(&l) {
+                    return Err(err(
+                        format!("steps[{i}].label"),
+                        format!("{l} is not one of -1, 0, 1"),
+                    ));
+                }
+            }
+            let mut flags = BTreeSet::new();
+            for f in &step.flags {
+                if rubric.flag(f).is_none() {
+                    return Err(err(
+                        format!("steps[{i}].flags"),
+                        format!("{f:?} is not a flag of {}", rubric.key()),
+                    ));
+                }
+                if !flags.insert(f) {
+                    return Err(err(
+                        format!("steps[{i}].flags"),
+                        format!("{f:?} is set twice"),
+                    ));
+                }
+            }
+        }
+        for (id, v) in &self.ratings {
+            let Some(dim) = rubric.dimension(id) else {
+                return Err(err(
+                    format!("ratings.{id}"),
+                    format!("not a dimension of {}", rubric.key()),
+                ));
+            };
+            if !(dim.min..=dim.max).contains(v) {
+                return Err(err(
+                    format!("ratings.{id}"),
+                    format!("{v} is outside {}..={}", dim.min, dim.max),
+                ));
+            }
         }
         Ok(())
     }
@@ -228,6 +303,12 @@ impl ReviewBody {
             ));
         }
         self.validate_shape(original_steps)?;
+        if self.answer.as_deref().is_some_and(|a| a.trim().is_empty()) {
+            return Err(err(
+                "answer",
+                "an empty corrected answer (undo the correction instead)",
+            ));
+        }
         if self.steps.is_empty() {
             return Err(err("steps", "a reviewed chain needs at least one step"));
         }
@@ -381,8 +462,72 @@ pub enum DiffOp {
 }
 
 /// Word-level diff from `original` to `edited` (Unicode word boundaries,
-/// whitespace kept), with adjacent operations of one kind merged.
+/// whitespace kept), with adjacent operations of one kind merged, and a
+/// run of only whitespace between two changes folded into them, so that
+/// "a b" → "c d" reads as `-a b- +c d+` with its spaces, not as alternating
+/// single words glued together. Concatenating the equal and deleted parts
+/// gives `original`; the equal and inserted parts give `edited`.
 pub fn word_diff(original: &str, edited: &str) -> Vec<DiffOp> {
+    let raw = raw_word_diff(original, edited);
+    let mut out: Vec<DiffOp> = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let op = &raw[i];
+        let between_changes = matches!(op, DiffOp::Equal(t) if t.chars().all(char::is_whitespace))
+            && i > 0
+            && i + 1 < raw.len()
+            && !matches!(raw[i - 1], DiffOp::Equal(_))
+            && !matches!(raw[i + 1], DiffOp::Equal(_));
+        if between_changes {
+            let DiffOp::Equal(space) = op else {
+                unreachable!("checked above")
+            };
+            // Gather the changes on both sides of the space into one
+            // delete and one insert.
+            let mut del = String::new();
+            let mut ins = String::new();
+            while let Some(last) = out.last() {
+                match last {
+                    DiffOp::Delete(t) => del.insert_str(0, t),
+                    DiffOp::Insert(t) => ins.insert_str(0, t),
+                    DiffOp::Equal(_) => break,
+                }
+                out.pop();
+            }
+            del.push_str(space);
+            ins.push_str(space);
+            if !del.is_empty() {
+                out.push(DiffOp::Delete(del));
+            }
+            if !ins.is_empty() {
+                out.push(DiffOp::Insert(ins));
+            }
+            i += 1;
+            continue;
+        }
+        let n = out.len();
+        match (out.last_mut(), op) {
+            (Some(DiffOp::Equal(a)), DiffOp::Equal(b))
+            | (Some(DiffOp::Delete(a)), DiffOp::Delete(b))
+            | (Some(DiffOp::Insert(a)), DiffOp::Insert(b)) => a.push_str(b),
+            (Some(DiffOp::Insert(a)), DiffOp::Delete(b)) if n >= 2 => {
+                // Keep deletions before insertions within a change.
+                let ins = std::mem::take(a);
+                out.pop();
+                match out.last_mut() {
+                    Some(DiffOp::Delete(d)) => d.push_str(b),
+                    _ => out.push(DiffOp::Delete(b.clone())),
+                }
+                out.push(DiffOp::Insert(ins));
+            }
+            _ => out.push(op.clone()),
+        }
+        i += 1;
+    }
+    out
+}
+
+fn raw_word_diff(original: &str, edited: &str) -> Vec<DiffOp> {
     let diff = similar::TextDiff::configure()
         .algorithm(similar::Algorithm::Patience)
         .diff_unicode_words(original, edited);
@@ -525,13 +670,52 @@ mod tests {
             d,
             vec![
                 DiffOp::Equal("Give ".into()),
-                DiffOp::Delete("ibuprofen".into()),
-                DiffOp::Insert("paracetamol".into()),
-                DiffOp::Equal(" ".into()),
-                DiffOp::Delete("400".into()),
-                DiffOp::Insert("500".into()),
+                DiffOp::Delete("ibuprofen 400".into()),
+                DiffOp::Insert("paracetamol 500".into()),
                 DiffOp::Equal(" mg.".into()),
             ]
+        );
+    }
+
+    /// The equal and deleted parts give the original back, the equal and
+    /// inserted parts the edit, and changed words keep their spaces.
+    #[test]
+    fn word_diff_keeps_spaces_and_both_texts() {
+        let cases = [
+            ("take aspirin daily with food", "take ibuprofen twice daily"),
+            ("a b c d", "w x c y z"),
+            (
+                "Warfarin interacts with NSAIDs.",
+                "NSAIDs raise bleeding risk.",
+            ),
+            ("", "new text"),
+            ("old text", ""),
+        ];
+        for (a, b) in cases {
+            let d = word_diff(a, b);
+            let old: String = d
+                .iter()
+                .filter_map(|o| match o {
+                    DiffOp::Equal(t) | DiffOp::Delete(t) => Some(t.as_str()),
+                    DiffOp::Insert(_) => None,
+                })
+                .collect();
+            let new: String = d
+                .iter()
+                .filter_map(|o| match o {
+                    DiffOp::Equal(t) | DiffOp::Insert(t) => Some(t.as_str()),
+                    DiffOp::Delete(_) => None,
+                })
+                .collect();
+            assert_eq!((old.as_str(), new.as_str()), (a, b), "{d:?}");
+            for w in d.windows(2) {
+                let glued = matches!((&w[0], &w[1]), (DiffOp::Delete(x), DiffOp::Delete(y)) | (DiffOp::Insert(x), DiffOp::Insert(y)) if !x.is_empty() && !y.is_empty());
+                assert!(!glued, "adjacent runs of one kind are merged: {d:?}");
+            }
+        }
+        assert_eq!(
+            word_diff("a b c d", "w x c y z")[..2],
+            [DiffOp::Delete("a b".into()), DiffOp::Insert("w x".into())]
         );
     }
 }

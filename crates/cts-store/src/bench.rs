@@ -89,7 +89,7 @@ pub async fn seed_reviews(
                     ledger,
                     "bench:seed",
                     &name,
-                    "bench password 0123",
+                    "quartz lantern violet tractor 0123",
                     crate::users::Role::Clinician,
                     &[],
                 )

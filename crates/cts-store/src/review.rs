@@ -306,6 +306,37 @@ pub async fn claim_next(
     Ok(claimed)
 }
 
+/// Leases one given trace to `user` when the queue would: open, of their
+/// specialties, not theirs already, with room. Returns whether it did (an
+/// existing live lease of theirs is renewed).
+pub async fn claim_trace(
+    ledger: &Ledger,
+    user: &User,
+    trace_id: &str,
+    cfg: &ReviewConfig,
+) -> Result<bool, StoreError> {
+    let t = now();
+    let claimed: Option<String> = sqlx::query_scalar(
+        "INSERT INTO assignments (trace_id, user_id, leased_until, submitted)
+         SELECT q.trace_id, ?1, ?3, 0 FROM review_queue q
+          WHERE q.trace_id = ?5 AND q.state = 'open'
+            AND (json_array_length(?4) = 0 OR q.specialty IN (SELECT value FROM json_each(?4)))
+            AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.trace_id = q.trace_id AND a.user_id = ?1 AND a.submitted = 1)
+            AND (SELECT COUNT(*) FROM assignments a WHERE a.trace_id = q.trace_id AND a.user_id <> ?1
+                  AND (a.submitted = 1 OR a.leased_until > ?2)) < q.required
+         ON CONFLICT (trace_id, user_id) DO UPDATE SET leased_until = excluded.leased_until
+         RETURNING trace_id",
+    )
+    .bind(user.id)
+    .bind(t)
+    .bind(t + cfg.lease_seconds)
+    .bind(specialty_filter(user))
+    .bind(trace_id)
+    .fetch_optional(ledger.pool())
+    .await?;
+    Ok(claimed.is_some())
+}
+
 /// Gives a lease back to the queue.
 pub async fn release(ledger: &Ledger, user: &User, trace_id: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM assignments WHERE trace_id = ? AND user_id = ? AND submitted = 0")
@@ -339,6 +370,24 @@ pub async fn check_assigned(
             "trace {trace_id} is not assigned to you"
         ))),
     }
+}
+
+/// Whether `user` holds an assignment on `trace_id`: `None` for none,
+/// `Some(false)` while it is open (leased, not submitted; a lapsed lease
+/// still counts), `Some(true)` once submitted. Reviewers of a trace see only
+/// their own reviews of it.
+pub async fn assignment_of(
+    ledger: &Ledger,
+    user: &User,
+    trace_id: &str,
+) -> Result<Option<bool>, StoreError> {
+    let submitted: Option<i64> =
+        sqlx::query_scalar("SELECT submitted FROM assignments WHERE trace_id = ? AND user_id = ?")
+            .bind(trace_id)
+            .bind(user.id)
+            .fetch_optional(ledger.pool())
+            .await?;
+    Ok(submitted.map(|s| s == 1))
 }
 
 /// The queue entry of a trace.
@@ -379,6 +428,27 @@ pub async fn queue_in_state(
          WHERE state = ? ORDER BY seq LIMIT ?",
     )
     .bind(state)
+    .bind(limit)
+    .fetch_all(ledger.pool())
+    .await?;
+    rows.iter().map(queue_row).collect()
+}
+
+/// Traces awaiting adjudication that `user` may decide (none they hold an
+/// assignment on: listing those would tell a reviewer their review
+/// disagreed), in queue order.
+pub async fn adjudication_open_to(
+    ledger: &Ledger,
+    user: &User,
+    limit: i64,
+) -> Result<Vec<QueueEntry>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT trace_id, specialty, rubric, required, submitted, state, reasons FROM review_queue q
+         WHERE state = 'adjudication'
+           AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.trace_id = q.trace_id AND a.user_id = ?)
+         ORDER BY seq LIMIT ?",
+    )
+    .bind(user.id)
     .bind(limit)
     .fetch_all(ledger.pool())
     .await?;
@@ -450,9 +520,19 @@ pub async fn load_draft(
     }
 }
 
-/// Saves a draft (autosave). `base_revision` is the revision the editor
-/// loaded (0 for none); a different stored revision means another tab saved
-/// meanwhile and the save is refused with `Conflict`. Returns the new revision.
+/// Which browser tab saves a draft: its random id (kept across reloads of
+/// that tab) and its change counter, which only grows. Lets a reload of one
+/// tab, or a save flushed as the page was left, never count as a second tab
+/// editing the same draft.
+#[derive(Clone, Debug, Default)]
+pub struct DraftSource {
+    /// The tab's random id; empty when unknown (every mismatch conflicts).
+    pub client: String,
+    /// The tab's change counter at this save.
+    pub seq: i64,
+}
+
+/// Saves a draft (autosave) with no tab identity: see [`save_draft_from`].
 pub async fn save_draft(
     ledger: &Ledger,
     user: &User,
@@ -460,38 +540,107 @@ pub async fn save_draft(
     body: &ReviewBody,
     base_revision: i64,
 ) -> Result<i64, StoreError> {
+    save_draft_from(
+        ledger,
+        user,
+        trace_id,
+        body,
+        base_revision,
+        &DraftSource::default(),
+    )
+    .await
+}
+
+/// Saves a draft (autosave) and returns its new revision.
+///
+/// The body must already be valid as far as it goes (rubric, shape, and
+/// every label, flag and rating present), so a saved draft fails submit
+/// only for what is missing. `base_revision` is the revision the editor
+/// loaded (0 for none). The save is one atomic statement, so concurrent
+/// saves never fail inside SQLite: it is refused with `Conflict` when the
+/// stored revision differs, unless the stored draft came from the same tab
+/// (`source.client`) at a lower `seq`, which is that tab's own earlier save
+/// (a reload raced its flush). A save from that tab at a lower or equal
+/// `seq` than stored is stale and changes nothing (the stored revision is
+/// returned). Once a review is submitted, only [`start_revision`] opens a
+/// new draft.
+pub async fn save_draft_from(
+    ledger: &Ledger,
+    user: &User,
+    trace_id: &str,
+    body: &ReviewBody,
+    base_revision: i64,
+    source: &DraftSource,
+) -> Result<i64, StoreError> {
+    write_draft(ledger, user, trace_id, body, base_revision, source, false).await
+}
+
+async fn write_draft(
+    ledger: &Ledger,
+    user: &User,
+    trace_id: &str,
+    body: &ReviewBody,
+    base_revision: i64,
+    source: &DraftSource,
+    revising: bool,
+) -> Result<i64, StoreError> {
     check_assigned(ledger, user, trace_id).await?;
     let trace = trace_for_review(ledger, trace_id).await?;
-    body.validate_shape(&trace.steps)
+    let queue = trace.queue.as_ref().ok_or_else(|| {
+        StoreError::NotFound(format!("trace {trace_id} is not in the review queue"))
+    })?;
+    let (rubric, _, _) = rubric(ledger, &queue.rubric).await?;
+    body.validate_draft(&rubric, &trace.steps)
         .map_err(|e| StoreError::Invalid(e.to_string()))?;
     let json = serde_json::to_string(body).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let mut tx = ledger.pool().begin().await?;
-    let current: Option<i64> =
-        sqlx::query_scalar("SELECT revision FROM drafts WHERE trace_id = ? AND user_id = ?")
-            .bind(trace_id)
-            .bind(user.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if current.unwrap_or(0) != base_revision {
-        return Err(StoreError::Conflict(format!(
-            "the draft was saved elsewhere (revision {} now, you edited revision {base_revision}); reload to continue",
-            current.unwrap_or(0)
-        )));
-    }
-    let next = base_revision + 1;
-    sqlx::query(
-        "INSERT INTO drafts (trace_id, user_id, body, revision, updated)
-         VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ','now'))
-         ON CONFLICT (trace_id, user_id) DO UPDATE SET body = excluded.body, revision = excluded.revision, updated = excluded.updated",
+    let saved: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO drafts (trace_id, user_id, body, revision, updated, client, seq)
+         SELECT ?1, ?2, ?3, 1, strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?5, ?6
+          WHERE EXISTS (SELECT 1 FROM drafts WHERE trace_id = ?1 AND user_id = ?2)
+             OR (?4 = 0 AND (?7 OR NOT EXISTS (SELECT 1 FROM assignments
+                   WHERE trace_id = ?1 AND user_id = ?2 AND submitted = 1)))
+         ON CONFLICT (trace_id, user_id) DO UPDATE SET
+           body = excluded.body, revision = drafts.revision + 1, updated = excluded.updated,
+           client = excluded.client, seq = excluded.seq
+         WHERE drafts.revision = ?4 OR (?5 <> '' AND drafts.client = ?5 AND drafts.seq < ?6)
+         RETURNING revision",
     )
     .bind(trace_id)
     .bind(user.id)
     .bind(&json)
-    .bind(next)
-    .execute(&mut *tx)
+    .bind(base_revision)
+    .bind(&source.client)
+    .bind(source.seq)
+    .bind(revising)
+    .fetch_optional(ledger.pool())
     .await?;
-    tx.commit().await?;
-    Ok(next)
+    if let Some(revision) = saved {
+        return Ok(revision);
+    }
+    let stored =
+        sqlx::query("SELECT revision, client, seq FROM drafts WHERE trace_id = ? AND user_id = ?")
+            .bind(trace_id)
+            .bind(user.id)
+            .fetch_optional(ledger.pool())
+            .await?;
+    match stored {
+        Some(r) => {
+            let (revision, client, seq): (i64, String, i64) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            if !source.client.is_empty() && client == source.client && seq >= source.seq {
+                return Ok(revision);
+            }
+            Err(StoreError::Conflict(format!(
+                "the draft was saved elsewhere (revision {revision} now, you edited revision {base_revision}); reload to continue"
+            )))
+        }
+        None if base_revision != 0 => Err(StoreError::Conflict(
+            "this draft was submitted or discarded elsewhere; reload".into(),
+        )),
+        None => Err(StoreError::Conflict(
+            "this review is already submitted; use Revise to start a new version".into(),
+        )),
+    }
 }
 
 /// Result of a submit.
@@ -627,6 +776,11 @@ pub async fn submit(
             .bind(uid)
             .fetch_optional(&mut *conn)
             .await?;
+            if now_version.unwrap_or(0) > 0 && draft_rev.is_none() {
+                return Err(StoreError::Conflict(
+                    "this review is already submitted; use Revise to start a new version".into(),
+                ));
+            }
             if draft_rev.unwrap_or(0) != base_revision {
                 return Err(StoreError::Conflict(format!(
                     "the draft changed elsewhere (revision {} now, you submitted revision {base_revision}); reload",
@@ -789,7 +943,16 @@ pub async fn start_revision(
         .await?
         .map(|(_, r)| r)
         .unwrap_or(0);
-    save_draft(ledger, user, trace_id, &body, base).await
+    write_draft(
+        ledger,
+        user,
+        trace_id,
+        &body,
+        base,
+        &DraftSource::default(),
+        true,
+    )
+    .await
 }
 
 const REVIEW_COLUMNS: &str =

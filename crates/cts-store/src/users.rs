@@ -1,10 +1,20 @@
 //! Accounts and login sessions.
 //!
-//! Passwords are hashed with argon2id (PHC strings); session cookies carry a
-//! random token whose SHA-256 alone is stored, with a per-session CSRF token
-//! and an absolute expiry. Account changes are ledger events whose actor is
-//! whoever made them and whose subject is the user's pseudonym, so the public
-//! log never names a clinician.
+//! Passwords are hashed with argon2id (PHC strings) on a bounded pool of
+//! blocking threads, so a burst of sign-ins never stalls the async workers;
+//! new passwords must not be easy to guess (zxcvbn score 3 or more) nor
+//! contain the username. Usernames are unique without regard to case.
+//! Session cookies carry a random token whose SHA-256 alone is stored, with
+//! a per-session CSRF token, an absolute expiry and an idle timeout.
+//!
+//! Failed sign-ins are throttled per (account name, client address) with
+//! growing delays, counted atomically in one SQL statement; names that do
+//! not exist are throttled exactly like names that do, so answers never tell
+//! them apart, and nobody can lock another person out from elsewhere.
+//!
+//! Account changes are ledger events whose actor is whoever made them and
+//! whose subject is the user's pseudonym, so the public log never names a
+//! clinician. Not for: authorization decisions (the web layer makes them).
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -17,10 +27,23 @@ use sqlx::Row;
 
 use crate::{AppendHook, Ledger, StoreError};
 
-/// Failed logins in a row before an account is locked.
-pub const LOCKOUT_AFTER: i64 = 5;
-/// How long a lockout lasts, seconds.
-pub const LOCKOUT_SECONDS: i64 = 15 * 60;
+/// Failed sign-ins in a row, per account name and address, before each
+/// further attempt must wait ([`FIRST_THROTTLE_SECONDS`] after this many,
+/// then doubling).
+pub const FREE_FAILURES: i64 = 5;
+/// The wait after [`FREE_FAILURES`] failures, seconds.
+pub const FIRST_THROTTLE_SECONDS: i64 = 30;
+/// The longest wait between attempts, seconds.
+pub const MAX_THROTTLE_SECONDS: i64 = 15 * 60;
+/// A session unused this long ends, seconds.
+pub const SESSION_IDLE_SECONDS: i64 = 30 * 60;
+/// How often a session's last use is written back, seconds (not on every
+/// request, to keep page loads read-only).
+const TOUCH_EVERY_SECONDS: i64 = 60;
+/// The lowest zxcvbn score (0 to 4) a new password needs.
+pub const MIN_PASSWORD_SCORE: u8 = 3;
+/// The longest password accepted, characters (hashing cost is bounded).
+pub const MAX_PASSWORD_CHARS: usize = 256;
 
 /// What a user may do; checked on the server for every request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -125,8 +148,9 @@ pub enum Login {
     },
     /// Unknown user, wrong password or disabled account (not told apart).
     Refused,
-    /// Too many failures; locked until this unix time.
-    Locked(i64),
+    /// Too many failures from this address for this name: try again after
+    /// this many seconds. The password was not checked.
+    Throttled(i64),
 }
 
 fn now() -> i64 {
@@ -160,7 +184,69 @@ fn check_username(name: &str) -> Result<(), StoreError> {
     }
 }
 
-/// Hashes a password with argon2id.
+/// Checks that a new password for `username` is long enough, not too
+/// long, does not contain the username, and is not easy to guess (a zxcvbn
+/// score of at least [`MIN_PASSWORD_SCORE`]: common and breached-style
+/// passwords, keyboard walks, dates and dictionary words score low).
+pub fn check_password(username: &str, password: &str) -> Result<(), StoreError> {
+    let n = password.chars().count();
+    if n < 10 {
+        return Err(StoreError::Invalid(
+            "password: at least 10 characters are required".into(),
+        ));
+    }
+    if n > MAX_PASSWORD_CHARS {
+        return Err(StoreError::Invalid(format!(
+            "password: at most {MAX_PASSWORD_CHARS} characters"
+        )));
+    }
+    if !username.is_empty() && password.to_lowercase().contains(&username.to_lowercase()) {
+        return Err(StoreError::Invalid(
+            "password: must not contain the username".into(),
+        ));
+    }
+    let estimate = zxcvbn::zxcvbn(password, &[username, "cts", "clinical", "trust", "signals"]);
+    let score = u8::from(estimate.score());
+    if score < MIN_PASSWORD_SCORE {
+        let hint = estimate
+            .feedback()
+            .and_then(|f| {
+                f.warning()
+                    .map(|w| w.to_string())
+                    .or_else(|| f.suggestions().first().map(|s| s.to_string()))
+            })
+            .unwrap_or_else(|| "add more words that do not belong together".into());
+        return Err(StoreError::Invalid(format!(
+            "password: too easy to guess (strength {score} of 4, at least {MIN_PASSWORD_SCORE} needed): {hint}"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs password hashing work on a blocking thread, at most one per core
+/// at a time: a burst of sign-ins queues here instead of occupying the
+/// async workers that answer every other request.
+async fn on_hash_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StoreError> {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores.max(1))
+    });
+    let permit = slots
+        .acquire()
+        .await
+        .map_err(|e| StoreError::Inconsistent(format!("password hashing pool: {e}")))?;
+    let result = tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Inconsistent(format!("password hashing task: {e}")));
+    drop(permit);
+    result
+}
+
+/// Hashes a password with argon2id (only its length is checked here; see
+/// [`check_password`] for new passwords).
 pub fn hash_password(password: &str) -> Result<String, StoreError> {
     if password.chars().count() < 10 {
         return Err(StoreError::Invalid(
@@ -218,16 +304,19 @@ pub async fn add_user(
             )));
         }
     }
-    let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE username = ?")
-        .bind(username)
-        .fetch_optional(ledger.pool())
-        .await?;
-    if exists.is_some() {
+    check_password(username, password)?;
+    let exists: Option<String> =
+        sqlx::query_scalar("SELECT username FROM users WHERE username = ? COLLATE NOCASE")
+            .bind(username)
+            .fetch_optional(ledger.pool())
+            .await?;
+    if let Some(existing) = exists {
         return Err(StoreError::Invalid(format!(
-            "user {username:?} already exists"
+            "user {username:?} already exists (as {existing:?}; usernames ignore case)"
         )));
     }
-    let hash = hash_password(password)?;
+    let owned = password.to_owned();
+    let hash = on_hash_pool(move || hash_password(&owned)).await??;
     let mut bytes = [0u8; 4];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let pseudonym = format!("R-{}", hex::encode(bytes));
@@ -266,10 +355,10 @@ pub async fn add_user(
         .ok_or_else(|| StoreError::Inconsistent("user vanished after insert".into()))
 }
 
-/// An account by login name.
+/// An account by login name (case ignored).
 pub async fn user_by_name(ledger: &Ledger, username: &str) -> Result<Option<User>, StoreError> {
     let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE username = ?"
+        "SELECT {USER_COLUMNS} FROM users WHERE username = ? COLLATE NOCASE"
     ))
     .bind(username)
     .fetch_optional(ledger.pool())
@@ -374,71 +463,119 @@ pub async fn set_role(
     .await
 }
 
+/// The wait after `failures` failed sign-ins in a row: none up to
+/// [`FREE_FAILURES`] − 1, then [`FIRST_THROTTLE_SECONDS`], doubling up to
+/// [`MAX_THROTTLE_SECONDS`]. (The store computes the same in SQL.)
+pub fn throttle_seconds(failures: i64) -> i64 {
+    if failures < FREE_FAILURES {
+        0
+    } else {
+        (FIRST_THROTTLE_SECONDS << (failures - FREE_FAILURES).min(20)).min(MAX_THROTTLE_SECONDS)
+    }
+}
+
+/// Failed sign-ins in a row for `username` (any case) from `address`, and
+/// the unix time before which further attempts are refused unchecked.
+pub async fn login_failures(
+    ledger: &Ledger,
+    username: &str,
+    address: &str,
+) -> Result<(i64, i64), StoreError> {
+    let row = sqlx::query(
+        "SELECT failures, next_allowed FROM login_failures WHERE account = ? AND address = ?",
+    )
+    .bind(username.to_lowercase())
+    .bind(address)
+    .fetch_optional(ledger.pool())
+    .await?;
+    match row {
+        Some(r) => Ok((r.try_get(0)?, r.try_get(1)?)),
+        None => Ok((0, 0)),
+    }
+}
+
 /// Checks a password and, if good, opens a session of `ttl_seconds`.
-/// Five failures in a row lock the account for fifteen minutes.
+///
+/// Every attempt is first counted against (name, `address`) in one atomic
+/// statement that also sets the wait before the next one; an attempt made
+/// during the wait is refused without checking the password, whatever the
+/// concurrency. A good password clears the count. Unknown names take the
+/// same path and the same time as wrong passwords.
 pub async fn login(
     ledger: &Ledger,
     username: &str,
     password: &str,
+    address: &str,
     ttl_seconds: i64,
 ) -> Result<Login, StoreError> {
+    let account = username.to_lowercase();
+    let t = now();
+    let counted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO login_failures (account, address, failures, next_allowed)
+         VALUES (?1, ?2, 1, CASE WHEN 1 >= ?4 THEN ?3 + ?6 ELSE 0 END)
+         ON CONFLICT (account, address) DO UPDATE SET
+           failures = failures + 1,
+           next_allowed = CASE WHEN failures + 1 >= ?4
+             THEN ?3 + MIN(?5, ?6 << MIN(failures + 1 - ?4, 20)) ELSE 0 END
+         WHERE next_allowed <= ?3
+         RETURNING failures",
+    )
+    .bind(&account)
+    .bind(address)
+    .bind(t)
+    .bind(FREE_FAILURES)
+    .bind(MAX_THROTTLE_SECONDS)
+    .bind(FIRST_THROTTLE_SECONDS)
+    .fetch_optional(ledger.pool())
+    .await?;
+    if counted.is_none() {
+        let (_, next_allowed) = login_failures(ledger, &account, address).await?;
+        return Ok(Login::Throttled((next_allowed - t).max(1)));
+    }
     let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS}, password_hash, failed_logins, locked_until FROM users WHERE username = ?"
+        "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ? COLLATE NOCASE"
     ))
     .bind(username)
     .fetch_optional(ledger.pool())
     .await?;
-    let Some(row) = row else {
+    let (user, phc) = match &row {
+        Some(r) => (
+            Some(user_from_row(r)?),
+            r.try_get::<String, _>("password_hash")?,
+        ),
         // Spend the same effort as a real check so timing does not reveal
         // which names exist.
-        let _ = verify_password(password, dummy_hash());
+        None => (None, dummy_hash().to_owned()),
+    };
+    let owned = password.to_owned();
+    let good = on_hash_pool(move || verify_password(&owned, &phc)).await?;
+    let Some(user) = user.filter(|u| good && !u.disabled) else {
         return Ok(Login::Refused);
     };
-    let user = user_from_row(&row)?;
-    let locked_until: i64 = row.try_get("locked_until")?;
-    let t = now();
-    if locked_until > t {
-        return Ok(Login::Locked(locked_until));
-    }
-    let phc: String = row.try_get("password_hash")?;
-    if !verify_password(password, &phc) || user.disabled {
-        let failed: i64 = row.try_get::<i64, _>("failed_logins")? + 1;
-        let lock = if failed >= LOCKOUT_AFTER {
-            t + LOCKOUT_SECONDS
-        } else {
-            0
-        };
-        sqlx::query("UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?")
-            .bind(if lock > 0 { 0 } else { failed })
-            .bind(lock)
-            .bind(user.id)
-            .execute(ledger.pool())
-            .await?;
-        return Ok(if lock > 0 {
-            Login::Locked(lock)
-        } else {
-            Login::Refused
-        });
-    }
     let token = random_token();
     let csrf = random_token();
     let expires = t + ttl_seconds;
     let mut tx = ledger.pool().begin().await?;
-    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?")
-        .bind(user.id)
+    sqlx::query("DELETE FROM login_failures WHERE account = ? AND address = ?")
+        .bind(&account)
+        .bind(address)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM sessions WHERE expires <= ?")
+    sqlx::query("DELETE FROM sessions WHERE expires <= ? OR last_seen <= ?")
         .bind(t)
+        .bind(t - SESSION_IDLE_SECONDS)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf, expires) VALUES (?, ?, ?, ?)")
-        .bind(token_hash(&token))
-        .bind(user.id)
-        .bind(&csrf)
-        .bind(expires)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, csrf, expires, last_seen) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(token_hash(&token))
+    .bind(user.id)
+    .bind(&csrf)
+    .bind(expires)
+    .bind(t)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Login::Ok {
         user,
@@ -448,25 +585,48 @@ pub async fn login(
     })
 }
 
-/// The user and CSRF token of a live session, if the token is one.
+/// The user and CSRF token of a live session, if the token is one: not
+/// expired, used within [`SESSION_IDLE_SECONDS`], of an enabled account.
+/// Records the use at most once a minute.
 pub async fn session(ledger: &Ledger, token: &str) -> Result<Option<(User, String)>, StoreError> {
+    let t = now();
+    let hash = token_hash(token);
     let row = sqlx::query(&format!(
-        "SELECT {}, s.csrf FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.token_hash = ? AND s.expires > ? AND u.disabled = 0",
+        "SELECT {}, s.csrf, s.last_seen FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.token_hash = ? AND s.expires > ? AND s.last_seen > ? AND u.disabled = 0",
         USER_COLUMNS
             .split(", ")
             .map(|c| format!("u.{c}"))
             .collect::<Vec<_>>()
             .join(", ")
     ))
-    .bind(token_hash(token))
-    .bind(now())
+    .bind(&hash)
+    .bind(t)
+    .bind(t - SESSION_IDLE_SECONDS)
     .fetch_optional(ledger.pool())
     .await?;
-    match row {
-        None => Ok(None),
-        Some(r) => Ok(Some((user_from_row(&r)?, r.try_get("csrf")?))),
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    let last_seen: i64 = r.try_get("last_seen")?;
+    if last_seen <= t - TOUCH_EVERY_SECONDS {
+        sqlx::query("UPDATE sessions SET last_seen = ? WHERE token_hash = ?")
+            .bind(t)
+            .bind(&hash)
+            .execute(ledger.pool())
+            .await?;
     }
+    Ok(Some((user_from_row(&r)?, r.try_get("csrf")?)))
+}
+
+/// Makes a session look unused for `seconds` (tests of the idle timeout).
+pub async fn age_session(ledger: &Ledger, token: &str, seconds: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sessions SET last_seen = last_seen - ? WHERE token_hash = ?")
+        .bind(seconds)
+        .bind(token_hash(token))
+        .execute(ledger.pool())
+        .await?;
+    Ok(())
 }
 
 /// Ends a session.

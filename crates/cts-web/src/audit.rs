@@ -30,6 +30,8 @@ pub struct EventRow {
     pub actor: String,
     /// Subjects, joined.
     pub subjects: String,
+    /// Traces among the subjects (each links to its review history).
+    pub traces: Vec<String>,
     /// Time.
     pub time: String,
 }
@@ -41,6 +43,7 @@ struct AuditPage {
     size: u64,
     checkpoint: Option<StoredCheckpoint>,
     events: Vec<EventRow>,
+    verifier_key: String,
 }
 
 /// GET /audit: the latest 200 events.
@@ -63,6 +66,12 @@ pub async fn audit_page(
             Ok(ev) => events.push(EventRow {
                 leaf,
                 kind: ev.kind.as_str().to_owned(),
+                traces: ev
+                    .subjects
+                    .iter()
+                    .filter_map(|s| s.strip_prefix("trace:"))
+                    .map(str::to_owned)
+                    .collect(),
                 actor: ev.actor,
                 subjects: ev.subjects.join(" "),
                 time: ev.time,
@@ -72,6 +81,7 @@ pub async fn audit_page(
                 kind: "(undecodable)".into(),
                 actor: String::new(),
                 subjects: err.to_string(),
+                traces: Vec::new(),
                 time: String::new(),
             }),
         }
@@ -81,6 +91,7 @@ pub async fn audit_page(
         size,
         checkpoint: state.ledger.latest_checkpoint().await?,
         events,
+        verifier_key: state.verifier.key_text().to_owned(),
     };
     Ok(Html(page.render()?).into_response())
 }

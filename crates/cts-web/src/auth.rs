@@ -6,8 +6,22 @@
 //!   session's CSRF token, in the `X-CSRF-Token` header or a `_csrf` form
 //!   field, and, when the browser sends `Origin`, come from this origin.
 //!   [`session_layer`] checks this for every route, before any handler runs.
+//!   "From this origin" compares scheme and host (`Origin` against
+//!   `http://HOST`, or `https://HOST` behind a proxy that says
+//!   `X-Forwarded-Proto: https`), and a browser's `Sec-Fetch-Site` must say
+//!   `same-origin`.
 //! - Login uses a double-submit token (cookie + form field), is rate limited
-//!   per client address, and five failures in a row lock the account.
+//!   per client address, and failures are throttled per account name and
+//!   address with growing delays (in the store); unknown names get exactly
+//!   the answers real ones get. Signing in replaces any session the browser
+//!   had (rotation); sessions also end after 30 idle minutes.
+//! - `?next=` after sign-in is only ever a same-origin path, parsed.
+//! - Every response carries a strict Content-Security-Policy (scripts,
+//!   styles and images from this origin only, no framing), `nosniff`,
+//!   `Referrer-Policy: same-origin`, and, except static assets,
+//!   `Cache-Control: no-store`, so Back after sign-out shows nothing.
+//!   Signing out also sends `Clear-Site-Data` for the browser's storage,
+//!   where the review script keeps unsaved draft copies.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -142,18 +156,9 @@ pub async fn session_layer(State(state): State<Shared>, req: Request, next: Next
     let api = is_api(&path);
     let mut body = body;
     if changes_state {
-        if let Some(origin) = parts.headers.get(header::ORIGIN) {
-            let host = parts
-                .headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("");
-            let origin = origin.to_str().unwrap_or("");
-            let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
-            if origin_host != host {
-                let e = WebError::forbidden(format!("cross-origin request from {origin} refused"));
-                return if api { e.as_json() } else { e }.into_response();
-            }
+        if let Err(why) = same_origin(&parts.headers) {
+            let e = WebError::forbidden(why);
+            return if api { e.as_json() } else { e }.into_response();
         }
         if path != "/login" {
             let Some(session) = &session else {
@@ -204,6 +209,62 @@ pub async fn session_layer(State(state): State<Shared>, req: Request, next: Next
     next.run(Request::from_parts(parts, body)).await
 }
 
+/// Whether a state-changing request comes from this origin: scheme and
+/// host of `Origin` (when sent) must be this server's, and a browser's
+/// `Sec-Fetch-Site` (when sent) must say `same-origin`.
+fn same_origin(headers: &HeaderMap) -> Result<(), String> {
+    let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    if let Some(site) = text("sec-fetch-site") {
+        if site != "same-origin" && site != "none" {
+            return Err(format!(
+                "cross-site request refused (Sec-Fetch-Site: {site})"
+            ));
+        }
+    }
+    if let Some(origin) = text("origin") {
+        let host = text("host").unwrap_or("");
+        let scheme = match text("x-forwarded-proto") {
+            Some(p) if p.eq_ignore_ascii_case("https") => "https",
+            _ => "http",
+        };
+        if host.is_empty() || origin != format!("{scheme}://{host}") {
+            return Err(format!(
+                "cross-origin request from {origin} refused (this is {scheme}://{host})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The Content-Security-Policy of every page: nothing inline, nothing from
+/// elsewhere, no framing.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Adds the security headers to every response (see the module doc).
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let is_static = req.uri().path().starts_with("/static/") || req.uri().path() == "/favicon.ico";
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !is_static {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
 fn form_field(bytes: &[u8], name: &str) -> Option<String> {
     serde_urlencoded::from_bytes::<Vec<(String, String)>>(bytes)
         .ok()?
@@ -250,10 +311,24 @@ pub fn encode_component(s: &str) -> String {
     out
 }
 
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/".to_owned(),
+/// Where to go after sign-in: `next` when it is a path on this origin,
+/// else `/`. Only printable ASCII is accepted (browsers drop tabs and
+/// newlines from URLs, so `/\t/host` would become `//host`; CR/LF would
+/// split the header), no backslash, no `//` or `/\` start, and the value
+/// must parse as a URI reference without scheme or authority.
+pub fn safe_next(next: Option<&str>) -> String {
+    let Some(n) = next else {
+        return "/".to_owned();
+    };
+    let printable = n.bytes().all(|b| (0x21..0x7f).contains(&b));
+    let shaped = n.starts_with('/') && !n.starts_with("//") && !n.contains('\\');
+    let parsed = n.parse::<axum::http::Uri>().is_ok_and(|u| {
+        u.scheme().is_none() && u.authority().is_none() && u.path().starts_with('/')
+    });
+    if printable && shaped && parsed && n.len() <= 2048 {
+        n.to_owned()
+    } else {
+        "/".to_owned()
     }
 }
 
@@ -318,10 +393,12 @@ pub async fn login(
             StatusCode::TOO_MANY_REQUESTS,
         );
     }
+    let address = addr.ip().to_string();
     match users::login(
         &state.ledger,
         &form.username,
         &form.password,
+        &address,
         state.session_seconds,
     )
     .await?
@@ -329,12 +406,22 @@ pub async fn login(
         Login::Ok {
             token, expires: _, ..
         } => {
+            // Rotation: whatever session this browser had ends here.
+            if let Some(old) = cookie(&headers, SESSION_COOKIE) {
+                users::logout(&state.ledger, old).await?;
+            }
             let mut resp = Redirect::to(&next).into_response();
             let c = format!(
                 "{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
                 state.session_seconds
             );
             if let Ok(v) = HeaderValue::from_str(&c) {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+            let gone = format!(
+                "{LOGIN_COOKIE}=; Path=/login; HttpOnly; Secure; SameSite=Strict; Max-Age=0"
+            );
+            if let Ok(v) = HeaderValue::from_str(&gone) {
                 resp.headers_mut().append(header::SET_COOKIE, v);
             }
             Ok(resp)
@@ -344,9 +431,14 @@ pub async fn login(
             Some("Wrong username or password."),
             StatusCode::UNAUTHORIZED,
         ),
-        Login::Locked(_) => render_login(
+        Login::Throttled(wait) => render_login(
             &next,
-            Some("This account is locked for 15 minutes after repeated failed sign-ins."),
+            Some(
+                format!(
+                    "Too many failed sign-ins for this name from this address; try again in {wait} s."
+                )
+                .as_str(),
+            ),
             StatusCode::TOO_MANY_REQUESTS,
         ),
     }
@@ -360,5 +452,10 @@ pub async fn logout(State(state): State<Shared>, session: Session) -> Result<Res
     if let Ok(v) = HeaderValue::from_str(&c) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
+    // Unsaved draft copies in this browser belong to this user only.
+    resp.headers_mut().insert(
+        "clear-site-data",
+        HeaderValue::from_static("\"cache\", \"storage\""),
+    );
     Ok(resp)
 }

@@ -58,6 +58,7 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/healthz", get(pages::healthz))
         .route("/static/{file}", get(pages::asset))
+        .route("/favicon.ico", get(pages::favicon))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/", get(pages::home))
@@ -86,6 +87,7 @@ pub fn router(state: Shared) -> Router {
             auth::session_layer,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(auth::security_headers))
         .with_state(state)
 }
 

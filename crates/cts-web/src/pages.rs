@@ -100,12 +100,14 @@ async fn sqlx_ping(state: &Shared) -> Result<(), String> {
 
 const APP_JS: &str = include_str!("../static/app.js");
 const APP_CSS: &str = include_str!("../static/app.css");
+const FAVICON: &str = include_str!("../static/favicon.svg");
 
 /// GET /static/{file}: the embedded assets.
 pub async fn asset(Path(file): Path<String>) -> Response {
     let (body, mime) = match file.as_str() {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        "favicon.svg" => (FAVICON, "image/svg+xml"),
         _ => return WebError::not_found(format!("no asset {file:?}")).into_response(),
     };
     (
@@ -114,6 +116,18 @@ pub async fn asset(Path(file): Path<String>) -> Response {
             (header::CACHE_CONTROL, "no-cache"),
         ],
         body,
+    )
+        .into_response()
+}
+
+/// GET /favicon.ico: the workbench's icon (browsers ask for this path).
+pub async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        FAVICON,
     )
         .into_response()
 }
@@ -135,7 +149,7 @@ pub async fn home(State(state): State<Shared>, session: Session) -> Result<Respo
         None
     };
     let adjudication = if session.user.role == Role::Adjudicator {
-        cts_store::review::queue_in_state(&state.ledger, "adjudication", 1000)
+        cts_store::review::adjudication_open_to(&state.ledger, &session.user, 1000)
             .await?
             .len()
     } else {

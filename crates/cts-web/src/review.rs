@@ -132,11 +132,15 @@ struct ReviewPage {
 #[derive(serde::Serialize)]
 struct ReviewState<'a> {
     trace: &'a str,
+    /// Whose page this is: local draft copies are keyed by user and trace.
+    user: &'a str,
     original: &'a [String],
     body: ReviewBody,
     revision: i64,
     editing: bool,
     rubric: &'a Rubric,
+    /// The model's final answer (the reviewer may correct it).
+    answer: Option<&'a str>,
 }
 
 /// GET /review?trace=: the review page for an assigned trace.
@@ -168,11 +172,13 @@ pub async fn review_page(
     };
     let review_state = ReviewState {
         trace: &q.trace,
+        user: &session.user.pseudonym,
         original: &view.steps,
         body,
         revision,
         editing,
         rubric: &rubric,
+        answer: view.answer.as_deref(),
     };
     // Escape '<' so no text in the JSON can close the script element.
     let state_json = serde_json::to_string(&review_state)
@@ -223,6 +229,12 @@ pub async fn review_page(
 struct DraftIn {
     body: ReviewBody,
     revision: i64,
+    /// The browser tab's random id (see [`store::DraftSource`]).
+    #[serde(default)]
+    client: Option<String>,
+    /// The tab's change counter.
+    #[serde(default)]
+    seq: Option<i64>,
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, WebError> {
@@ -259,12 +271,25 @@ pub async fn put_draft(
 ) -> Result<Response, WebError> {
     reviewer(&session).map_err(WebError::as_json)?;
     let input: DraftIn = parse_json(&bytes)?;
-    let revision = store::save_draft(
+    let client = input.client.unwrap_or_default();
+    if client.len() > 64
+        || !client
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(WebError::bad_request("client: up to 64 letters, digits or '-'").as_json());
+    }
+    let source = store::DraftSource {
+        client,
+        seq: input.seq.unwrap_or(0),
+    };
+    let revision = store::save_draft_from(
         &state.ledger,
         &session.user,
         &q.trace,
         &input.body,
         input.revision,
+        &source,
     )
     .await
     .map_err(|e| WebError::from(e).as_json())?;
@@ -290,12 +315,10 @@ pub async fn submit(
     )
     .await
     .map_err(|e| WebError::from(e).as_json())?;
-    let queue = store::queue_entry(&state.ledger, &q.trace)
-        .await
-        .map_err(|e| WebError::from(e).as_json())?;
+    // Nothing here depends on the other reviews of the trace (not even
+    // whether they agree): a reviewer's answers reveal nothing about them.
     Ok(Json(serde_json::json!({
         "id": done.id, "version": done.version, "leaf": done.leaf, "edit_leaves": done.edit_leaves,
-        "state": queue.map(|q| q.state),
     }))
     .into_response())
 }
@@ -328,6 +351,8 @@ pub struct StepView {
     pub change: &'static str,
     /// Diff against the original (one Equal op when kept).
     pub diff: Vec<DiffOp>,
+    /// The step's text as the reviewer left it (shown clean beside the diff).
+    pub clean: String,
     /// Rationale of the change.
     pub rationale: String,
 }
@@ -352,6 +377,8 @@ pub struct ReviewView {
     pub ratings: Vec<(String, String)>,
     /// Rationale.
     pub rationale: String,
+    /// The final answer as corrected by the reviewer, if they did.
+    pub answer: Option<String>,
     /// Whether it is this reviewer's latest.
     pub latest: bool,
 }
@@ -386,6 +413,7 @@ fn review_view(
             flags: s.flags.clone(),
             change,
             diff,
+            clean: s.text.clone(),
             rationale: s.edit_rationale.clone().unwrap_or_default(),
         });
     }
@@ -399,6 +427,7 @@ fn review_view(
             diff: vec![DiffOp::Delete(
                 original.get(d.origin).cloned().unwrap_or_default(),
             )],
+            clean: String::new(),
             rationale: d.rationale.clone(),
         });
     }
@@ -425,6 +454,7 @@ fn review_view(
             })
             .collect(),
         rationale: r.body.rationale.clone(),
+        answer: r.body.answer.clone(),
         latest: !all
             .iter()
             .any(|o| o.user_id == r.user_id && o.version > r.version),
@@ -442,16 +472,21 @@ struct HistoryPage {
 }
 
 /// GET /history?trace=: every version of the reviews of a trace the caller
-/// may see: reviewers see only their own; adjudicators, auditors, admins
-/// and researchers (pseudonyms only) see all.
+/// may see: clinicians, and anyone holding an assignment on the trace (an
+/// adjudicator who also reviews it), see only their own; other
+/// adjudicators, auditors, admins and researchers (pseudonyms only) see all.
 pub async fn history_page(
     State(state): State<Shared>,
     session: Session,
     Query(q): Query<TraceQuery>,
 ) -> Result<Response, WebError> {
     let all = store::reviews_of_trace(&state.ledger, &q.trace).await?;
-    let visible: Vec<&StoredReview> = match session.user.role {
-        Role::Clinician => {
+    let reviewer_of_trace = store::assignment_of(&state.ledger, &session.user, &q.trace)
+        .await?
+        .is_some();
+    let own_only = session.user.role == Role::Clinician || reviewer_of_trace;
+    let visible: Vec<&StoredReview> = match own_only {
+        true => {
             let mine: Vec<&StoredReview> = all
                 .iter()
                 .filter(|r| r.user_id == session.user.id)
@@ -461,7 +496,7 @@ pub async fn history_page(
             }
             mine
         }
-        _ => all.iter().collect(),
+        false => all.iter().collect(),
     };
     let view = store::trace_for_review(&state.ledger, &q.trace).await?;
     let mut reviews = Vec::new();
@@ -473,7 +508,7 @@ pub async fn history_page(
         nav: Nav::of(&session),
         trace_id: q.trace.clone(),
         reviews,
-        adjudications: if session.user.role == Role::Clinician {
+        adjudications: if own_only {
             Vec::new()
         } else {
             store::adjudications_of(&state.ledger, &q.trace).await?
@@ -488,17 +523,35 @@ pub async fn history_page(
 struct AdjudicationQueuePage {
     nav: Nav,
     entries: Vec<store::QueueEntry>,
+    /// The trace just decided (confirmation), if any.
+    decided: Option<String>,
+    /// The next case this adjudicator may decide.
+    next: Option<String>,
 }
 
-/// GET /adjudication (adjudicator).
+/// `?decided=TRACE` after a decision.
+#[derive(serde::Deserialize)]
+pub struct DecidedQuery {
+    decided: Option<String>,
+}
+
+/// GET /adjudication (adjudicator): the cases awaiting a decision, with a
+/// confirmation of the last one decided and a link to the next.
 pub async fn adjudication_queue(
     State(state): State<Shared>,
     session: Session,
+    Query(q): Query<DecidedQuery>,
 ) -> Result<Response, WebError> {
     session.require(&[Role::Adjudicator])?;
+    // Traces this adjudicator reviews are left out: that one is listed here
+    // would tell them their review disagreed with another.
+    let entries = store::adjudication_open_to(&state.ledger, &session.user, 500).await?;
+    let next = entries.first().map(|e| e.trace_id.clone());
     let page = AdjudicationQueuePage {
         nav: Nav::of(&session),
-        entries: store::queue_in_state(&state.ledger, "adjudication", 500).await?,
+        entries,
+        decided: q.decided.filter(|d| !d.is_empty()),
+        next,
     };
     Ok(Html(page.render()?).into_response())
 }
@@ -521,10 +574,52 @@ struct AdjudicationPage {
     nav: Nav,
     trace_id: String,
     question: String,
+    options: Vec<(char, String)>,
+    answer: String,
     reviews: Vec<ReviewView>,
     grid: Vec<GridRow>,
-    reasons: String,
+    /// Why the trace is here, one sentence each.
+    reasons: Vec<String>,
+    /// (dimension title, one rating per review, whether they differ by the policy's gap or more).
+    ratings: Vec<(String, Vec<String>, bool)>,
     state: String,
+}
+
+/// The pseudonym in a review id `<trace>#<pseudonym>#v<version>`.
+fn reviewer_of(review_id: &str) -> &str {
+    review_id.rsplit('#').nth(1).unwrap_or(review_id)
+}
+
+/// The stored reasons (`{"a", "b", "reasons": [...]}`) in words, with
+/// 1-based step numbers and dimension titles.
+fn reasons_in_words(reasons: &serde_json::Value, rubric: &Rubric) -> Vec<String> {
+    let a = reasons["a"]
+        .as_str()
+        .map(reviewer_of)
+        .unwrap_or("one reviewer");
+    let b = reasons["b"].as_str().map(reviewer_of).unwrap_or("another");
+    let label = |v: &serde_json::Value| label_text(v.as_i64().and_then(|l| i8::try_from(l).ok())).0;
+    reasons["reasons"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|r| match r["kind"].as_str() {
+                    Some("step_sign") => format!(
+                        "Step {}: {a} labelled it {} and {b} {}.",
+                        r["step"].as_u64().map_or(0, |s| s + 1),
+                        label(&r["a"]),
+                        label(&r["b"])
+                    ),
+                    Some("rating") => {
+                        let id = r["dimension"].as_str().unwrap_or("");
+                        let title = rubric.dimension(id).map_or(id, |d| d.title.as_str());
+                        format!("{title}: {a} rated it {} and {b} {}.", r["a"], r["b"])
+                    }
+                    _ => r.to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// GET /adjudication/trace?trace= (adjudicator): reviews side by side.
@@ -534,11 +629,30 @@ pub async fn adjudication_page(
     Query(q): Query<TraceQuery>,
 ) -> Result<Response, WebError> {
     session.require(&[Role::Adjudicator])?;
+    // Blindness holds for adjudicators who also review: whoever holds an
+    // assignment on the trace (open or submitted) never sees this page.
+    if store::assignment_of(&state.ledger, &session.user, &q.trace)
+        .await?
+        .is_some()
+    {
+        return Err(WebError::forbidden(
+            "you review this trace; another adjudicator decides it",
+        ));
+    }
     let view = store::trace_for_review(&state.ledger, &q.trace).await?;
     let queue = view
         .queue
         .clone()
         .ok_or_else(|| WebError::not_found(format!("trace {} is not queued", q.trace)))?;
+    if queue.state != "adjudication" {
+        return Err(WebError::new(
+            axum::http::StatusCode::CONFLICT,
+            format!(
+                "trace {} is {}, not awaiting adjudication",
+                q.trace, queue.state
+            ),
+        ));
+    }
     let all = store::reviews_of_trace(&state.ledger, &q.trace).await?;
     let latest: Vec<&StoredReview> = all
         .iter()
@@ -587,6 +701,43 @@ pub async fn adjudication_page(
             }
         })
         .collect();
+    let gap = state.review.policy.rating_gap;
+    let ratings = rubric
+        .dimensions
+        .iter()
+        .map(|d| {
+            let values: Vec<Option<u8>> = latest
+                .iter()
+                .map(|r| r.body.ratings.get(&d.id).copied())
+                .collect();
+            let present: Vec<u8> = values.iter().flatten().copied().collect();
+            let spread = present
+                .iter()
+                .max()
+                .zip(present.iter().min())
+                .map_or(0, |(hi, lo)| hi - lo);
+            (
+                d.title.clone(),
+                values
+                    .iter()
+                    .map(|v| {
+                        v.map_or_else(
+                            || "—".to_owned(),
+                            |v| {
+                                format!(
+                                    "{v} · {}",
+                                    d.anchors
+                                        .get(usize::from(v.saturating_sub(d.min)))
+                                        .map_or("", String::as_str)
+                                )
+                            },
+                        )
+                    })
+                    .collect(),
+                spread >= gap,
+            )
+        })
+        .collect();
     let page = AdjudicationPage {
         nav: Nav::of(&session),
         trace_id: q.trace.clone(),
@@ -595,6 +746,21 @@ pub async fn adjudication_page(
             .as_ref()
             .map(|c| c.question.clone())
             .unwrap_or_default(),
+        options: view
+            .case
+            .as_ref()
+            .map(|c| {
+                c.options
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| ((b'A' + i as u8) as char, o.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        answer: view
+            .answer
+            .clone()
+            .unwrap_or_else(|| "(no final answer found)".into()),
         reviews: latest
             .iter()
             .map(|r| review_view(r, &rubric, &view.steps, &all))
@@ -602,8 +768,10 @@ pub async fn adjudication_page(
         grid,
         reasons: queue
             .reasons
-            .map(|r| serde_json::to_string_pretty(&r).unwrap_or_default())
+            .as_ref()
+            .map(|r| reasons_in_words(r, &rubric))
             .unwrap_or_default(),
+        ratings,
         state: queue.state,
     };
     Ok(Html(page.render()?).into_response())
@@ -632,5 +800,9 @@ pub async fn decide(
         &form.rationale,
     )
     .await?;
-    Ok(Redirect::to(&format!("/history?trace={}", encode_component(&q.trace))).into_response())
+    Ok(Redirect::to(&format!(
+        "/adjudication?decided={}",
+        encode_component(&q.trace)
+    ))
+    .into_response())
 }

@@ -92,7 +92,12 @@ async fn two_reviewers_disagree_and_an_adjudicator_decides() {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let done: serde_json::Value = r.json().await.unwrap();
     assert_eq!(done["version"], 1);
-    assert_eq!(done["state"], "open", "one of two reviews is in");
+    assert!(done.get("state").is_none(), "{done}");
+    let entry = cts_store::review::queue_entry(&srv.state.ledger, &srv.traces[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.state, "open", "one of two reviews is in");
     assert_eq!(done["edit_leaves"].as_array().unwrap().len(), 1);
     assert_eq!(
         srv.state.ledger.committed_size().0,
@@ -118,10 +123,17 @@ async fn two_reviewers_disagree_and_an_adjudicator_decides() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.json::<serde_json::Value>().await.unwrap()["state"],
-        "adjudication"
-    );
+    assert!(r
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()
+        .get("state")
+        .is_none());
+    let entry = cts_store::review::queue_entry(&srv.state.ledger, &srv.traces[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.state, "adjudication");
 
     // Bob may now see his own history, still not Alice's review.
     let h = bob
@@ -326,7 +338,7 @@ async fn authorization_matrix() {
         (
             "GET",
             format!("/adjudication/trace?trace={t0}"),
-            [303, 403, 200, 403, 403, 403],
+            [303, 403, 409, 403, 403, 403],
         ),
         (
             "POST",
@@ -624,15 +636,19 @@ async fn sessions_are_safe_and_logins_lock_out() {
     assert!(set_cookie
         .iter()
         .all(|c| c.contains("HttpOnly") && c.contains("Secure") && c.contains("SameSite=Strict")));
-    // Wrong passwords: refused, then locked; then even the right one is refused.
-    for _ in 0..4 {
-        assert_eq!(c.try_login("bob", "wrong password!").await, 401);
+    // Wrong passwords: refused, then throttled from this address: even the
+    // right one is refused unchecked. Unknown names answer exactly the same.
+    for name in ["bob", "nobody"] {
+        for _ in 0..cts_store::users::FREE_FAILURES {
+            assert_eq!(c.try_login(name, "wrong password!").await, 401, "{name}");
+        }
+        assert_eq!(c.try_login(name, "wrong password!").await, 429, "{name}");
+        assert_eq!(c.try_login(name, common::PASSWORD).await, 429, "{name}");
     }
-    assert_eq!(c.try_login("bob", "wrong password!").await, 429);
-    assert_eq!(c.try_login("bob", common::PASSWORD).await, 429);
     assert!(c.cookie.is_none());
-    // Unknown users look the same as wrong passwords.
-    assert_eq!(c.try_login("nobody", "whatever123").await, 401);
+    // Nobody can lock bob out from elsewhere: another address signs in.
+    let mut elsewhere = Client::anonymous_from(&srv.base, "127.0.0.2".parse().unwrap());
+    assert_eq!(elsewhere.try_login("bob", common::PASSWORD).await, 303);
     // Logout ends the session server-side: the old cookie no longer works.
     let alice = Client::login(&srv.base, "alice").await;
     assert_eq!(alice.get("/").await.status(), 200);
@@ -655,4 +671,544 @@ async fn sessions_are_safe_and_logins_lock_out() {
     let html = page.text().await.unwrap();
     assert!(html.contains("name=\"next\" value=\"/\""));
     assert_eq!(d.try_login("dave", common::PASSWORD).await, 303);
+}
+
+/// Twenty wrong passwords at once: the store counts every attempt in one
+/// atomic statement, so exactly `FREE_FAILURES` passwords are checked and the
+/// rest are throttled unchecked, whatever the interleaving. Before, the
+/// read-modify-write lost updates and the account stayed open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_passwords_are_all_counted() {
+    let srv = common::start(2, 1).await;
+    for name in ["bob", "no-such-user"] {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let base = srv.base.clone();
+            let name = name.to_owned();
+            tasks.spawn(async move {
+                let mut c = Client::anonymous(&base);
+                c.try_login(&name, "a wrong password!").await
+            });
+        }
+        let mut statuses = Vec::new();
+        while let Some(s) = tasks.join_next().await {
+            statuses.push(s.unwrap());
+        }
+        let checked = statuses.iter().filter(|&&s| s == 401).count();
+        let throttled = statuses.iter().filter(|&&s| s == 429).count();
+        assert_eq!(
+            (checked as i64, throttled),
+            (cts_store::users::FREE_FAILURES, 20 - checked),
+            "{name}: {statuses:?}"
+        );
+        let (failures, next_allowed) =
+            cts_store::users::login_failures(&srv.state.ledger, name, "127.0.0.1")
+                .await
+                .unwrap();
+        assert_eq!(failures, cts_store::users::FREE_FAILURES, "{name}");
+        assert!(next_allowed > 0, "{name}: a wait is set");
+        // Throttled, even with the right password; unknown names alike.
+        let mut c = Client::anonymous(&srv.base);
+        assert_eq!(c.try_login(name, common::PASSWORD).await, 429, "{name}");
+    }
+    // Case does not open a second counter.
+    let mut c = Client::anonymous(&srv.base);
+    assert_eq!(c.try_login("BOB", common::PASSWORD).await, 429);
+}
+
+/// `next` after sign-in is only ever a path on this origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_never_redirects_elsewhere() {
+    let srv = common::start(2, 1).await;
+    let bad = [
+        "//evil.example/",
+        "/\t/evil.example/path",
+        "/\t\t/evil.example",
+        "/\n/evil.example",
+        "/\r\nSet-Cookie: cts_session=x",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "https://evil.example/",
+        "http:evil.example",
+        "javascript:alert(1)",
+        " /queue",
+        "/queue\u{0}",
+        "/\u{3000}/evil.example",
+        "evil.example",
+    ];
+    for next in bad {
+        let mut c = Client::anonymous(&srv.base);
+        let (status, location) = c.try_login_next("dave", common::PASSWORD, next).await;
+        assert_eq!(status, 303, "{next:?}");
+        assert_eq!(location.as_deref(), Some("/"), "{next:?}");
+    }
+    let mut c = Client::anonymous(&srv.base);
+    let (_, location) = c
+        .try_login_next("dave", common::PASSWORD, "/audit?page=2")
+        .await;
+    assert_eq!(location.as_deref(), Some("/audit?page=2"));
+    // The form carries only a safe value, percent-encoded tab or not.
+    let c = Client::anonymous(&srv.base);
+    for raw in [
+        "/%09/evil.example/path",
+        "%2F%2Fevil.example",
+        "/%0d%0aX:%20y",
+    ] {
+        let html = c
+            .get(&format!("/login?next={raw}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("name=\"next\" value=\"/\""), "{raw}: {html}");
+    }
+}
+
+/// An adjudicator who also reviews a trace is as blind as a clinician: no
+/// other review in the history, no adjudication page, before or after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adjudicator_who_reviews_stays_blind() {
+    let srv = common::start(2, 1).await;
+    let t0 = q(&srv.traces[0]);
+    let alice = Client::login(&srv.base, "alice").await;
+    let carol = Client::login(&srv.base, "carol").await;
+    assert_eq!(alice.post_form("/queue/claim", &[]).await.status(), 303);
+    assert_eq!(carol.post_form("/queue/claim", &[]).await.status(), 303);
+    let mut secret = review_body(1, 5);
+    secret["rationale"] = json!("alice's hidden rationale about warfarin");
+    let r = alice
+        .send_json(
+            Method::POST,
+            &format!("/api/submit?trace={t0}"),
+            &json!({"body": secret, "revision": 0}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // Carol holds an open assignment.
+    let h = carol.get(&format!("/history?trace={t0}")).await;
+    assert_eq!(h.status(), 403);
+    assert!(!h.text().await.unwrap().contains("hidden rationale"));
+    let a = carol.get(&format!("/adjudication/trace?trace={t0}")).await;
+    assert_eq!(a.status(), 403);
+    assert!(!a.text().await.unwrap().contains("hidden rationale"));
+    // Carol submits a review that disagrees: the trace needs adjudication,
+    // and still she sees only her own review.
+    let r = carol
+        .send_json(
+            Method::POST,
+            &format!("/api/submit?trace={t0}"),
+            &json!({"body": review_body(-1, 1), "revision": 0}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let queue = carol.get("/adjudication").await.text().await.unwrap();
+    assert!(
+        !queue.contains(&srv.traces[0]),
+        "the adjudication queue would tell carol her review disagreed"
+    );
+    let h = carol.get(&format!("/history?trace={t0}")).await;
+    assert_eq!(h.status(), 200);
+    let h = h.text().await.unwrap();
+    assert!(!h.contains("hidden rationale"), "{h}");
+    assert_eq!(h.matches("class=\"card review-version\"").count(), 1);
+    assert_eq!(
+        carol
+            .get(&format!("/adjudication/trace?trace={t0}"))
+            .await
+            .status(),
+        403
+    );
+    // Another adjudicator sees both.
+    cts_store::users::add_user(
+        &srv.state.ledger,
+        "test:seed",
+        "adam",
+        common::PASSWORD,
+        cts_store::users::Role::Adjudicator,
+        &[],
+    )
+    .await
+    .unwrap();
+    let adam = Client::login(&srv.base, "adam").await;
+    let page = adam.get(&format!("/adjudication/trace?trace={t0}")).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("hidden rationale"));
+    // The page explains itself: reasons in words with 1-based steps, the
+    // options and the model's answer, ratings side by side, a confirmation.
+    for want in [
+        "Step 1: R-",
+        "Step 3: R-",
+        "labelled it +1",
+        "rated it 5",
+        "The model's final answer",
+        "id=\"model-answer\">B</span>",
+        "id=\"ratings-side-by-side\"",
+        "id=\"decision-confirm\"",
+    ] {
+        assert!(html.contains(want), "{want}: {html}");
+    }
+    assert!(!html.contains("step_sign"), "no raw JSON");
+    let chosen = cts_store::review::reviews_of_trace(&srv.state.ledger, &srv.traces[0])
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    let d = adam
+        .post_form(
+            &format!("/adjudication/decide?trace={t0}"),
+            &[
+                ("chosen", &chosen),
+                ("rationale", "The positive review is right here."),
+            ],
+        )
+        .await;
+    assert_eq!(d.status(), 303);
+    let to = d.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(to, format!("/adjudication?decided={t0}"));
+    let done = adam.get(&to).await.text().await.unwrap();
+    assert!(done.contains("Decision recorded for"), "{done}");
+    // The auditor's list links each trace to its history and shows the key.
+    let dave = Client::login(&srv.base, "dave").await;
+    let audit = dave.get("/audit").await.text().await.unwrap();
+    assert!(
+        audit.contains(&format!("review history of {}", srv.traces[0]))
+            && audit.contains("class=\"history-link\" href=\"/history?trace="),
+        "{audit}"
+    );
+    assert!(audit.contains(srv.verifier_key.trim()), "{audit}");
+}
+
+/// A submit answers the same whether the other review agrees or not, a
+/// replayed submit never makes a version without Revise, and drafts refuse
+/// what submit would refuse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_and_drafts_reveal_nothing_and_accept_nothing_invalid() {
+    let srv = common::start(2, 2).await;
+    let alice = Client::login(&srv.base, "alice").await;
+    let bob = Client::login(&srv.base, "bob").await;
+    let mut answers = Vec::new();
+    // Trace 0: they agree; trace 1: they disagree.
+    for (i, bob_label) in [(0usize, 1i8), (1, -1)] {
+        alice.post_form("/queue/claim", &[]).await;
+        bob.post_form("/queue/claim", &[]).await;
+        let t = q(&srv.traces[i]);
+        for (who, label) in [(&alice, 1i8), (&bob, bob_label)] {
+            let r = who
+                .send_json(
+                    Method::POST,
+                    &format!("/api/submit?trace={t}"),
+                    &json!({"body": review_body(label, 4), "revision": 0}),
+                )
+                .await;
+            assert_eq!(r.status(), 200);
+            let v: serde_json::Value = r.json().await.unwrap();
+            let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            keys.sort();
+            answers.push(keys);
+        }
+    }
+    let states: Vec<String> = {
+        let mut out = Vec::new();
+        for t in &srv.traces {
+            out.push(
+                cts_store::review::queue_entry(&srv.state.ledger, t)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .state,
+            );
+        }
+        out
+    };
+    assert_eq!(states, ["complete", "adjudication"]);
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+    assert_eq!(answers[0], ["edit_leaves", "id", "leaf", "version"]);
+
+    // Replays after a successful submit: refused, nothing written.
+    let t0 = q(&srv.traces[0]);
+    let size = srv.state.ledger.committed_size().0;
+    for revision in [0, 1] {
+        let r = alice
+            .send_json(
+                Method::POST,
+                &format!("/api/submit?trace={t0}"),
+                &json!({"body": review_body(0, 3), "revision": revision}),
+            )
+            .await;
+        assert_eq!(r.status(), 409, "revision {revision}");
+        // A stale tab's autosave does not open a draft either.
+        let r = alice
+            .send_json(
+                Method::PUT,
+                &format!("/api/draft?trace={t0}"),
+                &json!({"body": review_body(0, 3), "revision": revision}),
+            )
+            .await;
+        assert_eq!(r.status(), 409, "draft at revision {revision}");
+    }
+    assert_eq!(srv.state.ledger.committed_size().0, size);
+    let versions = cts_store::review::reviews_of_trace(&srv.state.ledger, &srv.traces[0])
+        .await
+        .unwrap();
+    assert!(
+        versions.iter().all(|r| r.version == 1),
+        "no version 2 without Revise"
+    );
+
+    // Drafts are validated as far as they go.
+    let t1 = q(&srv.traces[1]);
+    assert_eq!(
+        alice
+            .post_form(&format!("/review/revise?trace={t1}"), &[])
+            .await
+            .status(),
+        303
+    );
+    let draft: serde_json::Value = alice
+        .get(&format!("/api/draft?trace={t1}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rev = draft["revision"].clone();
+    let mut bad_label = draft["body"].clone();
+    bad_label["steps"][0]["label"] = json!(5);
+    let mut bad_flag = draft["body"].clone();
+    bad_flag["steps"][0]["flags"] = json!(["no-such-flag"]);
+    let mut bad_rating = draft["body"].clone();
+    bad_rating["ratings"]["medication_safety"] = json!(9);
+    let mut bad_dim = draft["body"].clone();
+    bad_dim["ratings"]["no_such_dimension"] = json!(3);
+    let mut bad_rubric = draft["body"].clone();
+    bad_rubric["rubric"] = json!("other@1");
+    for (body, field) in [
+        (bad_label, "steps[0].label"),
+        (bad_flag, "steps[0].flags"),
+        (bad_rating, "ratings.medication_safety"),
+        (bad_dim, "ratings.no_such_dimension"),
+        (bad_rubric, "rubric"),
+    ] {
+        let r = alice
+            .send_json(
+                Method::PUT,
+                &format!("/api/draft?trace={t1}"),
+                &json!({"body": body, "revision": rev}),
+            )
+            .await;
+        assert_eq!(r.status(), 422, "{field}");
+        assert!(r.text().await.unwrap().contains(field), "{field}");
+    }
+}
+
+/// A reload in one tab is never a conflict; a second tab is; concurrent
+/// saves answer 409, never 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn draft_saves_tell_a_reload_from_a_second_tab() {
+    let srv = common::start(2, 1).await;
+    let alice = Client::login(&srv.base, "alice").await;
+    alice.post_form("/queue/claim", &[]).await;
+    let t0 = q(&srv.traces[0]);
+    let put = |body: serde_json::Value| {
+        let alice = &alice;
+        let t0 = t0.clone();
+        async move {
+            alice
+                .send_json(Method::PUT, &format!("/api/draft?trace={t0}"), &body)
+                .await
+        }
+    };
+    let body = |label: i8| review_body(label, 3);
+    // The tab saves (its flush as the page was left, say)...
+    let r = put(json!({"body": body(1), "revision": 0, "client": "tab1", "seq": 10})).await;
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["revision"], 1);
+    // ...and the reloaded page, which loaded revision 0, saves its newer state.
+    let r = put(json!({"body": body(0), "revision": 0, "client": "tab1", "seq": 11})).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["revision"], 2);
+    // A late flush from before the reload changes nothing.
+    let r = put(json!({"body": body(-1), "revision": 0, "client": "tab1", "seq": 10})).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["revision"], 2);
+    let stored = cts_store::review::load_draft(
+        &srv.state.ledger,
+        &cts_store::users::user_by_name(&srv.state.ledger, "alice")
+            .await
+            .unwrap()
+            .unwrap(),
+        &srv.traces[0],
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!((stored.0.steps[0].label, stored.1), (Some(0), 2));
+    // Another tab that loaded revision 1 conflicts, whatever its counter.
+    let r = put(json!({"body": body(-1), "revision": 1, "client": "tab2", "seq": 99})).await;
+    assert_eq!(r.status(), 409);
+    let r = put(json!({"body": body(-1), "revision": 1, "client": "bad id!", "seq": 99})).await;
+    assert_eq!(r.status(), 400);
+
+    // Twelve tabs save at once from revision 2: one wins, the rest are told.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let http = alice.http.clone();
+        let url = format!("{}/api/draft?trace={t0}", srv.base);
+        let cookie = format!("cts_session={}", alice.cookie.as_ref().unwrap());
+        let csrf = alice.csrf.clone().unwrap();
+        let b = json!({"body": body(1), "revision": 2, "client": format!("t{i}"), "seq": 1});
+        tasks.spawn(async move {
+            let r = http
+                .put(url)
+                .header("cookie", cookie)
+                .header("x-csrf-token", csrf)
+                .json(&b)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        });
+    }
+    let mut got = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        got.push(r.unwrap());
+    }
+    let ok = got.iter().filter(|(s, _)| *s == 200).count();
+    let conflicts = got.iter().filter(|(s, _)| *s == 409).count();
+    assert_eq!((ok, conflicts), (1, 11), "{got:?}");
+    assert!(got.iter().all(|(_, t)| !t.contains("database")), "{got:?}");
+}
+
+/// Headers: a strict CSP, no framing, nosniff, a referrer policy, and no
+/// caching of signed-in pages; sign-out clears the browser's storage;
+/// `Origin` is compared with its scheme; sign-in rotates the session and
+/// idle sessions end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_headers_origin_rotation_and_idle_timeout() {
+    let srv = common::start(2, 1).await;
+    let alice = Client::login(&srv.base, "alice").await;
+    for path in ["/login", "/", "/queue", "/healthz"] {
+        let r = alice.get(path).await;
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for part in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+        ] {
+            assert!(csp.contains(part), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["referrer-policy"], "same-origin", "{path}");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+    }
+    let js = alice.get("/static/app.js").await;
+    assert_ne!(js.headers()["cache-control"], "no-store");
+    assert_eq!(alice.get("/favicon.ico").await.status(), 200);
+
+    // Origin with the wrong scheme, or a cross-site fetch, is refused.
+    let host = srv.base.trim_start_matches("http://").to_owned();
+    let attempt = |origin: Option<String>, site: Option<&'static str>| {
+        let mut rb = alice
+            .http
+            .post(format!("{}/queue/claim", srv.base))
+            .header(
+                "cookie",
+                format!("cts_session={}", alice.cookie.as_ref().unwrap()),
+            )
+            .header("x-csrf-token", alice.csrf.clone().unwrap());
+        if let Some(o) = origin {
+            rb = rb.header("origin", o);
+        }
+        if let Some(s) = site {
+            rb = rb.header("sec-fetch-site", s);
+        }
+        async move { rb.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(attempt(Some(format!("https://{host}")), None).await, 403);
+    assert_eq!(attempt(Some("null".into()), None).await, 403);
+    assert_eq!(attempt(None, Some("cross-site")).await, 403);
+    assert_eq!(attempt(None, Some("same-site")).await, 403);
+    assert_eq!(
+        attempt(Some(format!("http://{host}")), Some("same-origin")).await,
+        303
+    );
+
+    // Sign-out clears the browser's storage (unsaved draft copies).
+    let bob = Client::login(&srv.base, "bob").await;
+    let out = bob.post_form("/logout", &[]).await;
+    assert_eq!(out.status(), 303);
+    assert!(out.headers()["clear-site-data"]
+        .to_str()
+        .unwrap()
+        .contains("\"storage\""));
+
+    // Signing in again from the same browser ends the session it had.
+    let mut carol = Client::login(&srv.base, "carol").await;
+    let old = carol.cookie.clone().unwrap();
+    assert_eq!(carol.try_login("carol", common::PASSWORD).await, 303);
+    assert_ne!(carol.cookie.as_deref(), Some(old.as_str()));
+    let mut stale = Client::anonymous(&srv.base);
+    stale.cookie = Some(old);
+    assert_eq!(stale.get("/").await.status(), 303, "the old session ended");
+    assert_eq!(carol.get("/").await.status(), 200);
+
+    // A session unused for longer than the idle timeout ends.
+    let token = carol.cookie.clone().unwrap();
+    cts_store::users::age_session(
+        &srv.state.ledger,
+        &token,
+        cts_store::users::SESSION_IDLE_SECONDS + 1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(carol.get("/").await.status(), 303);
+}
+
+/// New passwords: not common, not containing the username; usernames
+/// unique without regard to case, and sign-in ignores case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_and_usernames() {
+    let srv = common::start(2, 1).await;
+    let add = |name: &'static str, password: &'static str| {
+        let ledger = &srv.state.ledger;
+        async move {
+            cts_store::users::add_user(
+                ledger,
+                "test:seed",
+                name,
+                password,
+                cts_store::users::Role::Clinician,
+                &[],
+            )
+            .await
+        }
+    };
+    for (name, password, why) in [
+        ("zoe", "password123", "easy"),
+        ("zoe", "qwertyuiop", "easy"),
+        ("zoe", "1234567890", "easy"),
+        ("zoe", "iloveyou2024", "easy"),
+        ("zoe.h", "zoe.h-violet-tractor-47", "username"),
+        ("Zoe", "my zoe is quartz-lantern-88", "username"),
+        ("zoe", "short", "10 characters"),
+    ] {
+        let err = add(name, password).await.unwrap_err().to_string();
+        assert!(err.contains(why), "{password}: {err}");
+    }
+    add("zoe", "violet tractor quartz lantern").await.unwrap();
+    let err = add("ZOE", "another violet tractor quartz")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    let mut c = Client::anonymous(&srv.base);
+    assert_eq!(
+        c.try_login("ZoE", "violet tractor quartz lantern").await,
+        303
+    );
 }

@@ -34,8 +34,11 @@ fn e2e_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
 }
 
+/// A password per account that passes the strength check (and does not
+/// contain the username).
 fn password(user: &str) -> String {
-    format!("e2e-{user}-correct-horse")
+    let n: u32 = user.bytes().map(u32::from).sum();
+    format!("quartz-lantern-{n}-violet-tractor")
 }
 
 fn show(out: &Output) -> String {

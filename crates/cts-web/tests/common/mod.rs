@@ -46,38 +46,7 @@ pub async fn start(reviewers_per_trace: u32, n_traces: usize) -> Server {
         .unwrap();
     let mut traces = Vec::new();
     for (case, _) in &cases {
-        let id = format!("{}@v1/testrun/s0", case.id.as_str());
-        let doc = serde_json::json!({
-            "trace_id": id,
-            "segmentation": {
-                "steps": steps().iter().enumerate().map(|(i, t)| serde_json::json!({"index": i, "text": t})).collect::<Vec<_>>(),
-                "answer": ["B", [0, 1]],
-            },
-        });
-        cts_store::traces::record_trace(
-            &ledger,
-            NewTrace {
-                id: id.clone(),
-                case_id: case.id.as_str().to_owned(),
-                case_version: 1,
-                sample: 0,
-                run_key: "testrun".into(),
-                model: serde_json::json!({"name": "test-model"}),
-                params: serde_json::json!({}),
-                template: "cts-stepwise@1".into(),
-                answer_choice: Some('B'),
-                steps: 3,
-                prompt_tokens: 1,
-                completion_tokens: 1,
-                prompt_ms: 1.0,
-                generation_ms: 1.0,
-                document: serde_json::to_vec(&doc).unwrap(),
-            },
-            "test:seed",
-        )
-        .await
-        .unwrap();
-        traces.push(id);
+        traces.push(add_trace(&ledger, case.id.as_str(), 0, &steps()).await);
     }
     let rubric = cts_review::Rubric::default_medication_safety();
     let review = ReviewConfig {
@@ -133,6 +102,43 @@ pub async fn start(reviewers_per_trace: u32, n_traces: usize) -> Server {
     }
 }
 
+/// Records a trace of `case_id` (version 1), sample `sample`, whose model
+/// wrote `steps`; returns its id.
+pub async fn add_trace(ledger: &Ledger, case_id: &str, sample: i64, steps: &[String]) -> String {
+    let id = format!("{case_id}@v1/testrun/s{sample}");
+    let doc = serde_json::json!({
+        "trace_id": id,
+        "segmentation": {
+            "steps": steps.iter().enumerate().map(|(i, t)| serde_json::json!({"index": i, "text": t})).collect::<Vec<_>>(),
+            "answer": ["B", [0, 1]],
+        },
+    });
+    cts_store::traces::record_trace(
+        ledger,
+        NewTrace {
+            id: id.clone(),
+            case_id: case_id.to_owned(),
+            case_version: 1,
+            sample,
+            run_key: "testrun".into(),
+            model: serde_json::json!({"name": "test-model"}),
+            params: serde_json::json!({}),
+            template: "cts-stepwise@1".into(),
+            answer_choice: Some('B'),
+            steps: steps.len(),
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            prompt_ms: 1.0,
+            generation_ms: 1.0,
+            document: serde_json::to_vec(&doc).unwrap(),
+        },
+        "test:seed",
+    )
+    .await
+    .unwrap();
+    id
+}
+
 /// A browser-like client: keeps the session cookie, knows the CSRF token.
 pub struct Client {
     pub http: reqwest::Client,
@@ -179,8 +185,32 @@ impl Client {
         c
     }
 
+    /// A client whose connections come from `ip` (any 127.x.y.z on loopback).
+    pub fn anonymous_from(base: &str, ip: std::net::IpAddr) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .local_address(ip)
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+            cookie: None,
+            csrf: None,
+        }
+    }
+
     /// Signs in; returns the status of the POST.
     pub async fn try_login(&mut self, user: &str, password: &str) -> u16 {
+        self.try_login_next(user, password, "/").await.0
+    }
+
+    /// Signs in with `next`; returns the status and `Location` of the POST.
+    pub async fn try_login_next(
+        &mut self,
+        user: &str,
+        password: &str,
+        next: &str,
+    ) -> (u16, Option<String>) {
         let page = self
             .http
             .get(format!("{}/login", self.base))
@@ -192,27 +222,36 @@ impl Client {
         let token = between(&html, "name=\"_csrf\" value=\"", "\"")
             .unwrap()
             .to_owned();
+        let mut cookies = format!("cts_login={login_cookie}");
+        if let Some(old) = &self.cookie {
+            cookies.push_str(&format!("; cts_session={old}"));
+        }
         let resp = self
             .http
             .post(format!("{}/login", self.base))
-            .header("cookie", format!("cts_login={login_cookie}"))
+            .header("cookie", cookies)
             .form(&[
                 ("username", user),
                 ("password", password),
                 ("_csrf", &token),
-                ("next", "/"),
+                ("next", next),
             ])
             .send()
             .await
             .unwrap();
         let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         if let Some(session) = cookie_value(&resp, "cts_session") {
             self.cookie = Some(session);
             let home = self.get("/").await;
             let html = home.text().await.unwrap();
             self.csrf = between(&html, "name=\"csrf-token\" content=\"", "\"").map(str::to_owned);
         }
-        status
+        (status, location)
     }
 
     fn with_cookie(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {

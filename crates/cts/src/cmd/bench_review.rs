@@ -245,7 +245,7 @@ pub async fn run(
                     &ledger,
                     "bench:seed",
                     &name,
-                    "bench password 0123",
+                    "quartz lantern violet tractor 0123",
                     Role::Clinician,
                     &[],
                 )
@@ -255,8 +255,14 @@ pub async fn run(
         let trace = cts_store::review::claim_next(&ledger, &user, &review)
             .await?
             .context("a benchmark clinician found no open trace to claim")?;
-        let Login::Ok { token, csrf, .. } =
-            users::login(&ledger, &name, "bench password 0123", 24 * 3600).await?
+        let Login::Ok { token, csrf, .. } = users::login(
+            &ledger,
+            &name,
+            "quartz lantern violet tractor 0123",
+            "127.0.0.1",
+            24 * 3600,
+        )
+        .await?
         else {
             bail!("benchmark clinician {name} could not sign in");
         };
@@ -270,7 +276,7 @@ pub async fn run(
                 &ledger,
                 "bench:seed",
                 "bench-reader",
-                "bench password 0123",
+                "quartz lantern violet tractor 0123",
                 Role::Clinician,
                 &[],
             )
@@ -295,8 +301,14 @@ pub async fn run(
     if claimed.as_deref() != Some(trace_id.as_str()) {
         bail!("the benchmark reader could not claim its trace (got {claimed:?})");
     }
-    let Login::Ok { token, .. } =
-        users::login(&ledger, "bench-reader", "bench password 0123", 24 * 3600).await?
+    let Login::Ok { token, .. } = users::login(
+        &ledger,
+        "bench-reader",
+        "quartz lantern violet tractor 0123",
+        "127.0.0.1",
+        24 * 3600,
+    )
+    .await?
     else {
         bail!("the benchmark reader could not sign in");
     };

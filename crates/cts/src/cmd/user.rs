@@ -84,7 +84,13 @@ pub async fn run(cmd: UserCommand, project: Option<&Path>, out: &Output) -> Resu
             } else if let Ok(p) = std::env::var("CTS_PASSWORD") {
                 (p, false)
             } else {
-                (generated_password(), true)
+                // Random enough to pass the strength check; drawn again in
+                // the rare case it happens to contain the username.
+                let mut p = generated_password();
+                while users::check_password(&username, &p).is_err() {
+                    p = generated_password();
+                }
+                (p, true)
             };
             let user =
                 users::add_user(&ledger, &actor, &username, &password, role, &specialties).await?;

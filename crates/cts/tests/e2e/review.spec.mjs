@@ -84,8 +84,7 @@ async function signIn(browser, user, screenshot) {
   current = page;
   page.on('pageerror', (e) => jsErrors.push(`${user}: ${e.message}`));
   page.on('console', (m) => {
-    // Chromium asks every site for /favicon.ico; the workbench has none.
-    if (m.type() === 'error' && !m.location().url.endsWith('/favicon.ico')) jsErrors.push(`${user}: console: ${m.text()} (${m.location().url})`);
+    if (m.type() === 'error') jsErrors.push(`${user}: console: ${m.text()} (${m.location().url})`);
   });
   await page.goto(`${BASE}/login`);
   await page.locator('#username').fill(user);
@@ -105,7 +104,7 @@ const press = (page, key) => page.keyboard.press(key);
 /** Claims the next trace from the queue; returns its id. */
 async function claim(page) {
   await Promise.all([page.waitForURL(/\/review\?trace=/), page.locator('#claim').click()]);
-  await until('the review script to render the steps', () => page.locator('#save-status').evaluate((s) => s.textContent !== 'loaded'));
+  await until('the review script to render the steps', () => page.locator('#save-status').evaluate((s) => s.textContent !== 'loading…'));
   return (await page.locator('#trace-id').textContent()).trim();
 }
 
@@ -176,11 +175,18 @@ async function writeRationale(page, text) {
 
 const saved = (page) => until('"draft saved" in #save-status', async () => (await page.locator('#save-status').textContent()) === 'draft saved');
 
-/** Shift+S, then OK in the confirm dialog; waits for the history page. */
+/**
+ * Shift+S, then Enter in the confirm dialog (its default); submit-and-next
+ * opens the next trace or the queue. Then opens the trace's history.
+ */
 async function submit(page, trace) {
   await press(page, 'Shift+S');
   await page.locator('#confirm-submit[open] #confirm-ok').waitFor({ state: 'visible' });
-  await Promise.all([page.waitForURL(/\/history\?trace=.*submitted=\d+/), page.locator('#confirm-ok').click()]);
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === '/queue' || (u.pathname === '/review' && u.searchParams.get('trace') !== trace)),
+    press(page, 'Enter'),
+  ]);
+  await page.goto(`${BASE}/history?trace=${encodeURIComponent(trace)}`);
   const title = await page.locator('main .meta code').first().textContent();
   check(title === trace, `history is of ${title}, expected ${trace}`);
 }
@@ -286,8 +292,8 @@ async function scenario(browser) {
 
   await part('the draft autosaves and comes back after a reload', async () => {
     await saved(page);
-    const local = await page.evaluate((t) => localStorage.getItem('cts-draft:' + t), trace);
-    check(local === null, 'an unsaved local copy is left after "draft saved"; the reload would not test the server');
+    const local = await page.evaluate((t) => Object.keys(localStorage).filter((k) => k.startsWith('cts-draft:') && k.endsWith(':' + t)), trace);
+    check(local.length === 0, 'an unsaved local copy is left after "draft saved"; the reload would not test the server');
     await page.reload();
     await until('the restored draft', async () => (await page.locator('#save-status').textContent()) === 'draft restored');
     const all = await labels(page);
@@ -318,7 +324,7 @@ async function scenario(browser) {
     await saved(page);
   });
 
-  await part('clin1 submits with Shift+S; the history shows version 1', async () => {
+  await part('clin1 submits with Shift+S, Enter; the history shows version 1', async () => {
     await submit(page, trace);
     const v = page.locator('section.review-version h2');
     check((await v.count()) === 1, `history shows ${await v.count()} versions`);
@@ -356,8 +362,13 @@ async function scenario(browser) {
     check(conflicts === modelSteps, `${conflicts} of ${modelSteps} steps are marked as conflicts (+1 against −1)`);
     await shot(page, 'adjudication');
     await page.locator('input[name=chosen]').first().check();
+    check((await page.locator('#reasons li').count()) > 0, 'the reasons are not listed in words');
+    check((await page.locator('#model-answer').textContent()).length > 0, 'the model answer is not shown');
     await page.locator('#decision-rationale').fill('The first review matches the guideline on renal dosing.');
-    await Promise.all([page.waitForURL(/\/history\?trace=/), page.locator('#decide').click()]);
+    await page.locator('#decision-confirm').check();
+    await Promise.all([page.waitForURL(/\/adjudication\?decided=/), page.locator('#decide').click()]);
+    check((await page.locator('#decided').textContent()).includes(trace), 'no confirmation of the decision');
+    await Promise.all([page.waitForURL(/\/history\?trace=/), page.locator('#decided-history').click()]);
     const adj = page.locator('section.adjudication');
     await adj.waitFor();
     check((await adj.textContent()).includes('renal dosing'), 'the history does not show the adjudication rationale');
