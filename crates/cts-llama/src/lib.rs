@@ -3,6 +3,7 @@
 //!
 //! - [`fetch`]: downloads and verifies the default model (SmolLM2-135M-Instruct Q4_1).
 //! - [`local`]: [`LocalModel`], single streamed completions and batched decoding.
+//! - [`loglik`]: log-likelihood scoring of continuations with the context decoded once per item.
 //! - [`bench`](mod@bench): prompt and generation throughput.
 //!
 //! Not here: the trait and the HTTP backend (`cts-model`), prompts (`cts-trace`).
@@ -15,6 +16,7 @@
 pub mod bench;
 pub mod fetch;
 pub mod local;
+pub mod loglik;
 mod utf8;
 
 pub use bench::{bench_batch, bench_generate, Throughput};
@@ -23,3 +25,4 @@ pub use fetch::{
     DEFAULT_MODEL_SHA256, DEFAULT_MODEL_SIZE,
 };
 pub use local::{LocalModel, LocalOptions};
+pub use loglik::PrefixSharing;

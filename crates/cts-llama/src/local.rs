@@ -63,19 +63,19 @@ impl Default for LocalOptions {
 
 /// A GGUF model loaded in-process; cheap to share, safe to call concurrently.
 pub struct LocalModel {
-    engine: Arc<Engine>,
+    pub(crate) engine: Arc<Engine>,
 }
 
-struct Engine {
-    model: LlamaModel,
+pub(crate) struct Engine {
+    pub(crate) model: LlamaModel,
     template: LlamaChatTemplate,
-    identity: ModelIdentity,
-    n_ctx: u32,
-    n_threads: i32,
+    pub(crate) identity: ModelIdentity,
+    pub(crate) n_ctx: u32,
+    pub(crate) n_threads: i32,
     max_parallel: usize,
-    flash_attention: Option<bool>,
+    pub(crate) flash_attention: Option<bool>,
     /// Creating contexts concurrently is unsound in llama.cpp (it writes to the model).
-    context_creation: Mutex<()>,
+    pub(crate) context_creation: Mutex<()>,
 }
 
 /// A request ready to decode.
@@ -88,7 +88,7 @@ struct Prepared {
 }
 
 /// The llama.cpp backend, initialised once per process.
-fn backend() -> Result<&'static LlamaBackend, ModelError> {
+pub(crate) fn backend() -> Result<&'static LlamaBackend, ModelError> {
     static BACKEND_INIT: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND_INIT
         .get_or_init(|| {

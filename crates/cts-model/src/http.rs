@@ -2,6 +2,14 @@
 //! `POST {base_url}/v1/chat/completions` to vLLM, llama.cpp server, Ollama,
 //! TGI or a hosted API, whole or streamed (SSE).
 //!
+//! It also scores continuations ([`LoglikModel`]) the way lm-eval's
+//! `local-completions` and `gguf` models do: one `POST /v1/completions` per
+//! continuation with the joined text as the prompt, `echo: true`,
+//! `logprobs: 1` and `max_tokens: 1`, summing the echoed log-probabilities
+//! of the tokens whose `text_offset` falls in the continuation. A server
+//! without the endpoint, or one that leaves out the echoed log-probabilities
+//! or offsets, gives [`LoglikError::Unsupported`].
+//!
 //! It retries what a retry can fix (429, 500, 502, 503, 504, connection
 //! errors, timeouts) with exponential backoff and full jitter, honouring
 //! `Retry-After`; it refuses at once what it cannot (other 4xx), and it caps
@@ -15,6 +23,7 @@ mod sse;
 mod wire;
 
 use std::error::Error as StdError;
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,13 +33,15 @@ use tokio::sync::Semaphore;
 
 pub use backoff::Backoff;
 
+use crate::loglik::split_trailing_whitespace;
 use crate::{
-    ChatMessage, ChatModel, Completion, GenerationParams, ModelError, ModelIdentity, Usage,
+    ChatMessage, ChatModel, Completion, ContinuationScore, GenerationParams, LoglikError,
+    LoglikModel, LoglikRequest, ModelError, ModelIdentity, Usage,
 };
 use sse::{data_payload, LineBuffer};
 use wire::{
-    error_message, json_error_message, truncate_chars, ChatChunk, ChatRequest, ChatResponse,
-    StreamedAnswer,
+    error_message, json_error_message, score_echo, truncate_chars, ChatChunk, ChatRequest,
+    ChatResponse, CompletionResponse, EchoProblem, ScoreRequest, StreamedAnswer,
 };
 
 /// `ModelIdentity::backend` of this backend.
@@ -122,6 +133,8 @@ impl From<ConfigError> for ModelError {
 pub struct OpenAiModel {
     client: reqwest::Client,
     endpoint: Url,
+    /// `{root}/v1/completions`, for log-likelihood scoring.
+    completions: Url,
     /// The server root as shown in identities: no credentials, no `/v1`.
     base_url: String,
     model: String,
@@ -132,6 +145,14 @@ pub struct OpenAiModel {
     backoff: Backoff,
     permits: Semaphore,
     last_fingerprint: Mutex<Option<String>>,
+}
+
+/// What one scoring request got back.
+enum Scored {
+    /// A completions response.
+    Response(CompletionResponse),
+    /// The server has no such endpoint or refuses echoed log-probabilities.
+    Unsupported(String),
 }
 
 /// How one attempt failed.
@@ -152,6 +173,12 @@ impl OpenAiModel {
             return Err(ConfigError::ZeroConcurrency);
         }
         let (endpoint, base_url) = endpoint_of(&config.base_url)?;
+        let mut completions = endpoint.clone();
+        let root = endpoint
+            .path()
+            .trim_end_matches("/chat/completions")
+            .to_owned();
+        completions.set_path(&format!("{root}/completions"));
         let authorization = match &config.api_key_env {
             None => None,
             Some(var) => Some(bearer_from_env(var)?),
@@ -167,6 +194,7 @@ impl OpenAiModel {
         Ok(Self {
             client,
             endpoint,
+            completions,
             base_url,
             model: config.model,
             authorization,
@@ -354,6 +382,42 @@ impl ChatModel for OpenAiModel {
         let request = ChatRequest::new(&self.model, messages, params, self.stream);
         let body = serde_json::to_vec(&request)
             .map_err(|e| ModelError::Inference(format!("cannot encode the request: {e}")))?;
+        self.with_retries(|| self.attempt(&body, on_text)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl LoglikModel for OpenAiModel {
+    async fn loglik(
+        &self,
+        requests: &[LoglikRequest],
+    ) -> Vec<Result<Vec<ContinuationScore>, LoglikError>> {
+        let items = requests
+            .iter()
+            .enumerate()
+            .map(|(item, request)| async move {
+                if request.continuations.is_empty() {
+                    return Err(LoglikError::NoContinuations { item });
+                }
+                let scores =
+                    futures_util::future::join_all(request.continuations.iter().enumerate().map(
+                        |(c, continuation)| self.score(item, c, &request.context, continuation),
+                    ))
+                    .await;
+                scores.into_iter().collect()
+            });
+        futures_util::future::join_all(items).await
+    }
+}
+
+impl OpenAiModel {
+    /// Runs `once` until it succeeds, fails for good, or the retries are
+    /// spent, holding a request permit for each attempt.
+    async fn with_retries<T, F, Fut>(&self, mut once: F) -> Result<T, ModelError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
         let mut last = String::new();
         for attempt in 0..=self.max_retries {
             // The permit covers one attempt, not the waits between attempts,
@@ -364,10 +428,10 @@ impl ChatModel for OpenAiModel {
                     .acquire()
                     .await
                     .map_err(|_| ModelError::Unavailable("request limiter closed".into()))?;
-                self.attempt(&body, on_text).await
+                once().await
             };
             match outcome {
-                Ok(completion) => return Ok(completion),
+                Ok(value) => return Ok(value),
                 Err(Failure::Final(e)) => return Err(e),
                 Err(Failure::Transient {
                     reason,
@@ -384,6 +448,113 @@ impl ChatModel for OpenAiModel {
             attempts: self.max_retries.saturating_add(1),
             last,
         })
+    }
+
+    /// Scores one continuation of item `item`.
+    async fn score(
+        &self,
+        item: usize,
+        continuation: usize,
+        context: &str,
+        text: &str,
+    ) -> Result<ContinuationScore, LoglikError> {
+        let unsupported = |reason: String| LoglikError::Unsupported {
+            backend: BACKEND.to_owned(),
+            reason,
+        };
+        let (ctx, cont) = split_trailing_whitespace(context, text);
+        if ctx.is_empty() {
+            return Err(unsupported(
+                "an empty context: over /v1/completions the first echoed token has no log-probability".into(),
+            ));
+        }
+        let prompt = format!("{ctx}{cont}");
+        let body = serde_json::to_vec(&ScoreRequest::new(&self.model, &prompt)).map_err(|e| {
+            LoglikError::Model {
+                item,
+                source: ModelError::Inference(format!("cannot encode the request: {e}")),
+            }
+        })?;
+        let response = match self
+            .with_retries(|| self.score_attempt(&body))
+            .await
+            .map_err(|source| LoglikError::Model { item, source })?
+        {
+            Scored::Response(r) => r,
+            Scored::Unsupported(reason) => return Err(unsupported(reason)),
+        };
+        self.remember_fingerprint(&response.system_fingerprint);
+        let choice = response
+            .choices
+            .first()
+            .ok_or_else(|| LoglikError::Malformed {
+                item,
+                reason: "the response has no choices".into(),
+            })?;
+        match score_echo(choice, &prompt, ctx.chars().count()) {
+            Ok((logprob, tokens, is_greedy)) => Ok(ContinuationScore {
+                logprob,
+                tokens,
+                is_greedy,
+            }),
+            Err(EchoProblem::Unsupported(reason)) => Err(unsupported(reason)),
+            Err(EchoProblem::NoTokens) => {
+                Err(LoglikError::EmptyContinuation { item, continuation })
+            }
+            Err(EchoProblem::Malformed(reason)) => Err(LoglikError::Malformed { item, reason }),
+        }
+    }
+
+    /// One scoring request, start to finish.
+    async fn score_attempt(&self, body: &[u8]) -> Result<Scored, Failure> {
+        let mut request = self
+            .client
+            .post(self.completions.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_vec());
+        if let Some(auth) = &self.authorization {
+            request = request.header(AUTHORIZATION, auth.clone());
+        }
+        let response = request.send().await.map_err(transport_failure)?;
+        let status = response.status();
+        if matches!(
+            status,
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED
+        ) {
+            return Ok(Scored::Unsupported(format!(
+                "POST /v1/completions answered HTTP {status}"
+            )));
+        }
+        if !status.is_success() {
+            let failure = status_failure(response).await;
+            // An error that names what scoring needs is the server saying it
+            // cannot (llama-cpp-python answers 500 "logprobs is not supported
+            // for models created with logits_all=False"): retrying won't help.
+            let message = match &failure {
+                Failure::Final(ModelError::Refused { message, .. }) => Some(message),
+                Failure::Final(ModelError::Unavailable(message)) => Some(message),
+                Failure::Transient { reason, .. } if status != StatusCode::TOO_MANY_REQUESTS => {
+                    Some(reason)
+                }
+                _ => None,
+            };
+            if let Some(message) = message {
+                let lower = message.to_lowercase();
+                if lower.contains("logprob") || lower.contains("echo") {
+                    return Ok(Scored::Unsupported(format!(
+                        "POST /v1/completions answered HTTP {status}: {message}"
+                    )));
+                }
+            }
+            return Err(failure);
+        }
+        let bytes = response.bytes().await.map_err(transport_failure)?;
+        serde_json::from_slice(&bytes)
+            .map(Scored::Response)
+            .map_err(|e| {
+                let quote = truncate_chars(&String::from_utf8_lossy(&bytes), MAX_QUOTE_CHARS);
+                Failure::Final(ModelError::Malformed(format!("{e}; body: {quote}")))
+            })
     }
 }
 

@@ -3,11 +3,18 @@
 //! OpenAI-compatible HTTP server (`http` module: vLLM, llama.cpp server,
 //! Ollama, TGI, hosted APIs).
 //!
+//! [`LoglikModel`] adds log-likelihood scoring of continuations (the
+//! lm-evaluation-harness convention for multiple-choice benchmarks) to the
+//! same two backends; see [`loglik`].
+//!
 //! Not here: prompts and step segmentation (`cts-trace`), storage (`cts-store`).
 
 #![warn(missing_docs)]
 
 pub mod http;
+pub mod loglik;
+
+pub use loglik::{ContinuationScore, LoglikError, LoglikModel, LoglikRequest};
 
 use serde::{Deserialize, Serialize};
 

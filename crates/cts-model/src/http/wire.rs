@@ -1,5 +1,9 @@
-//! The OpenAI chat-completions wire format: what we send, what we read back,
-//! and how streamed chunks add up to one answer. Pure data, no I/O.
+//! The OpenAI wire formats: chat completions (what we send, what we read
+//! back, how streamed chunks add up to one answer) and the legacy
+//! completions endpoint with echoed prompt log-probabilities, read into
+//! continuation scores. Pure data, no I/O.
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -167,6 +171,156 @@ impl StreamedAnswer {
     }
 }
 
+/// The request body of `POST /v1/completions` that scores a prompt: the
+/// prompt echoed with the log-probability of each of its tokens (and the
+/// top one), one generated token that is ignored (some servers refuse 0 or
+/// read it as "no limit").
+#[derive(Debug, Serialize)]
+pub(crate) struct ScoreRequest<'a> {
+    pub model: &'a str,
+    pub prompt: &'a str,
+    pub max_tokens: u32,
+    pub temperature: f32,
+    pub logprobs: u32,
+    pub echo: bool,
+}
+
+impl<'a> ScoreRequest<'a> {
+    pub(crate) fn new(model: &'a str, prompt: &'a str) -> Self {
+        Self {
+            model,
+            prompt,
+            max_tokens: 1,
+            temperature: 0.0,
+            logprobs: 1,
+            echo: true,
+        }
+    }
+}
+
+/// A `/v1/completions` response.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CompletionResponse {
+    #[serde(default)]
+    pub choices: Vec<CompletionChoice>,
+    #[serde(default)]
+    pub system_fingerprint: Option<String>,
+}
+
+/// One choice of a `/v1/completions` response.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CompletionChoice {
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub logprobs: Option<WireLogprobs>,
+}
+
+/// The legacy `logprobs` object: one entry per token of the echoed prompt
+/// and of the generated text.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct WireLogprobs {
+    /// `null` for the first token, which has no context.
+    #[serde(default)]
+    pub token_logprobs: Option<Vec<Option<f64>>>,
+    #[serde(default)]
+    pub top_logprobs: Option<Vec<Option<HashMap<String, f64>>>>,
+    /// Character offset of each token in the returned text.
+    #[serde(default)]
+    pub text_offset: Option<Vec<usize>>,
+}
+
+/// Why echoed log-probabilities do not give a score.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum EchoProblem {
+    /// The server left out what scoring needs: it does not support it.
+    Unsupported(String),
+    /// The continuation has no tokens of its own.
+    NoTokens,
+    /// The fields are there but do not add up.
+    Malformed(String),
+}
+
+/// A continuation's log-probability, token count and greediness from the
+/// echoed `prompt` = context + continuation, where the continuation starts
+/// at character `boundary`: its tokens are those whose offset lies in
+/// `boundary..` the end of the prompt (what follows is generated text). A
+/// token is greedy when its log-probability is the largest of its top ones
+/// (lm-eval's `local-completions` rule).
+pub(crate) fn score_echo(
+    choice: &CompletionChoice,
+    prompt: &str,
+    boundary: usize,
+) -> Result<(f64, u32, bool), EchoProblem> {
+    let unsupported = |what: &str| EchoProblem::Unsupported(what.to_owned());
+    if let Some(text) = &choice.text {
+        if !text.starts_with(prompt) {
+            return Err(unsupported(
+                "the returned text does not start with the prompt (echo not honoured)",
+            ));
+        }
+    }
+    let lp = choice
+        .logprobs
+        .as_ref()
+        .ok_or_else(|| unsupported("the response has no logprobs"))?;
+    let offsets = lp
+        .text_offset
+        .as_ref()
+        .ok_or_else(|| unsupported("logprobs has no text_offset"))?;
+    let logprobs = lp
+        .token_logprobs
+        .as_ref()
+        .ok_or_else(|| unsupported("logprobs has no token_logprobs"))?;
+    let top = lp
+        .top_logprobs
+        .as_ref()
+        .ok_or_else(|| unsupported("logprobs has no top_logprobs"))?;
+    if offsets.first().is_none_or(|&o| o != 0) {
+        return Err(unsupported(
+            "the token offsets do not start at the prompt (echo not honoured)",
+        ));
+    }
+    if logprobs.len() != offsets.len() || top.len() != offsets.len() {
+        return Err(EchoProblem::Malformed(format!(
+            "{} offsets, {} log-probabilities and {} top entries",
+            offsets.len(),
+            logprobs.len(),
+            top.len()
+        )));
+    }
+    let end = prompt.chars().count();
+    let (mut sum, mut count, mut greedy) = (0.0, 0u32, true);
+    for (i, &offset) in offsets.iter().enumerate() {
+        if offset < boundary || offset >= end {
+            continue;
+        }
+        let value = logprobs[i].ok_or_else(|| {
+            EchoProblem::Malformed(format!(
+                "token {i} of the continuation has no log-probability"
+            ))
+        })?;
+        if !value.is_finite() && value != f64::NEG_INFINITY {
+            return Err(EchoProblem::Malformed(format!(
+                "token {i} has log-probability {value}"
+            )));
+        }
+        let best = top[i]
+            .as_ref()
+            .and_then(|t| t.values().copied().reduce(f64::max))
+            .ok_or_else(|| {
+                EchoProblem::Malformed(format!("token {i} of the continuation has no top entries"))
+            })?;
+        sum += value;
+        count += 1;
+        greedy &= value >= best;
+    }
+    if count == 0 {
+        return Err(EchoProblem::NoTokens);
+    }
+    Ok((sum, count, greedy))
+}
+
 /// Longest server message quoted in an error.
 const MAX_MESSAGE_CHARS: usize = 500;
 
@@ -280,5 +434,96 @@ mod tests {
             answer.usage.map(|u| (u.prompt_tokens, u.completion_tokens)),
             Some((3, 4))
         );
+    }
+
+    fn echo(text: &str, offsets: &[usize], lps: &[Option<f64>], tops: &[f64]) -> CompletionChoice {
+        CompletionChoice {
+            text: Some(text.to_owned()),
+            logprobs: Some(WireLogprobs {
+                token_logprobs: Some(lps.to_vec()),
+                top_logprobs: Some(
+                    tops.iter()
+                        .map(|&t| Some(HashMap::from([("x".to_owned(), t)])))
+                        .collect(),
+                ),
+                text_offset: Some(offsets.to_vec()),
+            }),
+        }
+    }
+
+    #[test]
+    fn score_request_echoes_the_prompt_with_logprobs() {
+        let body = serde_json::to_value(ScoreRequest::new("m", "Q: x\nAnswer: A")).expect("json");
+        assert_eq!(
+            body,
+            serde_json::json!({"model": "m", "prompt": "Q: x\nAnswer: A", "max_tokens": 1,
+                               "temperature": 0.0, "logprobs": 1, "echo": true})
+        );
+    }
+
+    #[test]
+    fn echo_score_sums_the_continuation_and_skips_the_generated_token() {
+        // "Answer:" | " Yes" | generated "\n"; tokens "Answer", ":", " Yes", "\n".
+        let choice = echo(
+            "Answer: Yes\n",
+            &[0, 6, 7, 11],
+            &[None, Some(-1.0), Some(-0.5), Some(-0.1)],
+            &[-1.0, -1.0, -0.5, -0.1],
+        );
+        let (lp, n, greedy) = score_echo(&choice, "Answer: Yes", 7).expect("scores");
+        assert_eq!((lp, n, greedy), (-0.5, 1, true));
+        let (lp, n, greedy) = score_echo(&choice, "Answer: Yes", 6).expect("scores");
+        assert_eq!((lp, n, greedy), (-1.5, 2, true));
+    }
+
+    #[test]
+    fn a_token_below_its_top_entry_is_not_greedy() {
+        let choice = echo("ab", &[0, 1], &[None, Some(-2.0)], &[0.0, -0.3]);
+        assert_eq!(score_echo(&choice, "ab", 1), Ok((-2.0, 1, false)));
+    }
+
+    #[test]
+    fn missing_logprobs_or_offsets_are_unsupported() {
+        let mut choice = echo("ab", &[0, 1], &[None, Some(-2.0)], &[0.0, -0.3]);
+        choice.logprobs.as_mut().expect("set").text_offset = None;
+        assert!(matches!(
+            score_echo(&choice, "ab", 1),
+            Err(EchoProblem::Unsupported(_))
+        ));
+        choice.logprobs = None;
+        assert!(matches!(
+            score_echo(&choice, "ab", 1),
+            Err(EchoProblem::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn an_answer_without_the_echoed_prompt_is_unsupported() {
+        let choice = echo("c", &[0], &[Some(-0.1)], &[-0.1]);
+        assert!(matches!(
+            score_echo(&choice, "ab", 1),
+            Err(EchoProblem::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn null_logprob_inside_the_continuation_is_malformed() {
+        let choice = echo(
+            "abc",
+            &[0, 1, 2],
+            &[None, None, Some(-1.0)],
+            &[0.0, 0.0, -1.0],
+        );
+        assert!(matches!(
+            score_echo(&choice, "abc", 1),
+            Err(EchoProblem::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_continuation_inside_a_context_token_has_no_tokens() {
+        // Token "bc" starts before the boundary at 2: it counts as context.
+        let choice = echo("abc", &[0, 1], &[None, Some(-1.0)], &[0.0, -1.0]);
+        assert_eq!(score_echo(&choice, "abc", 2), Err(EchoProblem::NoTokens));
     }
 }

@@ -78,6 +78,21 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// Log-likelihood scoring of 4-option MMLU-medical items on the local model: the context decoded once per item (prefix sharing) next to every option from scratch.
+    Loglik {
+        /// The mmlu-medical folder (with test/ and dev/ CSVs).
+        #[arg(long)]
+        data: std::path::PathBuf,
+        /// Test items to score (round-robin over the six subjects).
+        #[arg(long, default_value_t = 50)]
+        items: usize,
+        /// Few-shot examples from each subject's dev split.
+        #[arg(long, default_value_t = 0)]
+        shots: usize,
+        /// GGUF model (default: the built-in model).
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
+    },
     /// HTTP model dispatch against a zero-latency local stub: CTS's client vs a bare HTTP client.
     Http {
         /// Requests to send.
@@ -229,6 +244,28 @@ pub async fn run(cmd: BenchCommand, out: &Output) -> Result<ExitCode> {
                     figures.audit_leaves_per_s, figures.baseline_read_and_hash_rows_per_s, figures.audit_vs_read_and_hash,
                     figures.proof_p50_us, figures.proof_p99_us, figures.proof_max_us, figures.tree_root_us,
                     figures.hash_bytes_per_leaf, figures.peak_rss_mib
+                )
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Loglik {
+            data,
+            items,
+            shots,
+            model,
+        } => {
+            let f = super::bench_loglik::run(model, data, items, shots, out).await?;
+            out.emit(&f, || {
+                let row = |m: &super::bench_loglik::ModeFigures| {
+                    format!(
+                        "{:<14} {:>8.2} items/s  ({:>6.2} s)  accuracy {:.3}\n",
+                        m.mode, m.items_per_s, m.seconds, m.accuracy
+                    )
+                };
+                format!(
+                    "log-likelihood scoring, {} ({} MMLU-medical test items, 4 options, {}-shot, mean context {:.0} chars; one run on this machine)\n{}{}prefix sharing is {:.2}x scoring from scratch; largest log-probability difference {:.2e}, {} items choose differently\n",
+                    f.model, f.items, f.shots, f.mean_prompt_chars,
+                    row(&f.shared), row(&f.scratch), f.speedup, f.max_abs_logprob_diff, f.disagreements
                 )
             });
             Ok(ExitCode::SUCCESS)
