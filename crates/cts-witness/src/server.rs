@@ -73,6 +73,7 @@ fn now() -> u64 {
 enum Failure {
     Refused(Refusal),
     State(StateError),
+    Task(String),
 }
 
 impl IntoResponse for Failure {
@@ -97,6 +98,14 @@ impl IntoResponse for Failure {
                 )
                     .into_response()
             }
+            Failure::Task(e) => {
+                tracing::error!(error = %e, "witness state task");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "witness state unavailable\n",
+                )
+                    .into_response()
+            }
         }
     }
 }
@@ -108,31 +117,24 @@ async fn add_checkpoint(State(app): State<Arc<AppState>>, body: Bytes) -> Respon
     }
 }
 
+/// Runs file work off the async threads.
+async fn on_disk<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StateError> + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Failure::Task(e.to_string()))?
+        .map_err(Failure::State)
+}
+
 async fn add(app: &Arc<AppState>, body: &[u8]) -> Result<Vec<u8>, Failure> {
     let signed = app.witness.open(body).map_err(Failure::Refused)?;
     let origin = signed.checkpoint.origin.clone();
     let _guard = app.lock.lock().await;
-    let dir = app.state.clone();
-    let o = origin.clone();
-    let latest = tokio::task::spawn_blocking(move || dir.load(&o))
-        .await
-        .map_err(|e| {
-            Failure::State(StateError::Malformed {
-                path: app.state.path_of(&origin),
-                reason: e.to_string(),
-            })
-        })?
-        .map_err(Failure::State)?;
-    let latest_tree = match &latest {
-        Some(s) => Some(s.tree().ok_or_else(|| {
-            Failure::State(StateError::Malformed {
-                path: app.state.path_of(&origin),
-                reason: "root is not a hash".into(),
-            })
-        })?),
-        None => None,
-    };
-    let tree = match app.witness.check(&signed, latest_tree) {
+    let (dir, o) = (app.state.clone(), origin.clone());
+    // `load` has checked the stored root, so `tree()` is `Some` for a stored state.
+    let latest = on_disk(move || dir.load(&o)).await?.and_then(|s| s.tree());
+    let tree = match app.witness.check(&signed, latest) {
         Ok(t) => t,
         Err(r) => {
             if r.is_evidence() {
@@ -150,15 +152,7 @@ async fn add(app: &Arc<AppState>, body: &[u8]) -> Result<Vec<u8>, Failure> {
         .map_err(Failure::Refused)?;
     let record = LogState::new(&origin, tree, &signed.checkpoint.note, time);
     let dir = app.state.clone();
-    tokio::task::spawn_blocking(move || dir.store(&record))
-        .await
-        .map_err(|e| {
-            Failure::State(StateError::Malformed {
-                path: app.state.path_of(&origin),
-                reason: e.to_string(),
-            })
-        })?
-        .map_err(Failure::State)?;
+    on_disk(move || dir.store(&record)).await?;
     tracing::info!(origin = %origin, size = tree.size.0, "cosigned");
     Ok(lines)
 }

@@ -245,6 +245,28 @@ fn witnessed_checkpoints_verify_and_a_rollback_is_refused() {
     );
     assert!(err.contains("cannot be met"), "{err}");
 
+    // A release folder: the policy applies to its evidence/checkpoint (checked
+    // before the release itself, which here is only a stub and fails after).
+    let release = tmp.path().join("release");
+    std::fs::create_dir_all(release.join("evidence")).unwrap();
+    std::fs::write(release.join("manifest.json"), "{}").unwrap();
+    std::fs::copy(
+        export.join("checkpoint"),
+        release.join("evidence/checkpoint"),
+    )
+    .unwrap();
+    std::fs::copy(&log_key, release.join("evidence/log.pub")).unwrap();
+    let err = fails(
+        &project,
+        &["verify", &release.to_string_lossy(), "--witness", &w2_key],
+    );
+    assert!(err.contains("not witnessed"), "{err}");
+    let err = fails(
+        &project,
+        &["verify", &release.to_string_lossy(), "--witness", &w1_key],
+    );
+    assert!(!err.contains("witnessed"), "{err}");
+
     // The database restored from the earlier copy (3 + 4 leaves behind 3 + 4 + 5):
     // the witness remembers the larger tree and refuses to cosign the older one.
     copy_db(&saved, &project);
