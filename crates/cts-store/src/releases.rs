@@ -626,3 +626,36 @@ pub async fn release_summary(ledger: &Ledger, build: &str) -> Result<ReleaseSumm
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{ExampleReview, ReviewRole};
+
+    #[test]
+    fn index_rows_from_before_roles_read_as_role_less_reviews() {
+        let old: Vec<ExampleReview> = serde_json::from_str(r#"["t#R-1#v1"]"#).unwrap();
+        assert_eq!(old[0].id, "t#R-1#v1");
+        assert_eq!(old[0].role, None);
+        let new = vec![
+            ExampleReview {
+                id: "t#R-1#v1".into(),
+                role: Some(ReviewRole::Standing),
+                adjudication: Some(12),
+            },
+            ExampleReview {
+                id: "t#R-2#v1".into(),
+                role: Some(ReviewRole::Considered),
+                adjudication: None,
+            },
+        ];
+        let text = serde_json::to_string(&new).unwrap();
+        assert_eq!(
+            text,
+            r#"[{"id":"t#R-1#v1","role":"standing","adjudication":12},{"id":"t#R-2#v1","role":"considered"}]"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Vec<ExampleReview>>(&text).unwrap(),
+            new
+        );
+    }
+}
