@@ -69,6 +69,17 @@ impl Extraction {
     }
 }
 
+/// True when `extraction` names `item`'s gold option; an unparseable answer is wrong.
+pub fn is_correct(item: &BenchItem, extraction: &Extraction) -> bool {
+    extraction.label() == Some(item.gold.as_str())
+}
+
+/// The decision text an extraction names for a PubMedQA item (`yes`, `no`,
+/// `maybe`), as [`crate::stats::pubmedqa_score`] takes it; `None` when unparseable.
+pub fn decision<'i>(item: &'i BenchItem, extraction: &Extraction) -> Option<&'i str> {
+    extraction.label().and_then(|l| item.option_text(l))
+}
+
 static PAREN_LETTER: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"\(([A-Z])\)").ok());
 
 /// The option `output` names for `item`, by the rules in the module docs.

@@ -20,7 +20,7 @@ pub mod stats;
 pub mod summary;
 pub mod template;
 
-pub use extract::{extract, Extraction, Rule};
+pub use extract::{decision, extract, is_correct, Extraction, Rule};
 pub use item::{BenchItem, BenchmarkKind};
 pub use load::{load, BenchmarkSpec, LoadError, LoadedBenchmark};
 pub use template::{Template, TemplateId};

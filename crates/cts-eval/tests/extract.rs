@@ -1,7 +1,7 @@
 //! Answer extraction on a table of real-looking model outputs.
 
 use cts_cases::import::BenchOption;
-use cts_eval::extract::{extract, Extraction, Rule};
+use cts_eval::extract::{decision, extract, is_correct, Extraction, Rule};
 use cts_eval::item::{BenchItem, BenchmarkKind};
 
 fn item(kind: BenchmarkKind, options: &[&str]) -> BenchItem {
@@ -161,4 +161,16 @@ fn unparseable_outputs_are_not_guessed() {
 fn the_last_marker_wins() {
     let out = "The answer is probably A, but on reflection the renal clearance matters.\nAnswer: B";
     assert_eq!(extract(out, &mcq()).label(), Some("B"));
+}
+
+#[test]
+fn correctness_and_decisions_follow_the_gold_label() {
+    let item = mcq();
+    assert!(is_correct(&item, &extract("Answer: A", &item)));
+    assert!(!is_correct(&item, &extract("Answer: B", &item)));
+    assert!(!is_correct(&item, &Extraction::Unparseable));
+    let pq = yes_no_maybe();
+    assert_eq!(decision(&pq, &extract("Answer: C", &pq)), Some("maybe"));
+    assert_eq!(decision(&pq, &extract("No.", &pq)), Some("no"));
+    assert_eq!(decision(&pq, &Extraction::Unparseable), None);
 }

@@ -284,7 +284,12 @@ fn always_yes_on_the_pubmedqa_test_split_gives_0_552_and_0_237() {
     );
     let items = cts_eval::load::load(&spec).unwrap().items;
     let gold: Vec<&str> = items.iter().map(|i| i.gold_text()).collect();
-    let yes: Vec<Option<&str>> = vec![Some("yes"); gold.len()];
+    // A model that always answers "Answer: yes", read back as the runner will.
+    let yes: Vec<Option<&str>> = items
+        .iter()
+        .map(|i| cts_eval::extract::decision(i, &cts_eval::extract("Answer: yes", i)))
+        .collect();
+    assert!(yes.iter().all(|d| *d == Some("yes")));
     let score = pubmedqa_score(&gold, &yes).unwrap();
     assert_eq!(score.items, 500);
     assert_eq!(format!("{:.3}", score.accuracy), "0.552");
