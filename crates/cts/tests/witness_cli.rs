@@ -270,6 +270,12 @@ fn witnessed_checkpoints_verify_and_a_rollback_is_refused() {
     // The database restored from the earlier copy (3 + 4 leaves behind 3 + 4 + 5):
     // the witness remembers the larger tree and refuses to cosign the older one.
     copy_db(&saved, &project);
+    // The checkpoint kept beside the database refuses the restored copy first…
+    let err = fails(&project, &["ledger", "checkpoint"]);
+    assert!(err.contains("rolled back"), "{err}");
+    // …and an attacker who controls the folder removes that file too: then the
+    // witness is what still remembers.
+    std::fs::remove_file(project.join("cts.db.checkpoint")).unwrap();
     let err = fails(&project, &["ledger", "checkpoint"]);
     assert!(
         err.contains("the log is behind what was witnessed"),
