@@ -42,6 +42,8 @@ pub enum Rule {
     Parenthesised,
     /// The output is (or starts with) one option's text.
     OptionText,
+    /// Not read from text: the option with the highest log-likelihood (log-likelihood mode).
+    Loglikelihood,
 }
 
 /// What [`extract`] found.

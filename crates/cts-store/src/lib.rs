@@ -13,6 +13,7 @@ pub mod audit;
 pub mod bench;
 pub mod cases;
 pub mod datasets;
+pub mod evals;
 mod db;
 mod error;
 mod ledger;

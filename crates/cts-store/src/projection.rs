@@ -14,7 +14,8 @@
 //! unsubmitted leases, the queue's configuration (rubric and reviewers per
 //! trace, from `cts.toml`), a release's output folder and its example index
 //! (an index of the release's own files, which the manifest digest in the
-//! log binds).
+//! log binds), and an evaluation run's folder (its manifest digest is in
+//! the `eval.completed` event).
 //!
 //! Not here: the log's own integrity (entries, tiles, checkpoints, content
 //! commitments) — that is [`crate::audit`], which runs first.
@@ -157,6 +158,20 @@ const TABLES: &[Table] = &[
             ("counts", Json),
             ("leaf", Exact),
             ("released", Exact),
+        ],
+    },
+    Table {
+        name: "eval_runs",
+        select: "SELECT id, model_key, model, mode, template, manifest_sha256, results, leaf, completed FROM eval_runs",
+        columns: &[
+            ("model_key", Exact),
+            ("model", Json),
+            ("mode", Exact),
+            ("template", Exact),
+            ("manifest_sha256", Exact),
+            ("results", Json),
+            ("leaf", Exact),
+            ("completed", Exact),
         ],
     },
     Table {
@@ -659,6 +674,41 @@ impl Projection {
                     ],
                 );
             }
+            crate::evals::EVAL_COMPLETED => {
+                let record: crate::evals::EvalCompleted = match serde_json::from_value(b.clone())
+                {
+                    Ok(r) => r,
+                    Err(err) => {
+                        self.fail(
+                            format!("leaf {leaf}"),
+                            format!("eval.completed body does not read: {err}"),
+                        );
+                        return Ok(());
+                    }
+                };
+                if subject(e, "eval:") != Some(record.id.as_str()) {
+                    self.fail(
+                        format!("leaf {leaf}"),
+                        format!("eval.completed subject does not name its run {}", record.id),
+                    );
+                    return Ok(());
+                }
+                self.put(
+                    "eval_runs",
+                    record.id.clone(),
+                    leaf,
+                    vec![
+                        Some(Value::Text(record.model_key.clone())),
+                        text(&b["model"]),
+                        Some(Value::Text(record.mode.clone())),
+                        Some(Value::Text(record.template.clone())),
+                        Some(Value::Text(record.manifest_sha256.clone())),
+                        text(&b["results"]),
+                        Some(Value::Integer(leaf as i64)),
+                        Some(Value::Text(e.time.clone())),
+                    ],
+                );
+            }
             "content.redacted" => {
                 for c in e
                     .subjects
@@ -1126,6 +1176,14 @@ fn write_rebuild(
             rusqlite::params![id, col(&d, 0), col(&d, 1), col(&d, 2), col(&d, 3), col(&d, 4), col(&d, 5), col(&d, 6)],
         )?;
         bump("training_runs");
+    }
+    for (id, d) in table(&p, "eval_runs") {
+        tx.execute(
+            "INSERT INTO eval_runs (id, model_key, model, mode, template, manifest_sha256, results, dir, leaf, completed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, COALESCE((SELECT dir FROM old.eval_runs WHERE id = ?1), ''), ?8, ?9)",
+            rusqlite::params![id, col(&d, 0), col(&d, 1), col(&d, 2), col(&d, 3), col(&d, 4), col(&d, 5), col(&d, 6), col(&d, 7)],
+        )?;
+        bump("eval_runs");
     }
     // The queue: its configuration (rubric, k, order) from the old
     // database, the count of reviewers from the log. The state is

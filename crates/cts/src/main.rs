@@ -62,6 +62,9 @@ enum Command {
     /// Build, list and verify alignment dataset releases (SFT, DPO, KTO, PRM).
     #[command(subcommand)]
     Dataset(cmd::dataset::DatasetCommand),
+    /// Evaluate models on clinical benchmarks (MedQA, MedMCQA, PubMedQA, MMLU-medical), compare runs.
+    #[command(subcommand)]
+    Eval(cmd::eval::EvalCommand),
     /// Trace an example, or a trained model, back to the clinicians, reviews, traces and cases behind it.
     Lineage(cmd::provenance::LineageArgs),
     /// Record and list training runs on dataset releases.
@@ -126,6 +129,7 @@ fn main() -> std::process::ExitCode {
             Command::User(c) => cmd::user::run(c, cli.project.as_deref(), &out).await,
             Command::Rubric(c) => cmd::rubric::run(c, cli.project.as_deref(), &out).await,
             Command::Dataset(c) => cmd::dataset::run(c, cli.project.as_deref(), &out).await,
+            Command::Eval(c) => cmd::eval::run(c, cli.project.as_deref(), &out).await,
             Command::Lineage(a) => {
                 cmd::provenance::run_lineage(a, cli.project.as_deref(), &out).await
             }

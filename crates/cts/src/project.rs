@@ -30,9 +30,23 @@ pub struct Config {
     /// The review workbench server.
     #[serde(default)]
     pub serve: ServeSection,
+    /// Benchmark evaluation (`cts eval`).
+    #[serde(default)]
+    pub eval: EvalSection,
     /// Witnesses `cts ledger checkpoint` submits to (`[[witness]]` tables).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub witness: Vec<WitnessPeer>,
+}
+
+/// `[eval]` section.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSection {
+    /// Where `cts eval run --benchmark NAME` (no `=PATH`) finds the public
+    /// benchmarks: `<data_dir>/pubmedqa`, `<data_dir>/mmlu-medical`.
+    /// Default: `$CTS_BENCH_DATA`, else `../shared/data` from the project's
+    /// parent folder or the current folder, where it exists.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// One `[[witness]]` table: a C2SP tlog-witness to collect cosignatures from.
@@ -217,6 +231,7 @@ impl Project {
             model: ModelConfig::default(),
             review: ReviewSection::default(),
             serve: ServeSection::default(),
+            eval: EvalSection::default(),
             witness: Vec::new(),
         };
         fs::create_dir_all(dir.join("keys"))?;

@@ -6,6 +6,7 @@ pub mod bench_loglik;
 pub mod bench_review;
 pub mod cases;
 pub mod dataset;
+pub mod eval;
 pub mod generate;
 pub mod init;
 pub mod ledger;

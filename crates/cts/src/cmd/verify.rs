@@ -16,7 +16,7 @@ use crate::project::read_verifier;
 /// Arguments of `cts verify`.
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
-    /// A .tlog-proof bundle, a folder written by `cts ledger export`, or a dataset release folder.
+    /// A .tlog-proof bundle, a folder written by `cts ledger export`, a dataset release folder, or an evaluation run folder.
     path: PathBuf,
     /// The log's verifier key: a file (e.g. keys/log.pub) or the key text. Default: log.pub inside an export folder.
     #[arg(long)]
@@ -52,6 +52,36 @@ impl TileSource for Folder<'_> {
 
 /// Runs `cts verify`.
 pub async fn run(args: VerifyArgs, out: &Output) -> Result<ExitCode> {
+    if args.path.is_dir() && cts_runner::record::is_run_folder(&args.path) {
+        let key = args
+            .key
+            .unwrap_or_else(|| args.path.join("evidence/log.pub"));
+        let verifier = read_verifier(&key)?;
+        let report = cts_runner::record::verify_run(&args.path, &verifier)?;
+        out.emit(&report, || {
+            let benches: Vec<String> = report
+                .results
+                .benchmarks
+                .iter()
+                .map(|b| format!("{} {}/{}", b.name, b.correct, b.total))
+                .collect();
+            format!(
+                "OK: evaluation run {} ({} items, model {}, {} / {}) verifies against the signed checkpoint of {} (size {}); eval.completed at leaf {}\n  {}; macro {:.1}%, micro {:.1}% — every answer and the summary recomputed from the items\n",
+                report.id,
+                report.items,
+                report.model.name,
+                report.mode,
+                report.template,
+                report.origin,
+                report.checkpoint_size,
+                report.leaf,
+                benches.join(", "),
+                100.0 * report.results.macro_average,
+                100.0 * report.results.micro_average
+            )
+        });
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.path.is_dir() && args.path.join("manifest.json").is_file() {
         let key = args
             .key

@@ -1,0 +1,565 @@
+//! The run folder, its ledger event, and the offline check of both.
+//!
+//! A finished run is a folder `evals/<id>/`:
+//!
+//! | file | what |
+//! |---|---|
+//! | `items.jsonl` | one [`ItemResult`] per item: prompt, replies or log-probabilities, answer, gold, correct |
+//! | `summary.json` | [`RunSummary`]: accuracy per benchmark and subject (Wilson 95%), macro and micro averages, bootstrap CI, PubMedQA's official accuracy and macro-F1 |
+//! | `run.json` | [`RunManifest`]: model identity, configuration, benchmark files with their SHA-256, and the digests of the two files above |
+//! | `eval.tlog-proof` | the `eval.completed` event's inclusion proof under a signed checkpoint (tlog-proof@v1), with the event itself |
+//! | `evidence/log.pub` | the log's verifier key (an auditor should compare it with the one they hold) |
+//!
+//! The event ([`cts_store::evals::EvalCompleted`]) commits to `run.json` by
+//! digest, and `run.json` to the rest. [`verify_run`] checks the chain with
+//! only the verifier key: proof and signature, manifest digest, file
+//! digests, every item's answer recomputed from its replies or scores, and
+//! the summary recomputed from the items.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cts_eval::stats::{pubmedqa_score, PubmedqaScore};
+use cts_eval::summary::{Outcome, Summary};
+use cts_eval::BenchmarkKind;
+use cts_ledger::bundle::ProofBundle;
+use cts_ledger::{Event, LeafIndex, LogSigner, LogVerifier};
+use cts_model::ModelIdentity;
+use cts_store::evals::{BenchmarkResult, EvalCompleted, EvalResults, EVAL_COMPLETED};
+use cts_store::Ledger;
+use serde::{Deserialize, Serialize};
+
+use crate::eval::{EvalConfig, ItemResult, RUNNER_VERSION};
+use crate::{sha256_hex, RunnerError};
+
+/// `run.json`'s format tag.
+pub const MANIFEST_FORMAT: &str = "cts-eval-run/v1";
+
+/// A file and its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    /// Path (benchmark files: as given; run files: relative to the run folder).
+    pub path: String,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+impl FileDigest {
+    /// Reads and hashes `path`, recording it as `name`.
+    pub fn of_file(path: &Path, name: &str) -> Result<Self, RunnerError> {
+        let bytes = std::fs::read(path).map_err(RunnerError::io(path))?;
+        Ok(Self::of_bytes(name, &bytes))
+    }
+
+    /// The digest of `bytes`, recorded as `name`.
+    pub fn of_bytes(name: &str, bytes: &[u8]) -> Self {
+        FileDigest {
+            path: name.to_owned(),
+            sha256: sha256_hex(bytes),
+            bytes: bytes.len() as u64,
+        }
+    }
+}
+
+/// One benchmark a run read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchmarkInput {
+    /// Name in reports.
+    pub name: String,
+    /// Family.
+    pub kind: BenchmarkKind,
+    /// Items evaluated (after `--limit`).
+    pub items: usize,
+    /// Items the files hold.
+    pub available: usize,
+    /// The files read, with digests.
+    pub files: Vec<FileDigest>,
+    /// What the loader detected (MedMCQA's shape), if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected: Option<String>,
+}
+
+/// The bootstrap behind the macro interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bootstrap {
+    /// Resamples.
+    pub resamples: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// `run.json`: everything that identifies a run, and digests of its files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunManifest {
+    /// [`MANIFEST_FORMAT`].
+    pub format: String,
+    /// Run id.
+    pub id: String,
+    /// When the run finished (RFC 3339, UTC).
+    pub created: String,
+    /// CTS version that ran it.
+    pub cts_version: String,
+    /// Scoring rules version ([`RUNNER_VERSION`]).
+    pub runner: String,
+    /// The model.
+    pub model: ModelIdentity,
+    /// Its lookup key.
+    pub model_key: String,
+    /// Mode, template, sampling, samples.
+    pub config: EvalConfig,
+    /// Items per benchmark asked for (`--limit`), if limited.
+    pub limit: Option<usize>,
+    /// The macro interval's bootstrap.
+    pub bootstrap: Bootstrap,
+    /// The benchmarks, in the order given.
+    pub benchmarks: Vec<BenchmarkInput>,
+    /// `items.jsonl`.
+    pub items: FileDigest,
+    /// `summary.json`.
+    pub summary: FileDigest,
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Run id.
+    pub id: String,
+    /// The model's name.
+    pub model: String,
+    /// How every number was produced (`generate` or `loglik`).
+    pub mode: String,
+    /// Template and shots.
+    pub template: String,
+    /// Accuracy per benchmark and subject, macro and micro.
+    pub summary: Summary,
+    /// PubMedQA benchmarks: accuracy and macro-F1 as the official scorer computes them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pubmedqa: BTreeMap<String, PubmedqaScore>,
+}
+
+impl RunSummary {
+    /// Summarises `results` (the macro interval from `bootstrap`).
+    pub fn compute(
+        id: &str,
+        model: &str,
+        config: &EvalConfig,
+        results: &[ItemResult],
+        bootstrap: Bootstrap,
+    ) -> RunSummary {
+        let outcomes: Vec<Outcome> = results
+            .iter()
+            .map(|r| Outcome {
+                benchmark: r.benchmark.clone(),
+                subject: r.subject.clone(),
+                correct: r.correct,
+                unparseable: r.unparseable(),
+            })
+            .collect();
+        let mut by_bench: BTreeMap<&str, (Vec<&str>, Vec<Option<&str>>)> = BTreeMap::new();
+        for r in results.iter().filter(|r| !r.decisions.is_empty()) {
+            if let Some(gold) = r.gold_decision() {
+                let e = by_bench.entry(&r.benchmark).or_default();
+                e.0.push(gold);
+                e.1.push(r.decision());
+            }
+        }
+        RunSummary {
+            id: id.to_owned(),
+            model: model.to_owned(),
+            mode: config.mode.as_str().to_owned(),
+            template: config.template_label(),
+            summary: Summary::from_outcomes(&outcomes, bootstrap.resamples, bootstrap.seed),
+            pubmedqa: by_bench
+                .into_iter()
+                .filter_map(|(b, (g, p))| Some((b.to_owned(), pubmedqa_score(&g, &p)?)))
+                .collect(),
+        }
+    }
+
+    /// The figures the ledger event records.
+    pub fn results(&self) -> EvalResults {
+        let avg = self.summary.averages;
+        EvalResults {
+            benchmarks: self
+                .summary
+                .benchmarks
+                .iter()
+                .map(|r| BenchmarkResult {
+                    name: r.benchmark.clone(),
+                    correct: r.accuracy.correct,
+                    total: r.accuracy.total,
+                    unparseable: r.unparseable,
+                })
+                .collect(),
+            macro_average: avg.map_or(0.0, |a| a.macro_average),
+            micro_average: avg.map_or(0.0, |a| a.micro_average),
+        }
+    }
+
+    /// The terminal table: accuracy rows, averages, and PubMedQA's official figures.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "run {} — model {}, mode {}, template {}\n",
+            self.id, self.model, self.mode, self.template
+        );
+        out.push_str(&self.summary.render_table());
+        for (name, s) in &self.pubmedqa {
+            out.push_str(&format!(
+                "{name} (official scorer): accuracy {:.1}%, macro-F1 {:.1}% over {} items\n",
+                100.0 * s.accuracy,
+                100.0 * s.macro_f1,
+                s.items
+            ));
+        }
+        out
+    }
+}
+
+/// What to record about a finished run.
+pub struct NewRun<'a> {
+    /// Where run folders go (`<project>/evals`).
+    pub evals_dir: &'a Path,
+    /// The model.
+    pub model: ModelIdentity,
+    /// The configuration.
+    pub config: EvalConfig,
+    /// `--limit`.
+    pub limit: Option<usize>,
+    /// The macro interval's bootstrap.
+    pub bootstrap: Bootstrap,
+    /// The benchmarks read.
+    pub benchmarks: Vec<BenchmarkInput>,
+    /// The results, in item order.
+    pub results: &'a [ItemResult],
+}
+
+/// A recorded run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordedRun {
+    /// Its folder.
+    pub dir: PathBuf,
+    /// Leaf of the `eval.completed` event.
+    pub leaf: u64,
+    /// The manifest.
+    pub manifest: RunManifest,
+    /// The summary.
+    pub summary: RunSummary,
+}
+
+/// A run id: the time and a digest of what makes the run.
+fn run_id(created: &chrono::DateTime<chrono::Utc>, key: &str) -> String {
+    format!(
+        "eval-{}-{}",
+        created.format("%Y%m%dT%H%M%SZ"),
+        &sha256_hex(format!("{key}{}", created.timestamp_nanos_opt().unwrap_or_default()).as_bytes())[..8]
+    )
+}
+
+fn json_pretty<T: Serialize>(value: &T, path: &Path) -> Result<Vec<u8>, RunnerError> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| RunnerError::Format {
+        path: path.to_owned(),
+        line: None,
+        reason: format!("cannot encode: {e}"),
+    })?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Writes the run folder, ledgers `eval.completed` and writes the proof.
+/// Nothing is left behind if the ledger refuses the record.
+pub async fn record_run(
+    run: NewRun<'_>,
+    ledger: &Ledger,
+    signer: Arc<LogSigner>,
+    verifier: &LogVerifier,
+    actor: &str,
+) -> Result<RecordedRun, RunnerError> {
+    let created = chrono::Utc::now();
+    let model_key = crate::models::model_key(&run.model);
+    let id = run_id(&created, &crate::eval::config_key(&run.model, &run.config));
+    let dir = run.evals_dir.join(&id);
+    let tmp = run.evals_dir.join(format!(".tmp-{id}"));
+    std::fs::create_dir_all(&tmp).map_err(RunnerError::io(&tmp))?;
+    let written = write_files(&run, &id, &created, &model_key, &tmp);
+    let (manifest, summary, manifest_bytes) = match written {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, &dir).map_err(RunnerError::io(&dir))?;
+    let record = EvalCompleted {
+        id: id.clone(),
+        manifest_sha256: sha256_hex(&manifest_bytes),
+        model: run.model.clone(),
+        model_key,
+        mode: run.config.mode.as_str().to_owned(),
+        template: run.config.template_label(),
+        results: summary.results(),
+    };
+    let recorded =
+        match cts_store::evals::record_eval(ledger, actor, record, &dir.display().to_string())
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e.into());
+            }
+        };
+    write_proof(ledger, signer, verifier, recorded.leaf, &dir).await?;
+    Ok(RecordedRun {
+        dir,
+        leaf: recorded.leaf,
+        manifest,
+        summary,
+    })
+}
+
+type Written = (RunManifest, RunSummary, Vec<u8>);
+
+fn write_files(
+    run: &NewRun<'_>,
+    id: &str,
+    created: &chrono::DateTime<chrono::Utc>,
+    model_key: &str,
+    tmp: &Path,
+) -> Result<Written, RunnerError> {
+    let items_path = tmp.join("items.jsonl");
+    let mut items = Vec::new();
+    for r in run.results {
+        items.extend(serde_json::to_vec(r).map_err(|e| RunnerError::Format {
+            path: items_path.clone(),
+            line: None,
+            reason: format!("cannot encode item {}: {e}", r.id),
+        })?);
+        items.push(b'\n');
+    }
+    std::fs::write(&items_path, &items).map_err(RunnerError::io(&items_path))?;
+    let summary = RunSummary::compute(id, &run.model.name, &run.config, run.results, run.bootstrap);
+    let summary_path = tmp.join("summary.json");
+    let summary_bytes = json_pretty(&summary, &summary_path)?;
+    std::fs::write(&summary_path, &summary_bytes).map_err(RunnerError::io(&summary_path))?;
+    let manifest = RunManifest {
+        format: MANIFEST_FORMAT.to_owned(),
+        id: id.to_owned(),
+        created: created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        cts_version: env!("CARGO_PKG_VERSION").to_owned(),
+        runner: RUNNER_VERSION.to_owned(),
+        model: run.model.clone(),
+        model_key: model_key.to_owned(),
+        config: run.config.clone(),
+        limit: run.limit,
+        bootstrap: run.bootstrap,
+        benchmarks: run.benchmarks.clone(),
+        items: FileDigest::of_bytes("items.jsonl", &items),
+        summary: FileDigest::of_bytes("summary.json", &summary_bytes),
+    };
+    let manifest_path = tmp.join("run.json");
+    let manifest_bytes = json_pretty(&manifest, &manifest_path)?;
+    std::fs::write(&manifest_path, &manifest_bytes).map_err(RunnerError::io(&manifest_path))?;
+    Ok((manifest, summary, manifest_bytes))
+}
+
+/// Writes `eval.tlog-proof` (the event's inclusion under a fresh signed
+/// checkpoint) and `evidence/log.pub` into `dir`.
+pub async fn write_proof(
+    ledger: &Ledger,
+    signer: Arc<LogSigner>,
+    verifier: &LogVerifier,
+    leaf: u64,
+    dir: &Path,
+) -> Result<(), RunnerError> {
+    let cp = ledger.checkpoint(signer).await?;
+    let proof = ledger.inclusion_proof(LeafIndex(leaf), cp.size).await?;
+    let bundle = ProofBundle {
+        extra: Some(ledger.entry(LeafIndex(leaf)).await?),
+        index: LeafIndex(leaf),
+        proof,
+        checkpoint: cp.note.clone(),
+    };
+    bundle.verify(verifier, None).map_err(|e| RunnerError::Verify {
+        path: dir.to_owned(),
+        reason: format!("the fresh proof does not verify: {e}"),
+    })?;
+    let evidence = dir.join("evidence");
+    std::fs::create_dir_all(&evidence).map_err(RunnerError::io(&evidence))?;
+    let key = evidence.join("log.pub");
+    std::fs::write(&key, verifier.key_text()).map_err(RunnerError::io(&key))?;
+    let path = dir.join("eval.tlog-proof");
+    std::fs::write(&path, bundle.to_text()).map_err(RunnerError::io(&path))?;
+    Ok(())
+}
+
+/// True when `dir` looks like a run folder.
+pub fn is_run_folder(dir: &Path) -> bool {
+    dir.join("run.json").is_file() && dir.join("items.jsonl").is_file()
+}
+
+/// Reads a run folder's manifest and per-item results (no verification).
+pub fn read_run(dir: &Path) -> Result<(RunManifest, Vec<ItemResult>), RunnerError> {
+    let manifest_path = dir.join("run.json");
+    let bytes = std::fs::read(&manifest_path).map_err(RunnerError::io(&manifest_path))?;
+    let manifest = parse_manifest(&manifest_path, &bytes)?;
+    let items_path = dir.join("items.jsonl");
+    let items = std::fs::read(&items_path).map_err(RunnerError::io(&items_path))?;
+    Ok((manifest, parse_items(&items_path, &items)?))
+}
+
+fn parse_manifest(path: &Path, bytes: &[u8]) -> Result<RunManifest, RunnerError> {
+    let manifest: RunManifest = serde_json::from_slice(bytes).map_err(|e| RunnerError::Format {
+        path: path.to_owned(),
+        line: Some(e.line()),
+        reason: e.to_string(),
+    })?;
+    if manifest.format != MANIFEST_FORMAT {
+        return Err(RunnerError::Format {
+            path: path.to_owned(),
+            line: None,
+            reason: format!("format {:?} is not {MANIFEST_FORMAT:?}", manifest.format),
+        });
+    }
+    Ok(manifest)
+}
+
+fn parse_items(path: &Path, bytes: &[u8]) -> Result<Vec<ItemResult>, RunnerError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| RunnerError::Format {
+        path: path.to_owned(),
+        line: None,
+        reason: e.to_string(),
+    })?;
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| RunnerError::Format {
+                path: path.to_owned(),
+                line: Some(i + 1),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// What an offline check of a run folder established.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifiedRun {
+    /// Run id.
+    pub id: String,
+    /// The model.
+    pub model: ModelIdentity,
+    /// Mode and template.
+    pub mode: String,
+    /// Template label.
+    pub template: String,
+    /// Items checked.
+    pub items: usize,
+    /// Leaf of the `eval.completed` event.
+    pub leaf: u64,
+    /// The log's origin line.
+    pub origin: String,
+    /// Size of the checkpoint the proof is against.
+    pub checkpoint_size: u64,
+    /// Macro and micro averages as recorded.
+    pub results: EvalResults,
+}
+
+/// Checks a run folder with only the log's verifier key: the proof, the
+/// event, the manifest digest, the file digests, every item's answer, and
+/// the summary.
+pub fn verify_run(dir: &Path, verifier: &LogVerifier) -> Result<VerifiedRun, RunnerError> {
+    let fail = |reason: String| RunnerError::Verify {
+        path: dir.to_owned(),
+        reason,
+    };
+    let read = |name: &str| -> Result<Vec<u8>, RunnerError> {
+        let p = dir.join(name);
+        std::fs::read(&p).map_err(RunnerError::io(p))
+    };
+    let bundle = ProofBundle::parse(&read("eval.tlog-proof")?)
+        .map_err(|e| fail(format!("eval.tlog-proof: {e}")))?;
+    let verified = bundle
+        .verify(verifier, None)
+        .map_err(|e| fail(format!("eval.tlog-proof: {e}")))?;
+    let event =
+        Event::decode(&verified.entry).map_err(|e| fail(format!("the proven entry: {e}")))?;
+    if event.kind.as_str() != EVAL_COMPLETED {
+        return Err(fail(format!(
+            "the proven entry is a {} event, not {EVAL_COMPLETED}",
+            event.kind.as_str()
+        )));
+    }
+    let record: EvalCompleted = serde_json::from_value(event.body.clone())
+        .map_err(|e| fail(format!("the {EVAL_COMPLETED} body: {e}")))?;
+    let manifest_bytes = read("run.json")?;
+    if sha256_hex(&manifest_bytes) != record.manifest_sha256 {
+        return Err(fail(format!(
+            "run.json is not the manifest the ledger recorded (its SHA-256 differs from {})",
+            record.manifest_sha256
+        )));
+    }
+    let manifest = parse_manifest(&dir.join("run.json"), &manifest_bytes)?;
+    if manifest.id != record.id || manifest.model != record.model {
+        return Err(fail("run.json names another run or model than the event".into()));
+    }
+    let items_bytes = read("items.jsonl")?;
+    let summary_bytes = read("summary.json")?;
+    for (file, bytes, want) in [
+        ("items.jsonl", &items_bytes, &manifest.items),
+        ("summary.json", &summary_bytes, &manifest.summary),
+    ] {
+        if sha256_hex(bytes) != want.sha256 {
+            return Err(fail(format!(
+                "{file} has changed since the run (its SHA-256 differs from run.json's)"
+            )));
+        }
+    }
+    let items = parse_items(&dir.join("items.jsonl"), &items_bytes)?;
+    for (i, item) in items.iter().enumerate() {
+        match item.rescored(manifest.config.mode) {
+            Some((answer, correct)) if answer == item.answer && correct == item.correct => {}
+            _ => {
+                return Err(fail(format!(
+                    "items.jsonl:{}: item {} of {}: its answer or correctness does not follow from its recorded {}",
+                    i + 1,
+                    item.id,
+                    item.benchmark,
+                    if manifest.config.mode == crate::eval::ScoringMode::Loglik { "scores" } else { "replies" }
+                )))
+            }
+        }
+    }
+    let summary: RunSummary = serde_json::from_slice(&summary_bytes)
+        .map_err(|e| fail(format!("summary.json: {e}")))?;
+    let again = RunSummary::compute(
+        &manifest.id,
+        &manifest.model.name,
+        &manifest.config,
+        &items,
+        manifest.bootstrap,
+    );
+    if again != summary {
+        return Err(fail(
+            "summary.json does not follow from items.jsonl (recomputed figures differ)".into(),
+        ));
+    }
+    if again.results() != record.results {
+        return Err(fail(
+            "the figures in the ledger event differ from those recomputed from items.jsonl".into(),
+        ));
+    }
+    Ok(VerifiedRun {
+        id: manifest.id,
+        model: manifest.model,
+        mode: record.mode,
+        template: record.template,
+        items: items.len(),
+        leaf: verified.index.0,
+        origin: verified.checkpoint.origin.clone(),
+        checkpoint_size: verified.checkpoint.size.0,
+        results: record.results,
+    })
+}

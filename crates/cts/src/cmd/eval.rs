@@ -1,0 +1,454 @@
+//! `cts eval …`: clinical benchmark evaluation — run, compare, list, show.
+//!
+//! Glue only: benchmarks load through `cts_eval`, items run through
+//! `cts_runner::eval` (cached per item, so a killed run resumes), and the
+//! run folder, its `eval.completed` event and its proof are written by
+//! `cts_runner::record`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use cts_eval::load::{MmluSplit, PubmedqaSetting};
+use cts_eval::{BenchItem, BenchmarkKind, BenchmarkSpec, Template, TemplateId};
+use cts_runner::cache::ItemCache;
+use cts_runner::eval::{config_key, prepare, EvalConfig, ScoringMode};
+use cts_runner::record::{read_run, BenchmarkInput, Bootstrap, FileDigest, NewRun};
+
+use crate::output::Output;
+use crate::project::Project;
+
+/// `cts eval` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum EvalCommand {
+    /// Evaluate a model on clinical benchmarks; ledgers the result (`eval.completed`).
+    Run(RunArgs),
+    /// Paired comparison of two runs on the items both hold (e.g. base vs tuned).
+    Compare {
+        /// Run A: a run id or a run folder (e.g. the base model).
+        a: String,
+        /// Run B: a run id or a run folder (e.g. the tuned model).
+        b: String,
+    },
+    /// List recorded evaluation runs.
+    List {
+        /// Only runs of this model (its key — weights SHA-256 — or its name).
+        #[arg(long)]
+        model: Option<String>,
+    },
+    /// Show one run's summary table.
+    Show {
+        /// Run id or run folder.
+        run: String,
+    },
+}
+
+/// How answers are obtained.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ModeArg {
+    /// Generate a reply and read the answer from it.
+    Generate,
+    /// Pick the option with the highest log-likelihood (lm-evaluation-harness's convention).
+    Loglik,
+}
+
+/// Prompt style.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum TemplateArg {
+    /// Question, options, `Answer:` (template mcq-plain/v1).
+    Plain,
+    /// Asks for step-by-step reasoning, then `Answer: X` (template mcq-cot/v1; generation only).
+    Cot,
+}
+
+/// PubMedQA setting.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum PubmedqaArg {
+    /// Question and abstract without its conclusion (the standard setting).
+    ReasoningRequired,
+    /// Question, abstract and the long answer.
+    ReasoningFree,
+}
+
+/// Arguments of `cts eval run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// A benchmark as NAME[=PATH], repeatable. NAME: medqa, medmcqa, pubmedqa,
+    /// mmlu-medical, or custom (JSONL with question/options/answer). pubmedqa
+    /// and mmlu-medical default to the shared data folder (see [eval] data_dir).
+    #[arg(long = "benchmark", required = true, value_name = "NAME[=PATH]")]
+    benchmarks: Vec<String>,
+    /// Model: `default`, a .gguf path, or an OpenAI-compatible base URL (default: cts.toml [model] source).
+    #[arg(long)]
+    model: Option<String>,
+    /// Scoring mode (default: loglik for local models, generate for servers).
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
+    /// Prompt template.
+    #[arg(long, value_enum, default_value = "plain")]
+    template: TemplateArg,
+    /// Exemplars before each item (MMLU: from the subject's dev split; others: other items of the same file).
+    #[arg(long, default_value_t = 0)]
+    shots: usize,
+    /// At most this many items per benchmark, taken round-robin across subjects in file order.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Requests (generation) or item batches (log-likelihood) in flight at once.
+    #[arg(long, default_value_t = 2)]
+    concurrency: usize,
+    /// Sampling seed (default: cts.toml [model] seed); sample k uses seed + k. Also seeds the bootstrap.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Self-consistency: samples per item, majority vote (generation only).
+    #[arg(long, default_value_t = 1)]
+    samples: u32,
+    /// Sampling temperature (generation; default 0, greedy, or cts.toml's with --samples > 1).
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Most tokens per reply (generation; default 64 plain, cts.toml's max_tokens for cot).
+    #[arg(long)]
+    max_tokens: Option<u32>,
+    /// PubMedQA setting.
+    #[arg(long, value_enum, default_value = "reasoning-required")]
+    pubmedqa_setting: PubmedqaArg,
+    /// Bootstrap resamples for the macro average's interval.
+    #[arg(long, default_value_t = 1000)]
+    bootstrap: usize,
+}
+
+/// Runs an eval subcommand.
+pub async fn run(cmd: EvalCommand, project: Option<&Path>, out: &Output) -> Result<ExitCode> {
+    let project = Project::find(project)?;
+    match cmd {
+        EvalCommand::Run(args) => run_eval(args, &project, out).await,
+        EvalCommand::Compare { a, b } => {
+            let ledger = project.open_ledger().await?;
+            let (da, db) = (
+                run_dir(&project, &ledger, &a).await?,
+                run_dir(&project, &ledger, &b).await?,
+            );
+            let (ma, ia) = read_run(&da)?;
+            let (mb, ib) = read_run(&db)?;
+            let c = cts_runner::compare::compare((&ma, &ia), (&mb, &ib))?;
+            out.emit(&c, || c.render());
+            Ok(ExitCode::SUCCESS)
+        }
+        EvalCommand::List { model } => {
+            let ledger = project.open_ledger().await?;
+            let runs = cts_store::evals::eval_runs(&ledger, model.as_deref()).await?;
+            out.emit(&runs, || {
+                if runs.is_empty() {
+                    return "no evaluation runs recorded (cts eval run)\n".into();
+                }
+                let mut s = String::new();
+                for r in &runs {
+                    let benches: Vec<String> = r
+                        .record
+                        .results
+                        .benchmarks
+                        .iter()
+                        .map(|b| format!("{} {}/{}", b.name, b.correct, b.total))
+                        .collect();
+                    s.push_str(&format!(
+                        "{}  leaf {}  {}  {} ({})  macro {:.1}%  {}\n",
+                        r.record.id,
+                        r.leaf,
+                        r.record.model.name,
+                        r.record.mode,
+                        r.record.template,
+                        100.0 * r.record.results.macro_average,
+                        benches.join(", ")
+                    ));
+                }
+                s
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        EvalCommand::Show { run } => {
+            let ledger = project.open_ledger().await?;
+            let dir = run_dir(&project, &ledger, &run).await?;
+            let path = dir.join("summary.json");
+            let bytes = std::fs::read(&path).with_context(|| path.display().to_string())?;
+            let summary: cts_runner::record::RunSummary = serde_json::from_slice(&bytes)
+                .with_context(|| format!("{}: not a run summary", path.display()))?;
+            out.emit(&summary, || summary.render());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A run's folder from its id (looked up in the ledger's table) or a path.
+async fn run_dir(project: &Project, ledger: &cts_store::Ledger, run: &str) -> Result<PathBuf> {
+    let path = PathBuf::from(run);
+    if cts_runner::record::is_run_folder(&path) {
+        return Ok(path);
+    }
+    let recorded = cts_store::evals::eval_run(ledger, run).await?;
+    let dir = PathBuf::from(&recorded.dir);
+    if cts_runner::record::is_run_folder(&dir) {
+        return Ok(dir);
+    }
+    let local = project.dir.join("evals").join(run);
+    if cts_runner::record::is_run_folder(&local) {
+        return Ok(local);
+    }
+    bail!(
+        "run {run} is recorded at leaf {} but its folder {} is gone",
+        recorded.leaf,
+        recorded.dir
+    )
+}
+
+/// Where the shared public benchmarks are, if anywhere.
+fn data_dir(project: &Project) -> Option<PathBuf> {
+    if let Some(d) = &project.config.eval.data_dir {
+        return Some(project.dir.join(d));
+    }
+    if let Some(d) = std::env::var_os("CTS_BENCH_DATA").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d));
+    }
+    let candidates = [
+        project.dir.parent().map(|p| p.join("../shared/data")),
+        Some(PathBuf::from("../shared/data")),
+    ];
+    candidates.into_iter().flatten().find(|p| p.is_dir())
+}
+
+/// Parses `NAME[=PATH]` into a load spec.
+fn benchmark_spec(arg: &str, project: &Project, args: &RunArgs) -> Result<BenchmarkSpec> {
+    let (name, path) = match arg.split_once('=') {
+        Some((n, p)) => (n.trim(), Some(PathBuf::from(p))),
+        None => (arg.trim(), None),
+    };
+    let Some(kind) = BenchmarkKind::from_name(name) else {
+        bail!("--benchmark {arg}: unknown benchmark {name:?} (medqa, medmcqa, pubmedqa, mmlu-medical, custom)");
+    };
+    let path = match path {
+        Some(p) => p,
+        None => {
+            let folder = match kind {
+                BenchmarkKind::Pubmedqa => "pubmedqa",
+                BenchmarkKind::MmluMedical => "mmlu-medical",
+                _ => bail!("--benchmark {name} needs a file: --benchmark {name}=PATH"),
+            };
+            let Some(dir) = data_dir(project) else {
+                bail!(
+                    "--benchmark {name}: no data folder found; give --benchmark {name}=PATH, set [eval] data_dir in cts.toml or $CTS_BENCH_DATA"
+                );
+            };
+            dir.join(folder)
+        }
+    };
+    let mut spec = BenchmarkSpec::new(kind, path.clone());
+    if kind == BenchmarkKind::Custom {
+        spec.name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(|s| format!("custom:{s}"));
+    }
+    spec.pubmedqa_setting = match args.pubmedqa_setting {
+        PubmedqaArg::ReasoningRequired => PubmedqaSetting::ReasoningRequired,
+        PubmedqaArg::ReasoningFree => PubmedqaSetting::ReasoningFree,
+    };
+    Ok(spec)
+}
+
+/// At most `limit` items, round-robin across subjects in order of first appearance.
+fn limit_items(items: Vec<BenchItem>, limit: Option<usize>) -> Vec<BenchItem> {
+    let Some(limit) = limit else { return items };
+    if items.len() <= limit {
+        return items;
+    }
+    let mut subjects: Vec<(Option<String>, std::collections::VecDeque<BenchItem>)> = Vec::new();
+    for item in items {
+        match subjects.iter_mut().find(|(s, _)| *s == item.subject) {
+            Some((_, q)) => q.push_back(item),
+            None => subjects.push((item.subject.clone(), [item].into())),
+        }
+    }
+    let mut out = Vec::with_capacity(limit);
+    while out.len() < limit {
+        let mut took = false;
+        for (_, q) in subjects.iter_mut() {
+            if out.len() == limit {
+                break;
+            }
+            if let Some(item) = q.pop_front() {
+                out.push(item);
+                took = true;
+            }
+        }
+        if !took {
+            break;
+        }
+    }
+    out
+}
+
+async fn run_eval(args: RunArgs, project: &Project, out: &Output) -> Result<ExitCode> {
+    // Load everything first: a bad file stops the run before any model call.
+    let mut loaded = Vec::new();
+    let mut names = BTreeSet::new();
+    for arg in &args.benchmarks {
+        let spec = benchmark_spec(arg, project, &args)?;
+        let bench = cts_eval::load(&spec)?;
+        if !names.insert(bench.name.clone()) {
+            bail!("--benchmark {arg}: benchmark {} is given twice", bench.name);
+        }
+        let pool = if args.shots > 0 && spec.kind == BenchmarkKind::MmluMedical && spec.path.is_dir()
+        {
+            cts_eval::load::load_mmlu(&spec.path, MmluSplit::Dev)?.items
+        } else {
+            bench.items.clone()
+        };
+        loaded.push((spec, bench, pool));
+    }
+    let source = args
+        .model
+        .clone()
+        .unwrap_or_else(|| project.config.model.source.clone());
+    let local = !cts_runner::models::is_http(&source);
+    let mode = match args.mode {
+        Some(ModeArg::Generate) => ScoringMode::Generate,
+        Some(ModeArg::Loglik) => ScoringMode::Loglik,
+        None if local && matches!(args.template, TemplateArg::Plain) && args.samples == 1 => {
+            ScoringMode::Loglik
+        }
+        None => ScoringMode::Generate,
+    };
+    let template = Template {
+        id: match args.template {
+            TemplateArg::Plain => TemplateId::McqPlainV1,
+            TemplateArg::Cot => TemplateId::McqCotV1,
+        },
+        shots: args.shots,
+    };
+    let mut params = super::model::params(&project.config.model);
+    params.temperature = args.temperature.unwrap_or(if args.samples > 1 {
+        params.temperature
+    } else {
+        0.0
+    });
+    params.max_tokens = args.max_tokens.unwrap_or(if template.id.is_chain_of_thought() {
+        params.max_tokens
+    } else {
+        64
+    });
+    if let Some(seed) = args.seed {
+        params.seed = seed;
+    }
+    let config = EvalConfig {
+        mode,
+        template,
+        params: params.clone(),
+        samples: args.samples,
+    };
+    config.validate()?;
+
+    let mut inputs = Vec::new();
+    let mut prepared = Vec::new();
+    for (spec, bench, pool) in &loaded {
+        let available = bench.items.len();
+        let items = limit_items(bench.items.clone(), args.limit);
+        let files = bench
+            .files
+            .iter()
+            .map(|f| FileDigest::of_file(f, &f.display().to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        inputs.push(BenchmarkInput {
+            name: bench.name.clone(),
+            kind: spec.kind,
+            items: items.len(),
+            available,
+            files,
+            detected: bench.medmcqa_shape.map(|s| format!("{s:?}")),
+        });
+        prepared.extend(prepare(items, &template, |_| pool.as_slice()));
+    }
+    if prepared.is_empty() {
+        bail!("the benchmarks hold no items");
+    }
+    // The ledger is opened (and checked against its anchor) before the model is loaded.
+    let ledger = project.open_ledger().await?;
+    let http = cts_runner::models::HttpSettings {
+        model: project.config.model.http_model.clone(),
+        api_key_env: project.config.model.api_key_env.clone(),
+        timeout: Duration::from_secs(project.config.model.timeout_s),
+    };
+    let model = cts_runner::models::open(&source, &http, args.concurrency).await?;
+    let identity = model.identity();
+    let evals_dir = project.dir.join("evals");
+    let mut cache = ItemCache::open(&evals_dir.join("cache"), &config_key(&identity, &config))?;
+    let bar = out.progress(prepared.len() as u64, "items");
+    let started = Instant::now();
+    let outcome = cts_runner::eval::run(
+        model,
+        &prepared,
+        &config,
+        args.concurrency,
+        &mut cache,
+        &|n| bar.inc(n),
+    )
+    .await;
+    bar.finish_and_clear();
+    let outcome = outcome?;
+    let seconds = started.elapsed().as_secs_f64();
+    let fresh = outcome.results.len() - outcome.from_cache;
+    let signer = project.signer()?;
+    let verifier = project.verifier()?;
+    let recorded = cts_runner::record::record_run(
+        NewRun {
+            evals_dir: &evals_dir,
+            model: identity,
+            config,
+            limit: args.limit,
+            bootstrap: Bootstrap {
+                resamples: args.bootstrap,
+                seed: params.seed,
+            },
+            benchmarks: inputs,
+            results: &outcome.results,
+        },
+        &ledger,
+        signer,
+        &verifier,
+        &project.actor(),
+    )
+    .await?;
+    #[derive(serde::Serialize)]
+    struct Report<'a> {
+        id: &'a str,
+        dir: &'a Path,
+        leaf: u64,
+        items: usize,
+        from_cache: usize,
+        seconds: f64,
+        items_per_s: f64,
+        summary: &'a cts_runner::record::RunSummary,
+    }
+    let report = Report {
+        id: &recorded.manifest.id,
+        dir: &recorded.dir,
+        leaf: recorded.leaf,
+        items: outcome.results.len(),
+        from_cache: outcome.from_cache,
+        seconds,
+        items_per_s: if seconds > 0.0 { fresh as f64 / seconds } else { 0.0 },
+        summary: &recorded.summary,
+    };
+    out.emit(&report, || {
+        format!(
+            "{}\n{} items ({} from the cache) in {:.1} s; recorded as eval.completed at leaf {}\nrun folder: {} (check it offline: cts verify {})\n",
+            recorded.summary.render().trim_end(),
+            report.items,
+            report.from_cache,
+            seconds,
+            recorded.leaf,
+            recorded.dir.display(),
+            recorded.dir.display()
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
