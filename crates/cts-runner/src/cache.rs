@@ -61,7 +61,8 @@ impl<T: Serialize + DeserializeOwned + Clone> ItemCache<T> {
                 "dropping a torn last line (the previous run was stopped while writing it)"
             );
             file.set_len(whole as u64).map_err(RunnerError::io(&path))?;
-            file.seek(SeekFrom::End(0)).map_err(RunnerError::io(&path))?;
+            file.seek(SeekFrom::End(0))
+                .map_err(RunnerError::io(&path))?;
         }
         let mut entries = HashMap::new();
         for (i, line) in bytes[..whole].split(|b| *b == b'\n').enumerate() {
@@ -143,7 +144,10 @@ mod tests {
         f.write_all(br#"{"key":"c","val"#).expect("torn");
         drop(f);
         let mut c: ItemCache<u32> = ItemCache::open(dir.path(), "c").expect("reopen");
-        assert_eq!((c.get("a"), c.get("b"), c.get("c")), (Some(&1), Some(&2), None));
+        assert_eq!(
+            (c.get("a"), c.get("b"), c.get("c")),
+            (Some(&1), Some(&2), None)
+        );
         c.put("c", &3).expect("put");
         drop(c);
         let text = std::fs::read_to_string(&path).expect("read");

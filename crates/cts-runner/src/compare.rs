@@ -96,7 +96,10 @@ fn keyed(results: &[ItemResult]) -> HashMap<Key<'_>, bool> {
         .map(|r| {
             let n = seen.entry((&r.benchmark, &r.item_sha256)).or_default();
             *n += 1;
-            ((r.benchmark.as_str(), r.item_sha256.as_str(), *n), r.correct)
+            (
+                (r.benchmark.as_str(), r.item_sha256.as_str(), *n),
+                r.correct,
+            )
         })
         .collect()
 }
@@ -130,7 +133,8 @@ pub fn compare(
         let n = oa.len() as u64;
         let count = |o: &[bool]| o.iter().filter(|c| **c).count() as u64;
         let (acc_a, acc_b) = (accuracy(count(oa), n), accuracy(count(ob), n));
-        let (Some(acc_a), Some(acc_b), Some(difference)) = (acc_a, acc_b, paired_difference(&table))
+        let (Some(acc_a), Some(acc_b), Some(difference)) =
+            (acc_a, acc_b, paired_difference(&table))
         else {
             continue;
         };
@@ -185,7 +189,14 @@ impl Comparison {
     pub fn render(&self) -> String {
         let mut out = format!(
             "A: {} ({}, {}, {})\nB: {} ({}, {}, {})\n",
-            self.a.id, self.a.model, self.a.mode, self.a.template, self.b.id, self.b.model, self.b.mode, self.b.template
+            self.a.id,
+            self.a.model,
+            self.a.mode,
+            self.a.template,
+            self.b.id,
+            self.b.model,
+            self.b.mode,
+            self.b.template
         );
         out.push_str(&format!(
             "{:<22} {:>6} {:>7} {:>7} {:>24} {:>9} {:>9} {:>7}\n",

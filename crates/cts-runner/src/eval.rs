@@ -237,11 +237,9 @@ pub fn majority(extractions: &[Extraction]) -> Extraction {
     let best = votes
         .iter()
         .max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(b.1 .1.cmp(&a.1 .1)));
-    match best {
-        None => Extraction::Unparseable,
-        Some((_, &(_, first))) if extractions.len() == 1 => extractions[first].clone(),
-        Some((_, &(_, first))) => extractions[first].clone(),
-    }
+    best.map_or(Extraction::Unparseable, |(_, &(_, first))| {
+        extractions[first].clone()
+    })
 }
 
 /// One item ready to go: the item, its prompt and its cache key.
@@ -342,7 +340,8 @@ pub async fn run(
             }
         }
         ScoringMode::Loglik => {
-            let chunks: Vec<Vec<usize>> = todo.chunks(LOGLIK_CHUNK).map(<[usize]>::to_vec).collect();
+            let chunks: Vec<Vec<usize>> =
+                todo.chunks(LOGLIK_CHUNK).map(<[usize]>::to_vec).collect();
             let mut done = stream::iter(chunks)
                 .map(|chunk| {
                     let model = model.clone();
@@ -440,13 +439,23 @@ mod tests {
 
     #[test]
     fn majority_counts_votes_and_breaks_ties_by_first_reached() {
-        assert_eq!(majority(&[answer("B"), answer("A"), answer("A")]), answer("A"));
+        assert_eq!(
+            majority(&[answer("B"), answer("A"), answer("A")]),
+            answer("A")
+        );
         assert_eq!(majority(&[answer("B"), answer("A")]), answer("B"));
         assert_eq!(
-            majority(&[Extraction::Unparseable, answer("C"), Extraction::Unparseable]),
+            majority(&[
+                Extraction::Unparseable,
+                answer("C"),
+                Extraction::Unparseable
+            ]),
             answer("C")
         );
-        assert_eq!(majority(&[Extraction::Unparseable]), Extraction::Unparseable);
+        assert_eq!(
+            majority(&[Extraction::Unparseable]),
+            Extraction::Unparseable
+        );
         assert_eq!(majority(&[]), Extraction::Unparseable);
     }
 

@@ -254,7 +254,9 @@ fn run_id(created: &chrono::DateTime<chrono::Utc>, key: &str) -> String {
     format!(
         "eval-{}-{}",
         created.format("%Y%m%dT%H%M%SZ"),
-        &sha256_hex(format!("{key}{}", created.timestamp_nanos_opt().unwrap_or_default()).as_bytes())[..8]
+        &sha256_hex(
+            format!("{key}{}", created.timestamp_nanos_opt().unwrap_or_default()).as_bytes()
+        )[..8]
     )
 }
 
@@ -301,16 +303,20 @@ pub async fn record_run(
         template: run.config.template_label(),
         results: summary.results(),
     };
-    let recorded =
-        match cts_store::evals::record_eval(ledger, actor, record, &dir.display().to_string())
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(e.into());
-            }
-        };
+    let recorded = match cts_store::evals::record_eval(
+        ledger,
+        actor,
+        record,
+        &dir.display().to_string(),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e.into());
+        }
+    };
     write_proof(ledger, signer, verifier, recorded.leaf, &dir).await?;
     Ok(RecordedRun {
         dir,
@@ -382,10 +388,12 @@ pub async fn write_proof(
         proof,
         checkpoint: cp.note.clone(),
     };
-    bundle.verify(verifier, None).map_err(|e| RunnerError::Verify {
-        path: dir.to_owned(),
-        reason: format!("the fresh proof does not verify: {e}"),
-    })?;
+    bundle
+        .verify(verifier, None)
+        .map_err(|e| RunnerError::Verify {
+            path: dir.to_owned(),
+            reason: format!("the fresh proof does not verify: {e}"),
+        })?;
     let evidence = dir.join("evidence");
     std::fs::create_dir_all(&evidence).map_err(RunnerError::io(&evidence))?;
     let key = evidence.join("log.pub");
@@ -503,7 +511,9 @@ pub fn verify_run(dir: &Path, verifier: &LogVerifier) -> Result<VerifiedRun, Run
     }
     let manifest = parse_manifest(&dir.join("run.json"), &manifest_bytes)?;
     if manifest.id != record.id || manifest.model != record.model {
-        return Err(fail("run.json names another run or model than the event".into()));
+        return Err(fail(
+            "run.json names another run or model than the event".into(),
+        ));
     }
     let items_bytes = read("items.jsonl")?;
     let summary_bytes = read("summary.json")?;
@@ -532,8 +542,8 @@ pub fn verify_run(dir: &Path, verifier: &LogVerifier) -> Result<VerifiedRun, Run
             }
         }
     }
-    let summary: RunSummary = serde_json::from_slice(&summary_bytes)
-        .map_err(|e| fail(format!("summary.json: {e}")))?;
+    let summary: RunSummary =
+        serde_json::from_slice(&summary_bytes).map_err(|e| fail(format!("summary.json: {e}")))?;
     let again = RunSummary::compute(
         &manifest.id,
         &manifest.model.name,

@@ -159,7 +159,10 @@ pub async fn eval_runs(ledger: &Ledger, model: Option<&str>) -> Result<Vec<EvalR
     let mut out = Vec::new();
     for r in &rows {
         let id: String = r.try_get(0)?;
-        let parse = |i: usize, what: &str| -> Result<String, StoreError> { r.try_get(i).map_err(|e| StoreError::Inconsistent(format!("eval run {id}: {what}: {e}"))) };
+        let parse = |i: usize, what: &str| -> Result<String, StoreError> {
+            r.try_get(i)
+                .map_err(|e| StoreError::Inconsistent(format!("eval run {id}: {what}: {e}")))
+        };
         let model_json = parse(2, "model")?;
         let results_json = parse(6, "results")?;
         let run = EvalRun {
@@ -196,5 +199,7 @@ pub async fn eval_run(ledger: &Ledger, id: &str) -> Result<EvalRun, StoreError> 
         .await?
         .into_iter()
         .find(|r| r.record.id == id)
-        .ok_or_else(|| StoreError::NotFound(format!("no evaluation run {id} (see `cts eval list`)")))
+        .ok_or_else(|| {
+            StoreError::NotFound(format!("no evaluation run {id} (see `cts eval list`)"))
+        })
 }

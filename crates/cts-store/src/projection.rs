@@ -675,8 +675,7 @@ impl Projection {
                 );
             }
             crate::evals::EVAL_COMPLETED => {
-                let record: crate::evals::EvalCompleted = match serde_json::from_value(b.clone())
-                {
+                let record: crate::evals::EvalCompleted = match serde_json::from_value(b.clone()) {
                     Ok(r) => r,
                     Err(err) => {
                         self.fail(

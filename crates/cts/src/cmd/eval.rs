@@ -297,12 +297,12 @@ async fn run_eval(args: RunArgs, project: &Project, out: &Output) -> Result<Exit
         if !names.insert(bench.name.clone()) {
             bail!("--benchmark {arg}: benchmark {} is given twice", bench.name);
         }
-        let pool = if args.shots > 0 && spec.kind == BenchmarkKind::MmluMedical && spec.path.is_dir()
-        {
-            cts_eval::load::load_mmlu(&spec.path, MmluSplit::Dev)?.items
-        } else {
-            bench.items.clone()
-        };
+        let pool =
+            if args.shots > 0 && spec.kind == BenchmarkKind::MmluMedical && spec.path.is_dir() {
+                cts_eval::load::load_mmlu(&spec.path, MmluSplit::Dev)?.items
+            } else {
+                bench.items.clone()
+            };
         loaded.push((spec, bench, pool));
     }
     let source = args
@@ -331,11 +331,13 @@ async fn run_eval(args: RunArgs, project: &Project, out: &Output) -> Result<Exit
     } else {
         0.0
     });
-    params.max_tokens = args.max_tokens.unwrap_or(if template.id.is_chain_of_thought() {
-        params.max_tokens
-    } else {
-        64
-    });
+    params.max_tokens = args
+        .max_tokens
+        .unwrap_or(if template.id.is_chain_of_thought() {
+            params.max_tokens
+        } else {
+            64
+        });
     if let Some(seed) = args.seed {
         params.seed = seed;
     }
@@ -435,7 +437,11 @@ async fn run_eval(args: RunArgs, project: &Project, out: &Output) -> Result<Exit
         items: outcome.results.len(),
         from_cache: outcome.from_cache,
         seconds,
-        items_per_s: if seconds > 0.0 { fresh as f64 / seconds } else { 0.0 },
+        items_per_s: if seconds > 0.0 {
+            fresh as f64 / seconds
+        } else {
+            0.0
+        },
         summary: &recorded.summary,
     };
     out.emit(&report, || {
