@@ -141,6 +141,21 @@ async fn loglik_run_on_real_mmlu_verifies_offline_resumes_from_cache_and_compare
     );
     let list = ok(&project, &["--json", "eval", "list"]);
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    let fetched = ok(&project, &["--json", "model", "fetch"]);
+    let lineage = ok(
+        &project,
+        &[
+            "--json",
+            "lineage",
+            "--model",
+            fetched["path"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        lineage["evaluations"].as_array().map(Vec::len),
+        Some(2),
+        "the model file leads to its evaluations: {lineage}"
+    );
     let shown = ok(
         &project,
         &["--json", "eval", "show", first["id"].as_str().unwrap()],

@@ -228,3 +228,109 @@ fn generate_runs_against_llama_cpp_python_server() {
     );
     run(&["ledger", "verify"]);
 }
+
+#[test]
+fn eval_runs_against_llama_cpp_python_server_in_both_modes() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/mmlu-medical");
+    assert!(
+        shared.is_dir(),
+        "../shared is missing: this test evaluates on the real MMLU-medical files in {}",
+        shared.display()
+    );
+    let py = python();
+    let model = default_model();
+    let port = free_port();
+    let server = Command::new(py)
+        .args([
+            "-m",
+            "llama_cpp.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--n_ctx",
+            "2048",
+            "--logits_all",
+            "true",
+            "--model",
+        ])
+        .arg(&model)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Killed(server);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_http(&format!("{base}/v1/models"), Duration::from_secs(120));
+
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    assert!(cts().arg("init").arg(&project).status().unwrap().success());
+    let bench = format!("mmlu-medical={}", shared.display());
+    // llama-cpp-python builds every echoed token's log-probabilities in
+    // Python (seconds per request on two cores): one item is enough to show
+    // the path works; the local backend's tests cover scoring at size.
+    let run = |mode: &str, limit: &str| -> serde_json::Value {
+        let out = cts()
+            .arg("--project")
+            .arg(&project)
+            .args([
+                "--json",
+                "eval",
+                "run",
+                "--benchmark",
+                &bench,
+                "--limit",
+                limit,
+                "--model",
+                &base,
+                "--mode",
+                mode,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "eval --mode {mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let generated = run("generate", "2");
+    assert_eq!(generated["items"], 2, "{generated}");
+    assert_eq!(generated["summary"]["mode"], "generate");
+    let scored = run("loglik", "1");
+    assert_eq!(scored["items"], 1, "{scored}");
+    let dir = PathBuf::from(scored["dir"].as_str().unwrap());
+    let items = std::fs::read_to_string(dir.join("items.jsonl")).unwrap();
+    for line in items.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let scores = v["logprobs"].as_array().unwrap();
+        assert_eq!(scores.len(), 4, "{v}");
+        assert!(
+            scores.iter().all(|s| s["logprob"].as_f64().unwrap() < 0.0),
+            "{v}"
+        );
+    }
+    let out = cts().arg("verify").arg(&dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cts()
+        .arg("--project")
+        .arg(&project)
+        .args(["--json", "eval", "compare"])
+        .arg(generated["id"].as_str().unwrap())
+        .arg(scored["id"].as_str().unwrap())
+        .output()
+        .unwrap();
+    let cmp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cmp["benchmarks"][0]["items"], 1, "{cmp}");
+    assert_eq!(cmp["only_in_a"], 1, "{cmp}");
+    assert!(
+        cmp["notes"].to_string().contains("differ in scoring"),
+        "a generate-vs-loglik comparison says so: {cmp}"
+    );
+}

@@ -104,9 +104,36 @@ pub async fn run_lineage(
     let ledger = project.open_ledger().await?;
     let verifier = project.verifier()?;
     if let Some(model) = args.model {
-        let l = model_lineage(&ledger, &verifier, &model).await?;
-        out.emit(&l, || {
+        // A model file is looked up by its SHA-256, the key training runs and evaluations record.
+        let key = if Path::new(&model).is_file() {
+            let bytes = std::fs::read(&model).with_context(|| format!("reading {model}"))?;
+            hex::encode(sha2::Sha256::digest(&bytes))
+        } else {
+            model.clone()
+        };
+        let evaluations = cts_store::evals::eval_runs(&ledger, Some(&key)).await?;
+        let l = match model_lineage(&ledger, &verifier, &key).await {
+            Ok(l) => Some(l),
+            // A base model has evaluations but no training run behind it.
+            Err(_) if !evaluations.is_empty() => None,
+            Err(e) => return Err(e.into()),
+        };
+        #[derive(serde::Serialize)]
+        struct Report<'a> {
+            #[serde(flatten)]
+            lineage: Option<&'a cts_dataset::lineage::ModelLineage>,
+            evaluations: &'a [cts_store::evals::EvalRun],
+        }
+        let report = Report {
+            lineage: l.as_ref(),
+            evaluations: &evaluations,
+        };
+        out.emit(&report, || {
             let mut s = format!("model {model}\n");
+            let evals = evaluations_text(&evaluations);
+            let Some(l) = &l else {
+                return format!("{s}  no recorded training run produced it\n{evals}");
+            };
             for (run, ev) in &l.runs {
                 s.push_str(&format!(
                     "  trained by run {} ({}, config {}…) on release {}  [{}]\n    base model {}\n",
@@ -142,6 +169,7 @@ pub async fn run_lineage(
                     s.push_str(&format!("    {p}: {n}\n"));
                 }
             }
+            s.push_str(&evals);
             s
         });
         return Ok(ExitCode::SUCCESS);
@@ -466,4 +494,31 @@ pub async fn run_policy(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The evaluation runs of a model, one line each.
+fn evaluations_text(runs: &[cts_store::evals::EvalRun]) -> String {
+    if runs.is_empty() {
+        return "  no evaluation runs recorded (cts eval run --model …)\n".into();
+    }
+    let mut s = String::from("  evaluations:\n");
+    for r in runs {
+        let benches: Vec<String> = r
+            .record
+            .results
+            .benchmarks
+            .iter()
+            .map(|b| format!("{} {}/{}", b.name, b.correct, b.total))
+            .collect();
+        s.push_str(&format!(
+            "    {} at leaf {} ({}, {}): macro {:.1}%  {}\n",
+            r.record.id,
+            r.leaf,
+            r.record.mode,
+            r.record.template,
+            100.0 * r.record.results.macro_average,
+            benches.join(", ")
+        ));
+    }
+    s
 }
