@@ -337,9 +337,11 @@ pub async fn claim_trace(
     Ok(claimed.is_some())
 }
 
-/// Gives a lease back to the queue.
+/// Gives a lease back to the queue: the lease ends now, so the slot is free
+/// for another reviewer. The row stays (as a lapsed lease does), so the
+/// reviewer stays blind to the trace's other reviews and may claim it again.
 pub async fn release(ledger: &Ledger, user: &User, trace_id: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM assignments WHERE trace_id = ? AND user_id = ? AND submitted = 0")
+    sqlx::query("UPDATE assignments SET leased_until = 0 WHERE trace_id = ? AND user_id = ? AND submitted = 0")
         .bind(trace_id)
         .bind(user.id)
         .execute(ledger.pool())

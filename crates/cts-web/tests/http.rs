@@ -791,6 +791,21 @@ async fn an_adjudicator_who_reviews_stays_blind() {
     let a = carol.get(&format!("/adjudication/trace?trace={t0}")).await;
     assert_eq!(a.status(), 403);
     assert!(!a.text().await.unwrap().contains("hidden rationale"));
+    // Giving the lease back does not lift her blindness (she may claim it
+    // again and review it): the released assignment still counts.
+    assert_eq!(
+        carol
+            .post_form(&format!("/review/release?trace={t0}"), &[])
+            .await
+            .status(),
+        303
+    );
+    for page in ["/history", "/adjudication/trace"] {
+        let r = carol.get(&format!("{page}?trace={t0}")).await;
+        assert_eq!(r.status(), 403, "{page} after a release");
+        assert!(!r.text().await.unwrap().contains("hidden rationale"));
+    }
+    assert_eq!(carol.post_form("/queue/claim", &[]).await.status(), 303);
     // Carol submits a review that disagrees: the trace needs adjudication,
     // and still she sees only her own review.
     let r = carol
