@@ -167,20 +167,12 @@ pub async fn run_traces(
                     "trace {id} (leaf {}), model {}\n",
                     trace.leaf, trace.model["name"]
                 );
-                if let Some(steps) = doc["segmentation"]["steps"].as_array() {
-                    for (i, step) in steps.iter().enumerate() {
-                        s.push_str(&format!(
-                            "  step {}: {}\n",
-                            i + 1,
-                            step["text"].as_str().unwrap_or("")
-                        ));
-                    }
+                for (i, step) in doc.segmentation.steps.iter().enumerate() {
+                    s.push_str(&format!("  step {}: {}\n", i + 1, step.text));
                 }
                 s.push_str(&format!(
                     "  answer: {}\n",
-                    doc["segmentation"]["answer"][0]
-                        .as_str()
-                        .unwrap_or("(none)")
+                    doc.answer_text().unwrap_or("(none)")
                 ));
                 s
             });
