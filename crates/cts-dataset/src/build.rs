@@ -114,7 +114,10 @@ impl LeafSet {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> DatasetError + '_ {
-    move |e| DatasetError::Io(format!("{}: {e}", path.display()))
+    move |source| DatasetError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Example index rows per staged batch.
@@ -185,7 +188,7 @@ impl Writer {
         }
         self.sinks
             .get_mut(&(format, si))
-            .ok_or_else(|| DatasetError::Io("sink vanished".into()))
+            .ok_or_else(|| DatasetError::Worker("sink vanished".into()))
     }
 
     fn write(&mut self, ex: Example) -> Result<(), DatasetError> {
@@ -197,8 +200,11 @@ impl Writer {
                 self.commitments.push((leaf, commitment_prefix(c)?));
             }
         }
-        let prov_line = serde_json::to_string(&ex.provenance)
-            .map_err(|e| DatasetError::Io(format!("provenance: {e}")))?;
+        let prov_line =
+            serde_json::to_string(&ex.provenance).map_err(|source| DatasetError::Encode {
+                what: "provenance".into(),
+                source,
+            })?;
         if let Some(stager) = &self.stager {
             let p = &ex.provenance;
             self.batch.push(ExampleRow {
@@ -256,10 +262,7 @@ pub async fn build(
     let build_id = hex::encode(rand::random::<[u8; 12]>());
     let out = opts.out.clone();
     if out.exists() && std::fs::read_dir(&out).map_err(io(&out))?.next().is_some() {
-        return Err(DatasetError::Io(format!(
-            "{}: exists and is not empty; choose a new folder for the release",
-            out.display()
-        )));
+        return Err(DatasetError::OutputNotEmpty(out));
     }
     let name = out
         .file_name()
@@ -309,7 +312,7 @@ pub async fn build(
                 };
                 bundle
                     .verify(verifier, None)
-                    .map_err(|e| DatasetError::Io(format!("release proof does not verify: {e}")))?;
+                    .map_err(DatasetError::ReleaseProof)?;
                 let p = out.join("release.tlog-proof");
                 std::fs::write(&p, bundle.to_text()).map_err(io(&p))?;
             }
@@ -433,7 +436,7 @@ async fn build_into(
     if let Some(indexing) = indexing {
         indexing
             .join()
-            .map_err(|_| DatasetError::Io("the example index writer panicked".into()))??;
+            .map_err(|_| DatasetError::Worker("the example index writer panicked".into()))??;
         tracing::debug!(
             seconds = started.elapsed().as_secs_f64(),
             "example index copied"
@@ -460,8 +463,10 @@ async fn build_into(
         evidence,
         tally: tally.clone(),
     };
-    let bytes = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| DatasetError::Io(format!("manifest: {e}")))?;
+    let bytes = serde_json::to_vec_pretty(&manifest).map_err(|source| DatasetError::Encode {
+        what: "manifest".into(),
+        source,
+    })?;
     let p = tmp.join("manifest.json");
     std::fs::write(&p, &bytes).map_err(io(&p))?;
     let report = BuildReport {
@@ -526,7 +531,7 @@ async fn write_evidence(
         let mut written = 0u64;
         let mut next = commitments.iter().peekable();
         let mut chunk = Vec::with_capacity(EVIDENCE_CHUNK + 4096);
-        let gone = || DatasetError::Io("the evidence writer stopped".into());
+        let gone = || DatasetError::Worker("the evidence writer stopped".into());
         cts_store::datasets::for_each_entry_blocking(
             &db,
             size,
@@ -540,8 +545,12 @@ async fn write_evidence(
                 }
                 let text = std::str::from_utf8(entry)
                     .map_err(|e| DatasetError::Tampered(format!("leaf {leaf}: {e}")))?;
-                serde_json::to_writer(&mut chunk, &EvidenceLine { leaf, entry: text })
-                    .map_err(|e| DatasetError::Io(format!("entry {leaf}: {e}")))?;
+                serde_json::to_writer(&mut chunk, &EvidenceLine { leaf, entry: text }).map_err(
+                    |source| DatasetError::Encode {
+                        what: format!("entry {leaf}"),
+                        source,
+                    },
+                )?;
                 chunk.push(b'\n');
                 if chunk.len() >= EVIDENCE_CHUNK {
                     let full =
@@ -558,10 +567,10 @@ async fn write_evidence(
         Ok(written)
     })
     .await
-    .map_err(|e| DatasetError::Io(format!("reading evidence: {e}")));
+    .map_err(|e| DatasetError::Worker(format!("reading evidence: {e}")));
     let wrote = writer
         .join()
-        .map_err(|_| DatasetError::Io("the evidence writer panicked".into()))?;
+        .map_err(|_| DatasetError::Worker("the evidence writer panicked".into()))?;
     let written = read??;
     let sha = wrote?;
     Ok(EvidenceInfo {
@@ -586,8 +595,8 @@ fn write_leaf_tiles(
         .iter()
         .filter(|c| c.level == 0)
     {
-        let (path, bytes) = cts_ledger::export::hash_tile_file(tree, coord)
-            .map_err(|e| DatasetError::Io(format!("hash tiles: {e}")))?;
+        let (path, bytes) =
+            cts_ledger::export::hash_tile_file(tree, coord).map_err(DatasetError::Tiles)?;
         let p = dir.join(path);
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
@@ -603,10 +612,15 @@ fn commitment_prefix(hex_commitment: &str) -> Result<u64, DatasetError> {
     let mut raw = [0u8; 8];
     hex_commitment
         .get(..16)
-        .ok_or_else(|| DatasetError::Io(format!("commitment {hex_commitment}: too short")))
+        .ok_or_else(|| DatasetError::BadCommitment {
+            commitment: hex_commitment.to_owned(),
+            reason: "too short".into(),
+        })
         .and_then(|h| {
-            hex::decode_to_slice(h, &mut raw)
-                .map_err(|e| DatasetError::Io(format!("commitment {hex_commitment}: {e}")))
+            hex::decode_to_slice(h, &mut raw).map_err(|e| DatasetError::BadCommitment {
+                commitment: hex_commitment.to_owned(),
+                reason: e.to_string(),
+            })
         })?;
     Ok(u64::from_be_bytes(raw))
 }

@@ -8,8 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use cts_review::review::{word_diff, DiffOp, StepChange};
 use cts_review::{ReviewBody, Rubric};
-use cts_store::datasets::{CaseGroup, Content, GroupReview, GroupTrace, TraceDocument};
+use cts_store::datasets::{CaseGroup, Content, GroupReview, GroupTrace};
 pub use cts_store::releases::ReviewRole;
+use cts_trace::chat::Role;
+use cts_trace::TraceDocument;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -221,30 +223,26 @@ pub fn changed_words(body: &ReviewBody, original: &[String]) -> usize {
     n
 }
 
-/// The prompt, the model's steps and its answer. Steps are read as
-/// `cts_store::review::original_steps` reads them for the workbench, so
-/// review origins index the same list.
+/// The prompt, the model's steps and its answer, when the prompt has only
+/// system and user messages. Steps are [`TraceDocument::step_texts`], as the
+/// workbench reads them, so review origins index the same list.
 fn trace_parts(doc: &TraceDocument) -> Option<(Vec<Message>, Vec<String>, Option<String>)> {
-    let prompt: Vec<Message> = doc
+    if doc.prompt.is_empty() || doc.prompt.iter().any(|m| m.role == Role::Assistant) {
+        return None;
+    }
+    let prompt = doc
         .prompt
-        .as_ref()?
         .iter()
-        .map(|(role, content)| Message {
-            role: role.clone(),
-            content: content.clone(),
+        .map(|m| Message {
+            role: m.role.as_str().to_owned(),
+            content: m.content.clone(),
         })
         .collect();
-    if prompt.is_empty()
-        || prompt
-            .iter()
-            .any(|m| m.role != "system" && m.role != "user")
-    {
-        return None;
-    }
-    if !doc.segmented {
-        return None;
-    }
-    Some((prompt, doc.steps.clone(), doc.answer.clone()))
+    Some((
+        prompt,
+        doc.step_texts(),
+        doc.answer_text().map(str::to_owned),
+    ))
 }
 
 /// Derives every example of one case group. `rubrics` maps rubric keys to

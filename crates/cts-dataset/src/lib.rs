@@ -31,9 +31,43 @@ pub enum DatasetError {
     /// The store failed.
     #[error("{0}")]
     Store(#[from] cts_store::StoreError),
-    /// Reading or writing files failed.
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The release folder already holds files.
+    #[error("{}: exists and is not empty; choose a new folder for the release", .0.display())]
+    OutputNotEmpty(std::path::PathBuf),
+    /// Part of a release could not be encoded as JSON.
+    #[error("{what}: {source}")]
+    Encode {
+        /// Which part (`manifest`, `provenance`, `entry 12`).
+        what: String,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// A release's own proof of its `dataset.released` event does not verify
+    /// against the log's key.
+    #[error("release proof does not verify: {0}")]
+    ReleaseProof(#[source] cts_ledger::bundle::BundleError),
+    /// The release's hash tiles could not be made from the tree.
+    #[error("hash tiles: {0}")]
+    Tiles(#[source] cts_ledger::export::ExportError),
+    /// A commitment named by an example is not 32-byte hex.
+    #[error("commitment {commitment}: {reason}")]
+    BadCommitment {
+        /// The commitment as written.
+        commitment: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// One of the build's worker threads or tasks stopped or panicked.
     #[error("{0}")]
-    Io(String),
+    Worker(String),
     /// A request is invalid.
     #[error("{0}")]
     Invalid(String),

@@ -450,7 +450,7 @@ pub async fn policy_trace(
             let all = cts_store::review::reviews_of_trace(ledger, &t.id).await?;
             let (_, doc) = cts_store::traces::get_trace(ledger, &t.id).await?;
             // None when the trace's content was erased: edits cannot be told apart.
-            let original = doc.as_ref().map(|d| cts_store::review::original_steps(d).0);
+            let original = doc.as_ref().map(|d| d.step_texts());
             for r in cts_store::review::current(&all) {
                 let mut flags = BTreeMap::new();
                 for s in &r.body.steps {

@@ -13,6 +13,7 @@ use cts_cases::Case;
 use cts_model::{ChatMessage, ChatModel, Completion, GenerationParams, ModelIdentity, Role};
 use cts_store::traces::{record_trace, trace_exists, NewTrace};
 use cts_store::{Ledger, StoreError};
+use cts_trace::document::{CaseRef, TemplateRef, TraceDocument};
 use cts_trace::prompt::{PromptTemplate, STEPWISE};
 use cts_trace::segment::segment;
 use serde::Serialize;
@@ -137,20 +138,27 @@ pub fn build_trace(
         .and_then(|(text, _)| cts_trace::answer::answer_choice(text, input.case.options.len()))
         .filter(|_| !input.case.options.is_empty());
     let id = trace_id(input.case.id.as_str(), input.version, run, sample);
-    let document = serde_json::json!({
-        "trace_id": id,
-        "case": { "id": input.case.id.as_str(), "version": input.version },
-        "template": { "label": STEPWISE.label(), "sha256": STEPWISE.sha256_hex() },
-        "prompt": messages,
-        "model": completion.model,
-        "params": params,
-        "raw_output": raw,
-        "segmentation": seg,
-        "answer_choice": answer_choice.map(String::from),
-        "reference_answer": input.case.reference_answer,
-        "finish_reason": completion.finish_reason,
-        "usage": completion.usage,
-    });
+    let document = TraceDocument {
+        v: cts_trace::document::VERSION,
+        trace_id: id.clone(),
+        case: CaseRef {
+            id: input.case.id.as_str().to_owned(),
+            version: input.version,
+        },
+        template: TemplateRef {
+            label: STEPWISE.label(),
+            sha256: STEPWISE.sha256_hex(),
+        },
+        prompt: messages.to_vec(),
+        model: completion.model.clone(),
+        params: params.clone(),
+        raw_output: raw,
+        segmentation: seg,
+        answer_choice,
+        reference_answer: input.case.reference_answer.clone(),
+        finish_reason: completion.finish_reason.clone(),
+        usage: completion.usage.clone(),
+    };
     NewTrace {
         id,
         case_id: input.case.id.0.clone(),
@@ -161,12 +169,12 @@ pub fn build_trace(
         params: serde_json::to_value(params).unwrap_or_default(),
         template: STEPWISE.label(),
         answer_choice,
-        steps: seg.steps.len(),
+        steps: document.segmentation.steps.len(),
         prompt_tokens: completion.usage.prompt_tokens,
         completion_tokens: completion.usage.completion_tokens,
         prompt_ms: completion.usage.prompt_ms,
         generation_ms: completion.usage.generation_ms,
-        document: serde_json::to_vec(&document).unwrap_or_default(),
+        document: document.to_json().unwrap_or_default(),
     }
 }
 

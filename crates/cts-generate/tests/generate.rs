@@ -115,15 +115,10 @@ async fn traces_are_recorded_failures_isolated_and_reruns_resume() {
         .await
         .unwrap();
     let doc = doc.unwrap();
-    let raw = doc["raw_output"].as_str().unwrap();
-    for step in doc["segmentation"]["steps"].as_array().unwrap() {
-        let (a, b) = (
-            step["span"]["start"].as_u64().unwrap() as usize,
-            step["span"]["end"].as_u64().unwrap() as usize,
-        );
+    for step in &doc.segmentation.steps {
         assert_eq!(
-            &raw[a..b],
-            step["text"].as_str().unwrap(),
+            &doc.raw_output[step.span.clone()],
+            step.text,
             "spans map back into the raw output"
         );
     }

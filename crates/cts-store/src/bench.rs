@@ -65,6 +65,8 @@ pub async fn seed_reviews(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<SeedReport, StoreError> {
     use cts_ledger::{EventDraft, EventKind, Salt};
+    use cts_trace::chat::{ChatMessage, Role as ChatRole};
+    use cts_trace::TraceDocument;
 
     let builtin = cts_cases::synthetic::quickstart_cases();
     let cases: Vec<(cts_cases::Case, Vec<String>)> = if cases == 0 {
@@ -125,18 +127,17 @@ pub async fn seed_reviews(
             if let Some(last) = steps.last_mut() {
                 last.push_str(&format!(" (sample {})", t as usize / cases.len()));
             }
-            let doc = serde_json::json!({
-                "trace_id": trace_id,
-                "prompt": [
-                    {"role": "system", "content": "You are a careful clinician answering questions about clinical cases. Reason step by step. (synthetic benchmark)"},
-                    {"role": "user", "content": format!("Clinical case:\n{}\n\nWork through the case in numbered steps, then end with: Final answer: <letter>", case.question)},
+            let mut doc = TraceDocument::synthetic(
+                &trace_id,
+                vec![
+                    ChatMessage::new(ChatRole::System, "You are a careful clinician answering questions about clinical cases. Reason step by step. (synthetic benchmark)"),
+                    ChatMessage::new(ChatRole::User, format!("Clinical case:\n{}\n\nWork through the case in numbered steps, then end with: Final answer: <letter>", case.question)),
                 ],
-                "segmentation": {
-                    "steps": steps.iter().enumerate().map(|(i, s)| serde_json::json!({"index": i, "text": s})).collect::<Vec<_>>(),
-                    "answer": ["B", [0, 1]],
-                },
-                "usage": { "prompt_ms": 1.0, "generation_ms": 1.0 },
-            });
+                &steps,
+                Some("B"),
+            );
+            doc.usage.prompt_ms = 1.0;
+            doc.usage.generation_ms = 1.0;
             let ev = EventDraft::new(EventKind::new("trace.generated")?, "bench:seed")
                 .subject(format!("trace:{trace_id}"))
                 .subject(format!("case:{}", case.id.as_str()))
@@ -146,7 +147,7 @@ pub async fn seed_reviews(
                     "params": {}, "template": "cts-stepwise@1", "steps": steps.len(),
                     "answer_choice": "B", "prompt_tokens": 1, "completion_tokens": 1,
                 }))
-                .attach("trace", serde_json::to_vec(&doc).unwrap_or_default())
+                .attach("trace", doc.to_json().unwrap_or_default())
                 .prepare(Salt::random)?;
             let commitment = ev.event.content["trace"].0;
             let created = ev.event.time.clone();

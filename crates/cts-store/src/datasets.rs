@@ -13,6 +13,7 @@
 use cts_cases::Case;
 use cts_ledger::{Commitment, Opening, Salt, TreeSize};
 use cts_review::ReviewBody;
+use cts_trace::TraceDocument;
 use sqlx::Row;
 
 use crate::{Ledger, StoreError};
@@ -83,118 +84,6 @@ pub struct GroupTrace {
     pub reviews: Vec<GroupReview>,
     /// The latest adjudication, if any.
     pub adjudication: Option<GroupAdjudication>,
-}
-
-/// What a release needs of a trace document: its prompt, and the model's
-/// steps and answer as [`crate::review::original_steps`] reads them for the
-/// workbench (so review origins index the same list). Read without building
-/// the whole document as a JSON tree.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TraceDocument {
-    /// The prompt messages as (role, content), when `prompt` reads as a
-    /// list of them.
-    pub prompt: Option<Vec<(String, String)>>,
-    /// Whether the document has a `segmentation` member.
-    pub segmented: bool,
-    /// The step texts, in order.
-    pub steps: Vec<String>,
-    /// The final answer, if any.
-    pub answer: Option<String>,
-}
-
-#[derive(serde::Deserialize)]
-struct WireMessage {
-    role: String,
-    content: String,
-}
-
-/// A prompt as (role, content) pairs, when `raw` reads as a list of messages.
-fn prompt_pairs(raw: Result<Vec<WireMessage>, serde_json::Error>) -> Option<Vec<(String, String)>> {
-    raw.ok()
-        .map(|m| m.into_iter().map(|m| (m.role, m.content)).collect())
-}
-
-#[derive(serde::Deserialize)]
-struct WireDocument<'a> {
-    #[serde(default, borrow)]
-    prompt: Option<&'a serde_json::value::RawValue>,
-    /// Present (even as `null`) or absent, as `Value::get` tells them apart.
-    #[serde(default, borrow, deserialize_with = "present")]
-    segmentation: Option<&'a serde_json::value::RawValue>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<&'de serde_json::value::RawValue>, D::Error> {
-    <&serde_json::value::RawValue as serde::Deserialize>::deserialize(d).map(Some)
-}
-
-#[derive(serde::Deserialize)]
-struct WireSegmentation {
-    steps: Vec<WireStep>,
-    answer: Option<(String, serde::de::IgnoredAny)>,
-}
-
-#[derive(serde::Deserialize)]
-struct WireStep {
-    text: String,
-}
-
-impl TraceDocument {
-    /// Reads a trace document; `Err` only when it is not JSON.
-    pub fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        let wire: WireDocument = match serde_json::from_slice(bytes) {
-            Ok(w) => w,
-            // Not an object of the usual shape: the lenient reading.
-            Err(_) => return Ok(Self::from_value(&serde_json::from_slice(bytes)?)),
-        };
-        let prompt = wire
-            .prompt
-            .and_then(|p| prompt_pairs(serde_json::from_str(p.get())));
-        let Some(seg) = wire.segmentation else {
-            return Ok(Self {
-                prompt,
-                ..Self::default()
-            });
-        };
-        // The usual shape in one typed pass; anything else through the
-        // workbench's own lenient reading.
-        let (steps, answer) = match serde_json::from_str::<WireSegmentation>(seg.get()) {
-            Ok(w) => (
-                w.steps.into_iter().map(|s| s.text).collect(),
-                w.answer.map(|(a, _)| a),
-            ),
-            Err(_) => {
-                let seg: serde_json::Value = serde_json::from_str(seg.get())?;
-                crate::review::original_steps(&serde_json::json!({ "segmentation": seg }))
-            }
-        };
-        Ok(Self {
-            prompt,
-            segmented: true,
-            steps,
-            answer,
-        })
-    }
-
-    /// The same reading from a parsed document.
-    pub fn from_value(doc: &serde_json::Value) -> Self {
-        let prompt = doc
-            .get("prompt")
-            .and_then(|p| prompt_pairs(serde_json::from_value(p.clone())));
-        let segmented = doc.get("segmentation").is_some();
-        let (steps, answer) = if segmented {
-            crate::review::original_steps(doc)
-        } else {
-            (Vec::new(), None)
-        };
-        Self {
-            prompt,
-            segmented,
-            steps,
-            answer,
-        }
-    }
 }
 
 /// A reviewer's latest review version at the checkpoint.
@@ -408,7 +297,7 @@ fn trace_row(row: &rusqlite::Row) -> Result<(Key, GroupTrace), StoreError> {
             model: json(6)?,
             params: json(7)?,
             template: row.get(8)?,
-            document: open(row, 9, &commitment, &what, TraceDocument::parse)?,
+            document: open(row, 9, &commitment, &what, TraceDocument::from_json)?,
             commitment,
             reviews: Vec::new(),
             adjudication: None,
@@ -794,37 +683,4 @@ pub fn for_each_entry_blocking<E: From<StoreError>>(
         return Err(StoreError::Inconsistent(format!("entry bundle {expect} is missing")).into());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::TraceDocument;
-
-    /// The typed reading gives what the lenient one over a parsed tree does,
-    /// for the usual shape and for every odd one.
-    #[test]
-    fn typed_reading_equals_the_lenient_one() {
-        let docs = [
-            r#"{"prompt":[{"role":"system","content":"s"},{"role":"user","content":"u"}],
-                "segmentation":{"steps":[{"text":"a","start":0,"end":1},{"text":"b"}],"answer":["B",[3,4]]},"raw":"x"}"#,
-            r#"{"prompt":[{"role":"user","content":"u"}],"segmentation":null}"#,
-            r#"{"prompt":[{"role":"user","content":"u"}]}"#,
-            r#"{"prompt":null,"segmentation":{"steps":[{"text":"a"},{"start":1},{"text":7}]}}"#,
-            r#"{"prompt":"not a list","segmentation":{"steps":[],"answer":["only"]}}"#,
-            r#"{"prompt":[{"role":"user"}],"segmentation":{"answer":[null,1]}}"#,
-            r#"{"segmentation":{"steps":"no","answer":"no"}}"#,
-            r#"{"segmentation":{"steps":[{"text":"a"}],"answer":["A",1,2]}}"#,
-            r#"["not", "an", "object"]"#,
-            r#"{"prompt":[],"prompt":[{"role":"user","content":"twice"}],"segmentation":{}}"#,
-        ];
-        for doc in docs {
-            let value: serde_json::Value = serde_json::from_str(doc).unwrap();
-            assert_eq!(
-                TraceDocument::parse(doc.as_bytes()).unwrap(),
-                TraceDocument::from_value(&value),
-                "{doc}"
-            );
-        }
-        assert!(TraceDocument::parse(b"{not json").is_err());
-    }
 }

@@ -464,7 +464,7 @@ pub async fn trace_for_review(
 ) -> Result<TraceForReview, StoreError> {
     let (trace, document) = crate::traces::get_trace(ledger, trace_id).await?;
     let (steps, answer) = match &document {
-        Some(doc) => original_steps(doc),
+        Some(doc) => (doc.step_texts(), doc.answer_text().map(str::to_owned)),
         None => (Vec::new(), None),
     };
     let case = match crate::cases::case_at(ledger, &trace.case_id, Some(trace.case_version)).await {
@@ -479,25 +479,6 @@ pub async fn trace_for_review(
         answer,
         case,
     })
-}
-
-/// The model's steps and answer from a trace document.
-pub fn original_steps(doc: &serde_json::Value) -> (Vec<String>, Option<String>) {
-    let seg = &doc["segmentation"];
-    let steps = seg["steps"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s["text"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let answer = seg["answer"]
-        .as_array()
-        .and_then(|a| a.first())
-        .and_then(|t| t.as_str())
-        .map(str::to_owned);
-    (steps, answer)
 }
 
 /// The reviewer's draft of a trace and its revision, if any.

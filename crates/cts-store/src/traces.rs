@@ -2,6 +2,7 @@
 //! to the full trace document, plus a row for listing and resuming.
 
 use cts_ledger::{EventDraft, EventKind, LeafIndex};
+use cts_trace::TraceDocument;
 use sqlx::Row;
 
 use crate::{AppendHook, ContentState, Ledger, StoreError};
@@ -185,7 +186,7 @@ pub async fn list_traces(
 pub async fn get_trace(
     ledger: &Ledger,
     id: &str,
-) -> Result<(StoredTrace, Option<serde_json::Value>), StoreError> {
+) -> Result<(StoredTrace, Option<TraceDocument>), StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS}, commitment FROM traces WHERE id = ?"
     ))
@@ -201,7 +202,7 @@ pub async fn get_trace(
     );
     let document = match ledger.content(&commitment).await? {
         ContentState::Present { opening, .. } => Some(
-            serde_json::from_slice(&opening.content)
+            TraceDocument::from_json(&opening.content)
                 .map_err(|e| StoreError::Inconsistent(format!("trace {id}: {e}")))?,
         ),
         ContentState::Redacted { .. } => None,

@@ -25,7 +25,7 @@ async fn setup(
     let mut ids = Vec::new();
     for (case, _) in &cases {
         let id = format!("{}@v1/run/s0", case.id.as_str());
-        let doc = serde_json::json!({"segmentation": {"steps": [{"text": "one"}, {"text": "two"}], "answer": ["A", [0, 1]]}});
+        let doc = cts_trace::TraceDocument::synthetic(&id, Vec::new(), &["one", "two"], Some("A"));
         cts_store::traces::record_trace(
             &ledger,
             NewTrace {
@@ -43,7 +43,7 @@ async fn setup(
                 completion_tokens: 0,
                 prompt_ms: 0.0,
                 generation_ms: 0.0,
-                document: serde_json::to_vec(&doc).unwrap(),
+                document: doc.to_json().unwrap(),
             },
             "test",
         )

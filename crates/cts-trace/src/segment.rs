@@ -49,7 +49,7 @@ use regex::Regex;
 use crate::answer::last_marker;
 
 /// A raw completion split into reasoning steps and a final answer.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Segmentation {
     /// Byte range of the reasoning in the raw text, trimmed of whitespace.
     pub reasoning_span: Range<usize>,
@@ -62,7 +62,7 @@ pub struct Segmentation {
 }
 
 /// One reasoning step.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Step {
     /// Position of the step in [`Segmentation::steps`], from 0.
     pub index: usize,
@@ -75,7 +75,7 @@ pub struct Step {
 }
 
 /// How a step was delimited in the raw text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
     /// An explicit `Step N:` marker.
@@ -91,7 +91,9 @@ pub enum StepKind {
 }
 
 /// Which rule separated the reasoning from the answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Boundary {
     /// A closed `<think>…</think>` block.
@@ -103,6 +105,7 @@ pub enum Boundary {
     /// A final-answer marker such as `Final answer:`.
     AnswerMarker,
     /// No boundary found: all text is reasoning.
+    #[default]
     None,
 }
 

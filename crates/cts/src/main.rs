@@ -50,7 +50,7 @@ enum Command {
     Generate(cmd::generate::GenerateArgs),
     /// List and show reasoning traces.
     #[command(subcommand)]
-    Traces(cmd::generate::TracesCommand),
+    Traces(cmd::traces::TracesCommand),
     /// Serve the clinician review workbench (web application) on loopback.
     Serve(cmd::serve::ServeArgs),
     /// Manage workbench accounts (the first admin comes from here).
@@ -124,7 +124,7 @@ fn main() -> std::process::ExitCode {
             Command::Generate(a) => {
                 cmd::generate::run_generate(a, cli.project.as_deref(), &out).await
             }
-            Command::Traces(c) => cmd::generate::run_traces(c, cli.project.as_deref(), &out).await,
+            Command::Traces(c) => cmd::traces::run_traces(c, cli.project.as_deref(), &out).await,
             Command::Serve(a) => cmd::serve::run(a, cli.project.as_deref(), &out).await,
             Command::User(c) => cmd::user::run(c, cli.project.as_deref(), &out).await,
             Command::Rubric(c) => cmd::rubric::run(c, cli.project.as_deref(), &out).await,

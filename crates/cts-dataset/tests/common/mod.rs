@@ -15,6 +15,8 @@ use cts_store::review::{self, ReviewConfig};
 use cts_store::traces::NewTrace;
 use cts_store::users::{self, Role, User};
 use cts_store::Ledger;
+use cts_trace::chat::{ChatMessage, Role as ChatRole};
+use cts_trace::TraceDocument;
 
 pub struct Fixture {
     pub dir: tempfile::TempDir,
@@ -41,18 +43,25 @@ pub fn steps_for(sample: i64) -> Vec<String> {
     steps
 }
 
-pub fn trace_doc(id: &str, case: &cts_cases::Case, sample: i64) -> serde_json::Value {
-    serde_json::json!({
-        "trace_id": id,
-        "prompt": [
-            {"role": "system", "content": "You are a careful clinician. (synthetic test)"},
-            {"role": "user", "content": format!("Clinical case:\n{}\n\nFinal answer: <letter>", case.question)},
+pub fn trace_doc(id: &str, case: &cts_cases::Case, sample: i64) -> TraceDocument {
+    TraceDocument::synthetic(
+        id,
+        vec![
+            ChatMessage::new(
+                ChatRole::System,
+                "You are a careful clinician. (synthetic test)",
+            ),
+            ChatMessage::new(
+                ChatRole::User,
+                format!(
+                    "Clinical case:\n{}\n\nFinal answer: <letter>",
+                    case.question
+                ),
+            ),
         ],
-        "segmentation": {
-            "steps": steps_for(sample).iter().enumerate().map(|(i, s)| serde_json::json!({"index": i, "text": s})).collect::<Vec<_>>(),
-            "answer": ["B", [0, 1]],
-        },
-    })
+        &steps_for(sample),
+        Some("B"),
+    )
 }
 
 /// What reviewer `who` (0 or 1) says about trace `t` (its index).
@@ -124,7 +133,7 @@ pub async fn fixture() -> Fixture {
                     completion_tokens: 20,
                     prompt_ms: 1.0,
                     generation_ms: 2.0,
-                    document: serde_json::to_vec(&trace_doc(&id, case, sample)).unwrap(),
+                    document: trace_doc(&id, case, sample).to_json().unwrap(),
                 },
                 "test",
             )

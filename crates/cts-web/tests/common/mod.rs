@@ -106,13 +106,7 @@ pub async fn start(reviewers_per_trace: u32, n_traces: usize) -> Server {
 /// wrote `steps`; returns its id.
 pub async fn add_trace(ledger: &Ledger, case_id: &str, sample: i64, steps: &[String]) -> String {
     let id = format!("{case_id}@v1/testrun/s{sample}");
-    let doc = serde_json::json!({
-        "trace_id": id,
-        "segmentation": {
-            "steps": steps.iter().enumerate().map(|(i, t)| serde_json::json!({"index": i, "text": t})).collect::<Vec<_>>(),
-            "answer": ["B", [0, 1]],
-        },
-    });
+    let doc = cts_trace::TraceDocument::synthetic(&id, Vec::new(), steps, Some("B"));
     cts_store::traces::record_trace(
         ledger,
         NewTrace {
@@ -130,7 +124,7 @@ pub async fn add_trace(ledger: &Ledger, case_id: &str, sample: i64, steps: &[Str
             completion_tokens: 1,
             prompt_ms: 1.0,
             generation_ms: 1.0,
-            document: serde_json::to_vec(&doc).unwrap(),
+            document: doc.to_json().unwrap(),
         },
         "test:seed",
     )

@@ -136,7 +136,7 @@ async fn record_open_trace(
     sample: i64,
     run_key: &str,
     steps: usize,
-    doc: &serde_json::Value,
+    doc: &cts_trace::TraceDocument,
 ) -> Result<()> {
     cts_store::traces::record_trace(
         ledger,
@@ -155,7 +155,7 @@ async fn record_open_trace(
             completion_tokens: 1,
             prompt_ms: 1.0,
             generation_ms: 1.0,
-            document: serde_json::to_vec(doc)?,
+            document: doc.to_json()?,
         },
         "bench:seed",
     )
@@ -206,7 +206,8 @@ pub async fn run(
         "Paracetamol is safer.",
         "Check the INR.",
     ];
-    let doc = serde_json::json!({ "segmentation": { "steps": steps.iter().map(|s| serde_json::json!({"text": s})).collect::<Vec<_>>(), "answer": ["B", [0, 1]] } });
+    // One document for every trace of the set; its trace id is left empty.
+    let doc = cts_trace::TraceDocument::synthetic("", Vec::new(), &steps, Some("B"));
     for i in 0..OPEN_TRACES {
         let trace_id = format!("{}@v1/bench-open/s{i}", case.id.as_str());
         if cts_store::traces::trace_exists(&ledger, &trace_id).await? {

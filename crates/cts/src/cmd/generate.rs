@@ -1,4 +1,4 @@
-//! `cts generate` and `cts traces …`.
+//! `cts generate`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use cts_generate::{generate, CaseInput, GenerateOptions};
-use cts_store::traces::{get_trace, list_traces};
 
 use crate::output::Output;
 use crate::project::Project;
@@ -32,22 +31,6 @@ pub struct GenerateArgs {
     /// Sampling temperature (default: cts.toml [model] temperature).
     #[arg(long)]
     temperature: Option<f32>,
-}
-
-/// `cts traces` subcommands.
-#[derive(clap::Subcommand, Debug)]
-pub enum TracesCommand {
-    /// List traces.
-    List {
-        /// Only this case's traces.
-        #[arg(long)]
-        case: Option<String>,
-    },
-    /// Show one trace: prompt, output, steps, answer.
-    Show {
-        /// Trace id.
-        id: String,
-    },
 }
 
 /// Runs `cts generate`.
@@ -127,64 +110,4 @@ pub async fn run_generate(
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// Runs a traces subcommand.
-pub async fn run_traces(
-    cmd: TracesCommand,
-    project: Option<&Path>,
-    out: &Output,
-) -> Result<ExitCode> {
-    let project = Project::find(project)?;
-    let ledger = project.open_ledger().await?;
-    match cmd {
-        TracesCommand::List { case } => {
-            let traces = list_traces(&ledger, case.as_deref()).await?;
-            out.emit(&traces, || {
-                traces
-                    .iter()
-                    .map(|t| {
-                        format!(
-                            "{:<60} steps {:<3} answer {:<2} tokens {:<5} leaf {}\n",
-                            t.id,
-                            t.steps,
-                            t.answer_choice.as_deref().unwrap_or("-"),
-                            t.completion_tokens,
-                            t.leaf
-                        )
-                    })
-                    .collect()
-            });
-        }
-        TracesCommand::Show { id } => {
-            let (trace, document) = get_trace(&ledger, &id).await?;
-            let value = serde_json::json!({ "trace": trace, "document": document });
-            out.emit(&value, || {
-                let Some(doc) = &document else {
-                    return format!("trace {id} (leaf {}): content erased\n", trace.leaf);
-                };
-                let mut s = format!(
-                    "trace {id} (leaf {}), model {}\n",
-                    trace.leaf, trace.model["name"]
-                );
-                if let Some(steps) = doc["segmentation"]["steps"].as_array() {
-                    for (i, step) in steps.iter().enumerate() {
-                        s.push_str(&format!(
-                            "  step {}: {}\n",
-                            i + 1,
-                            step["text"].as_str().unwrap_or("")
-                        ));
-                    }
-                }
-                s.push_str(&format!(
-                    "  answer: {}\n",
-                    doc["segmentation"]["answer"][0]
-                        .as_str()
-                        .unwrap_or("(none)")
-                ));
-                s
-            });
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }

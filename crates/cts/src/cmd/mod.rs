@@ -15,6 +15,7 @@ pub mod provenance;
 pub mod rubric;
 pub mod serve;
 pub mod serve_model;
+pub mod traces;
 pub mod user;
 pub mod verify;
 pub mod witness;
