@@ -2,16 +2,16 @@
 //! [`LocalModel`], with the context of each item decoded once and shared by
 //! all of its continuations.
 //!
-//! How: one llama.cpp context with a *unified* KV cache. The context tokens
-//! of an item go into the batch once, tagged with one sequence id per
-//! continuation, so their KV cells belong to every continuation's sequence;
-//! each continuation then follows in its own sequence, attending to those
-//! shared cells (llama.cpp's own multiple-choice scorer in `perplexity`
-//! works the same way). Several items are packed into one `llama_decode`
-//! while they fit the pack's cells, sequence ids and output rows. The
-//! logits of the last context token predict a continuation's first token,
-//! those of continuation token `t` predict token `t + 1`; the last
-//! continuation token is never decoded. Log-softmax is taken in `f64`.
+//! How: one llama.cpp context with one sequence. An item's context is
+//! decoded once; its last row of logits predicts the first token of every
+//! continuation. For each continuation of two or more tokens, the previous
+//! continuation's KV cells and the context's last cell are removed and the
+//! context's last token is decoded again together with the continuation
+//! (never a one-token decode: llama.cpp's CPU path for a single token gives
+//! numbers up to ~0.15 nats away from its batched path, which from-scratch
+//! scoring and llama-cpp-python take). Continuation token `t` predicts token
+//! `t + 1`; the last continuation token is never decoded. Log-softmax is
+//! taken in `f64`.
 //!
 //! Tokenization follows lm-eval's `_encode_pair`: trailing whitespace of the
 //! context moves to the continuation, the context is tokenized alone, the
@@ -43,22 +43,8 @@ pub enum PrefixSharing {
     Off,
 }
 
-/// Most KV cells in one pack (one `llama_decode` call); an item larger than
-/// this gets a pack of its own size.
-const PACK_CELLS: usize = 2048;
 /// Tokens per micro-batch inside one `llama_decode`.
 const UBATCH_TOKENS: u32 = 512;
-/// Most groups (items when sharing) in one pack. One: with several
-/// independent groups in one batch, the groups after the first scored
-/// differently (by up to ~0.2 nats) from the same group decoded alone, which
-/// equals llama-cpp-python's from-scratch numbers; until that is understood,
-/// each decode holds one item's context and its continuations.
-const PACK_GROUPS: usize = 1;
-/// Most sequences in one pack (llama.cpp allows 256).
-const PACK_SEQS: usize = 64;
-/// Most output rows (tokens with logits) in one pack: each row is a whole
-/// vocabulary of `f32`s.
-const PACK_OUTPUTS: usize = 256;
 
 /// One item, tokenized.
 struct Encoded {
@@ -68,38 +54,54 @@ struct Encoded {
     continuations: Vec<Vec<LlamaToken>>,
 }
 
-/// Sequences decoded together in one pack: the context once, then the
-/// continuations listed (all of the item's when sharing, one otherwise).
-struct Group {
-    /// Index into the encoded items.
-    encoded: usize,
-    continuations: Vec<usize>,
-    cells: usize,
-    outputs: usize,
+/// The log-softmax of one row of logits, computed once and read for many
+/// tokens (the context's last row predicts the first token of every option).
+struct LogSoftmax<'a> {
+    logits: &'a [f32],
+    /// `max + ln Σ exp(l - max)`, in `f64`.
+    log_norm: f64,
+    /// The first index of the largest logit.
+    argmax: usize,
 }
 
-impl Group {
-    fn new(encoded: usize, item: &Encoded, continuations: Vec<usize>) -> Self {
-        let tails: usize = continuations
-            .iter()
-            .map(|&c| item.continuations[c].len() - 1)
-            .sum();
-        Self {
-            encoded,
-            continuations,
-            cells: item.context.len() + tails,
-            outputs: 1 + tails,
+impl<'a> LogSoftmax<'a> {
+    fn new(logits: &'a [f32]) -> Self {
+        let mut max = f64::NEG_INFINITY;
+        let mut argmax = 0;
+        for (i, &l) in logits.iter().enumerate() {
+            if f64::from(l) > max {
+                max = f64::from(l);
+                argmax = i;
+            }
         }
+        let sum: f64 = logits.iter().map(|&l| (f64::from(l) - max).exp()).sum();
+        Self {
+            logits,
+            log_norm: max + sum.ln(),
+            argmax,
+        }
+    }
+
+    /// `(log p(token), token is the argmax)`; `None` outside the vocabulary.
+    fn of(&self, token: LlamaToken) -> Option<(f64, bool)> {
+        let index = usize::try_from(token.0).ok()?;
+        let logit = f64::from(*self.logits.get(index)?);
+        Some((logit - self.log_norm, index == self.argmax))
     }
 }
 
-/// Where to read one continuation token's log-probability.
-struct Read {
-    encoded: usize,
-    continuation: usize,
-    /// Batch index whose logits predict `token`.
-    at: i32,
+fn add_token(
+    score: &mut ContinuationScore,
+    row: &LogSoftmax<'_>,
     token: LlamaToken,
+) -> Result<(), String> {
+    let (logprob, greedy) = row
+        .of(token)
+        .ok_or_else(|| format!("token {} is outside the vocabulary", token.0))?;
+    score.logprob += logprob;
+    score.tokens += 1;
+    score.is_greedy &= greedy;
+    Ok(())
 }
 
 impl LocalModel {
@@ -164,19 +166,8 @@ impl Engine {
                 Err(e) => results[item] = Some(Err(e)),
             }
         }
-        let groups: Vec<Group> = encoded
-            .iter()
-            .enumerate()
-            .flat_map(|(i, item)| {
-                let all = 0..item.continuations.len();
-                match sharing {
-                    PrefixSharing::Shared => vec![Group::new(i, item, all.collect())],
-                    PrefixSharing::Off => all.map(|c| Group::new(i, item, vec![c])).collect(),
-                }
-            })
-            .collect();
-        if !groups.is_empty() {
-            match self.score_groups(&encoded, &groups) {
+        if !encoded.is_empty() {
+            match self.score_items(&encoded, sharing) {
                 Ok(scores) => {
                     for (item, scores) in encoded.iter().zip(scores) {
                         results[item.item] = Some(Ok(scores));
@@ -265,31 +256,31 @@ impl Engine {
         })
     }
 
-    /// Decodes all groups in packs; the scores of each encoded item, in order.
-    fn score_groups(
+    /// Decodes every item, one sequence at a time; the scores of each
+    /// encoded item, in order.
+    ///
+    /// Every `llama_decode` holds the tokens of one sequence only: with
+    /// several sequences in one micro-batch (continuations sharing context
+    /// cells, or several items packed together) this llama.cpp scored every
+    /// sequence after the first differently from the same tokens decoded
+    /// alone (see ARCHITECTURE.md, "Log-likelihood scoring").
+    fn score_items(
         &self,
         encoded: &[Encoded],
-        groups: &[Group],
+        sharing: PrefixSharing,
     ) -> Result<Vec<Vec<ContinuationScore>>, String> {
-        let largest = groups.iter().map(|g| g.cells).max().unwrap_or(1);
-        let cells = largest.max(PACK_CELLS).div_ceil(256) * 256;
-        let widest = groups
+        let largest = encoded
             .iter()
-            .map(|g| g.continuations.len())
+            .map(|e| e.context.len() + e.continuations.iter().map(Vec::len).max().unwrap_or(1) - 1)
             .max()
             .unwrap_or(1);
-        if widest > PACK_SEQS {
-            return Err(format!(
-                "an item has {widest} continuations; at most {PACK_SEQS} are scored together"
-            ));
-        }
+        let cells = largest.max(1).div_ceil(256) * 256;
         let n_cells = u32::try_from(cells).map_err(|_| format!("{cells} cells are too many"))?;
         let params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(n_cells))
             .with_n_batch(n_cells)
             .with_n_ubatch(UBATCH_TOKENS.min(n_cells))
-            .with_n_seq_max(PACK_SEQS as u32)
-            .with_kv_unified(true)
+            .with_n_seq_max(1)
             .with_n_threads(self.n_threads)
             .with_n_threads_batch(self.n_threads);
         let params = match self.flash_attention {
@@ -306,105 +297,111 @@ impl Engine {
                 .new_context(backend, params)
                 .map_err(|e| format!("cannot create a llama.cpp context of {cells} tokens: {e}"))?
         };
-        let mut batch = LlamaBatch::new(cells, PACK_SEQS as i32);
-        let mut scores: Vec<Vec<ContinuationScore>> = encoded
-            .iter()
-            .map(|e| {
-                vec![
-                    ContinuationScore {
-                        logprob: 0.0,
-                        tokens: 0,
-                        is_greedy: true,
-                    };
-                    e.continuations.len()
-                ]
-            })
-            .collect();
-        let mut reads = Vec::new();
-        let mut start = 0;
-        while start < groups.len() {
-            // Fill one pack.
-            let (mut end, mut used_cells, mut seqs, mut outputs) = (start, 0, 0, 0);
-            while end < groups.len() {
-                let g = &groups[end];
-                let fits = end - start < PACK_GROUPS
-                    && used_cells + g.cells <= cells
-                    && seqs + g.continuations.len() <= PACK_SEQS
-                    && outputs + g.outputs <= PACK_OUTPUTS;
-                if end > start && !fits {
-                    break;
-                }
-                used_cells += g.cells;
-                seqs += g.continuations.len();
-                outputs += g.outputs;
-                end += 1;
-            }
-            ctx.clear_kv_cache();
-            batch.clear();
-            reads.clear();
-            let mut next_seq = 0i32;
-            for g in &groups[start..end] {
-                let item = &encoded[g.encoded];
-                let seq_ids: Vec<i32> = (next_seq..).take(g.continuations.len()).collect();
-                next_seq += g.continuations.len() as i32;
-                let last = item.context.len() - 1;
-                for (pos, &token) in item.context.iter().enumerate() {
+        let mut batch = LlamaBatch::new(cells, 1);
+        let mut all = Vec::with_capacity(encoded.len());
+        for item in encoded {
+            let mut scores = vec![
+                ContinuationScore {
+                    logprob: 0.0,
+                    tokens: 0,
+                    is_greedy: true,
+                };
+                item.continuations.len()
+            ];
+            let start = item.context.len();
+            match sharing {
+                PrefixSharing::Shared => {
+                    ctx.clear_kv_cache();
+                    batch.clear();
                     batch
-                        .add(token, pos as i32, &seq_ids, pos == last)
+                        .add_sequence(&item.context, 0, false)
                         .map_err(|e| e.to_string())?;
+                    ctx.decode(&mut batch)
+                        .map_err(|e| format!("llama_decode failed: {e}"))?;
+                    let last = batch.n_tokens() - 1;
+                    {
+                        let row = LogSoftmax::new(ctx.get_logits_ith(last));
+                        for (score, tokens) in scores.iter_mut().zip(&item.continuations) {
+                            add_token(score, &row, tokens[0])?;
+                        }
+                    }
+                    for (score, tokens) in scores.iter_mut().zip(&item.continuations) {
+                        if tokens.len() < 2 {
+                            continue;
+                        }
+                        // Drop the previous option's cells and the context's
+                        // last one, and decode that token again in front of
+                        // the option: a decode of one token takes llama.cpp's
+                        // matrix-vector path, which gives other numbers (by
+                        // up to ~0.15 nats) than the batched path that the
+                        // context and from-scratch scoring take.
+                        let from =
+                            u32::try_from(start - 1).map_err(|_| "context too long".to_owned())?;
+                        ctx.clear_kv_cache_seq(Some(0), Some(from), None)
+                            .map_err(|e| e.to_string())?;
+                        batch.clear();
+                        batch
+                            .add(item.context[start - 1], (start - 1) as i32, &[0], false)
+                            .map_err(|e| e.to_string())?;
+                        feed(&mut batch, tokens, start, 0)?;
+                        ctx.decode(&mut batch)
+                            .map_err(|e| format!("llama_decode failed: {e}"))?;
+                        for (t, &token) in tokens.iter().enumerate().skip(1) {
+                            add_token(
+                                score,
+                                &LogSoftmax::new(ctx.get_logits_ith(t as i32)),
+                                token,
+                            )?;
+                        }
+                    }
                 }
-                let context_logits = batch.n_tokens() - 1;
-                for (&c, &seq) in g.continuations.iter().zip(&seq_ids) {
-                    let tokens = &item.continuations[c];
-                    let mut at = context_logits;
-                    for (t, &token) in tokens.iter().enumerate() {
-                        reads.push(Read {
-                            encoded: g.encoded,
-                            continuation: c,
-                            at,
-                            token,
-                        });
-                        if t + 1 < tokens.len() {
+                PrefixSharing::Off => {
+                    for (score, tokens) in scores.iter_mut().zip(&item.continuations) {
+                        ctx.clear_kv_cache();
+                        batch.clear();
+                        let last = item.context.len() - 1;
+                        for (pos, &token) in item.context.iter().enumerate() {
                             batch
-                                .add(token, (item.context.len() + t) as i32, &[seq], true)
+                                .add(token, pos as i32, &[0], pos == last)
                                 .map_err(|e| e.to_string())?;
-                            at = batch.n_tokens() - 1;
+                        }
+                        feed(&mut batch, tokens, start, 0)?;
+                        ctx.decode(&mut batch)
+                            .map_err(|e| format!("llama_decode failed: {e}"))?;
+                        for (t, &token) in tokens.iter().enumerate() {
+                            let at = (last + t) as i32;
+                            add_token(score, &LogSoftmax::new(ctx.get_logits_ith(at)), token)?;
                         }
                     }
                 }
             }
-            ctx.decode(&mut batch)
-                .map_err(|e| format!("llama_decode failed: {e}"))?;
-            for read in &reads {
-                let (logprob, greedy) = token_logprob(ctx.get_logits_ith(read.at), read.token)
-                    .ok_or_else(|| format!("token {} is outside the vocabulary", read.token.0))?;
-                let score = &mut scores[read.encoded][read.continuation];
-                score.logprob += logprob;
-                score.tokens += 1;
-                score.is_greedy &= greedy;
-            }
-            start = end;
+            all.push(scores);
         }
-        Ok(scores)
+        Ok(all)
     }
+}
+
+/// Adds all but the last of `tokens` at positions `start..` of sequence
+/// `seq`, each with logits (the last token is scored, never fed).
+fn feed(
+    batch: &mut LlamaBatch,
+    tokens: &[LlamaToken],
+    start: usize,
+    seq: i32,
+) -> Result<(), String> {
+    for (t, &token) in tokens[..tokens.len() - 1].iter().enumerate() {
+        batch
+            .add(token, (start + t) as i32, &[seq], true)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// The natural-log probability of `token` under `logits` (log-softmax in
 /// `f64`), and whether `token` is the argmax (the first, on ties); `None`
 /// when `token` is outside `logits`.
 pub fn token_logprob(logits: &[f32], token: LlamaToken) -> Option<(f64, bool)> {
-    let index = usize::try_from(token.0).ok()?;
-    let target = f64::from(*logits.get(index)?);
-    let mut max = f64::NEG_INFINITY;
-    let mut argmax = 0;
-    for (i, &l) in logits.iter().enumerate() {
-        if f64::from(l) > max {
-            max = f64::from(l);
-            argmax = i;
-        }
-    }
-    let sum: f64 = logits.iter().map(|&l| (f64::from(l) - max).exp()).sum();
-    Some((target - max - sum.ln(), argmax == index))
+    LogSoftmax::new(logits).of(token)
 }
 
 #[cfg(test)]

@@ -157,7 +157,6 @@ fn reference(items: &[LoglikRequest]) -> Vec<Vec<ContinuationScore>> {
     serde_json::from_slice(&out.stdout).expect("reference scores parse")
 }
 
-#[ignore = "open: with a shared context, the 2nd+ multi-token continuation of an item scores up to ~0.1 nats off the from-scratch/llama-cpp-python value (single-token continuations match); run with --ignored"]
 #[test]
 fn local_scores_equal_llama_cpp_python_on_the_same_gguf() {
     let items = items();
@@ -171,7 +170,6 @@ fn local_scores_equal_llama_cpp_python_on_the_same_gguf() {
         .all(|s| s.logprob < 0.0 && s.logprob.is_finite()));
 }
 
-#[ignore = "open: with a shared context, the 2nd+ multi-token continuation of an item scores up to ~0.1 nats off the from-scratch/llama-cpp-python value (single-token continuations match); run with --ignored"]
 #[test]
 fn prefix_sharing_gives_the_numbers_of_scoring_each_option_from_scratch() {
     let items = items();
@@ -181,7 +179,7 @@ fn prefix_sharing_gives_the_numbers_of_scoring_each_option_from_scratch() {
 }
 
 #[test]
-fn items_packed_into_one_decode_score_as_they_do_alone() {
+fn items_scored_in_one_call_score_as_they_do_alone() {
     let items = items();
     let together = scores(model().loglik_blocking(&items, PrefixSharing::Shared));
     let alone: Vec<_> = items
@@ -190,7 +188,7 @@ fn items_packed_into_one_decode_score_as_they_do_alone() {
             scores(model().loglik_blocking(std::slice::from_ref(item), PrefixSharing::Shared))
         })
         .collect();
-    assert_close(&together, &alone, "packed vs alone");
+    assert_close(&together, &alone, "together vs alone");
 }
 
 /// A tiny deterministic generator, so the property runs over fixed cases.
@@ -364,7 +362,6 @@ fn http_model(base: &str) -> OpenAiModel {
     .expect("client")
 }
 
-#[ignore = "open: with a shared context, the 2nd+ multi-token continuation of an item scores up to ~0.1 nats off the from-scratch/llama-cpp-python value (single-token continuations match); run with --ignored"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_scores_from_llama_cpp_python_server_equal_local_scores() {
     // llama-cpp-python 0.3.16 pairs each echoed token with the log-probability

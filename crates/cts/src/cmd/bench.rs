@@ -92,6 +92,17 @@ pub enum BenchCommand {
         /// GGUF model (default: the built-in model).
         #[arg(long)]
         model: Option<std::path::PathBuf>,
+        /// Text put before every context, e.g. the model's BOS token written
+        /// out (`<|im_start|>` for the default model), to score the token
+        /// sequence a server that adds BOS scores.
+        #[arg(long, default_value = "")]
+        context_prefix: String,
+    },
+    /// A zero-latency OpenAI-compatible stub (`/v1/chat/completions`) on ADDR, until killed: the peer for `bench http --url` and other clients.
+    Stub {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8099")]
+        addr: std::net::SocketAddr,
     },
     /// HTTP model dispatch against a zero-latency local stub: CTS's client vs a bare HTTP client.
     Http {
@@ -101,6 +112,9 @@ pub enum BenchCommand {
         /// Requests in flight.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// Base URL of a running stub (e.g. `bench stub`) instead of one in this process.
+        #[arg(long)]
+        url: Option<String>,
     },
 }
 
@@ -253,8 +267,10 @@ pub async fn run(cmd: BenchCommand, out: &Output) -> Result<ExitCode> {
             items,
             shots,
             model,
+            context_prefix,
         } => {
-            let f = super::bench_loglik::run(model, data, items, shots, out).await?;
+            let f =
+                super::bench_loglik::run(model, data, items, shots, &context_prefix, out).await?;
             out.emit(&f, || {
                 let row = |m: &super::bench_loglik::ModeFigures| {
                     format!(
@@ -297,11 +313,20 @@ pub async fn run(cmd: BenchCommand, out: &Output) -> Result<ExitCode> {
             });
             Ok(ExitCode::SUCCESS)
         }
+        BenchCommand::Stub { addr } => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            eprintln!("zero-latency stub on http://{addr}/v1/chat/completions");
+            axum::serve(listener, stub_router()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Http {
             requests,
             concurrency,
+            url,
         } => {
-            let f = bench_http(requests.max(1), concurrency.max(1)).await?;
+            let f = bench_http(requests.max(1), concurrency.max(1), url).await?;
             out.emit(&f, || {
                 format!(
                     "HTTP dispatch, {} requests at concurrency {} to a zero-latency stub on loopback (one run)\n\
@@ -371,16 +396,29 @@ where
     Ok((requests as f64 / secs, all))
 }
 
-async fn bench_http(requests: usize, concurrency: usize) -> Result<HttpFigures> {
+/// The zero-latency stub: every chat completion gets the same canned reply.
+fn stub_router() -> axum::Router {
     use axum::routing::post;
-    let app = axum::Router::new().route(
+    axum::Router::new().route(
         "/v1/chat/completions",
         post(|| async { ([("content-type", "application/json")], STUB_REPLY) }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let base = format!("http://{addr}");
+    )
+}
+
+async fn bench_http(
+    requests: usize,
+    concurrency: usize,
+    url: Option<String>,
+) -> Result<HttpFigures> {
+    let (server, base) = match url {
+        Some(url) => (None, url.trim_end_matches('/').to_owned()),
+        None => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let server = tokio::spawn(async move { axum::serve(listener, stub_router()).await });
+            (Some(server), format!("http://{addr}"))
+        }
+    };
     let messages = vec![
         cts_model::ChatMessage::new(cts_model::Role::System, "You are a careful clinician."),
         cts_model::ChatMessage::new(
@@ -426,7 +464,9 @@ async fn bench_http(requests: usize, concurrency: usize) -> Result<HttpFigures> 
         }
     })
     .await?;
-    server.abort();
+    if let Some(server) = server {
+        server.abort();
+    }
     let (c50, c99, b50, b99) = (
         percentile(&cts_lat, 0.5),
         percentile(&cts_lat, 0.99),

@@ -97,7 +97,7 @@ fn read_split(dir: &Path, subject: &str, split: &str) -> Result<Vec<Case>> {
 }
 
 /// `n` test items taken round-robin over the six subjects, in file order.
-fn load_items(dir: &Path, n: usize, shots: usize) -> Result<Vec<Item>> {
+fn load_items(dir: &Path, n: usize, shots: usize, context_prefix: &str) -> Result<Vec<Item>> {
     ensure!(
         dir.join("test").is_dir(),
         "{} has no test/ folder: pass --data with the mmlu-medical folder (see its README.md)",
@@ -135,7 +135,7 @@ fn load_items(dir: &Path, n: usize, shots: usize) -> Result<Vec<Item>> {
                 .with_context(|| format!("{}: no answer letter", case.id.0))?;
             items.push(Item {
                 request: LoglikRequest {
-                    context: format!("{prefix}{}", question_block(&case)),
+                    context: format!("{context_prefix}{prefix}{}", question_block(&case)),
                     continuations: LETTERS.iter().map(|l| format!(" {l}")).collect(),
                 },
                 gold,
@@ -201,6 +201,7 @@ pub async fn run(
     data: PathBuf,
     items: usize,
     shots: usize,
+    context_prefix: &str,
     out: &Output,
 ) -> Result<LoglikFigures> {
     ensure!(items > 0, "--items must be at least 1");
@@ -212,7 +213,7 @@ pub async fn run(
                 .await??
         }
     };
-    let items = load_items(&data, items, shots)?;
+    let items = load_items(&data, items, shots, context_prefix)?;
     let out = Output { json: out.json };
     tokio::task::spawn_blocking(move || -> Result<LoglikFigures> {
         let model = LocalModel::load(&path, LocalOptions::default())?;
