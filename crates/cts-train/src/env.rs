@@ -16,6 +16,9 @@ pub const PACKAGES: &[&str] = &[
     "accelerate==1.15.0",
     "safetensors==0.8.0",
     "datasets==5.2.0",
+    // The llama.cpp converter imports these (its requirements file).
+    "mistral-common==1.13.1",
+    "sentencepiece==0.2.3",
 ];
 
 /// The source distribution that vendors llama.cpp's `convert_hf_to_gguf.py`

@@ -52,4 +52,52 @@ pub enum TrainError {
         /// Why.
         reason: String,
     },
+    /// A release folder that fails offline verification (`cts verify`).
+    #[error("release {release} ({dir}) does not verify, refusing to train on it: {reason}")]
+    ReleaseUnverified {
+        /// The release as given.
+        release: String,
+        /// Its folder.
+        dir: String,
+        /// What failed.
+        reason: String,
+    },
+    /// A release without the method's training split.
+    #[error("release {release} has no {file} (build the release with the {method} format)")]
+    MissingExport {
+        /// The release as given.
+        release: String,
+        /// The file looked for.
+        file: String,
+        /// The method.
+        method: Method,
+    },
+    /// A base model file that does not exist or is not GGUF.
+    #[error("base model {path}: {reason}")]
+    MissingBaseModel {
+        /// The path given.
+        path: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// Creating the managed Python environment failed.
+    #[error("training environment {env}: {step} failed: {reason}")]
+    Environment {
+        /// The environment folder.
+        env: String,
+        /// The step (venv, pip install, converter download, …).
+        step: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The trainer exited unsuccessfully; nothing was recorded.
+    #[error("the trainer failed ({status}); nothing was recorded. Log: {log}\n{tail}")]
+    TrainerFailed {
+        /// Exit status.
+        status: String,
+        /// The full log file.
+        log: String,
+        /// Its last lines.
+        tail: String,
+    },
 }

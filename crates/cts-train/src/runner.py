@@ -101,7 +101,8 @@ def main():
         learning_rate=hp["learning_rate"], seed=hp["seed"], data_seed=hp["seed"],
         logging_steps=1, save_strategy="no", report_to=[], max_length=hp["max_length"],
         include_num_input_tokens_seen=True, dataloader_num_workers=0,
-        disable_tqdm=True,
+        disable_tqdm=True, bf16=False, fp16=False,
+        use_cpu=not torch.cuda.is_available(),
     )
     if method == "sft":
         args = trl.SFTConfig(**common)

@@ -14,6 +14,7 @@ pub mod provenance;
 pub mod rubric;
 pub mod serve;
 pub mod serve_model;
+pub mod train;
 pub mod user;
 pub mod verify;
 pub mod witness;

@@ -19,7 +19,7 @@ pub struct LineageArgs {
     /// An example id (the `id` field of any exported line).
     #[arg(required_unless_present = "model")]
     example: Option<String>,
-    /// Instead: what this model (as recorded by `cts training record`) was trained on.
+    /// Instead: what this model was trained on (a local file, found by its SHA-256; or a recorded name).
     #[arg(long, conflicts_with = "example")]
     model: Option<String>,
 }
@@ -104,7 +104,15 @@ pub async fn run_lineage(
     let ledger = project.open_ledger().await?;
     let verifier = project.verifier()?;
     if let Some(model) = args.model {
-        let l = model_lineage(&ledger, &verifier, &model).await?;
+        // A local file is found by its SHA-256 (the key `cts train` and
+        // `cts training record` give it), wherever it was moved since.
+        let key = if Path::new(&model).is_file() {
+            cts_llama::fetch::sha256_file(Path::new(&model))
+                .with_context(|| format!("hashing {model}"))?
+        } else {
+            model.clone()
+        };
+        let l = model_lineage(&ledger, &verifier, &key).await?;
         out.emit(&l, || {
             let mut s = format!("model {model}\n");
             for (run, ev) in &l.runs {
