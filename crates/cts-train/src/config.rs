@@ -124,8 +124,10 @@ pub struct Hyperparameters {
     pub seed: u64,
     /// DPO/KTO inverse temperature.
     pub beta: f64,
-    /// LoRA adapters; `None` is full fine-tuning.
-    pub lora: Option<LoraConfig>,
+    /// LoRA adapters (unused with `full_fine_tune`).
+    pub lora: LoraConfig,
+    /// Train every weight instead of LoRA adapters.
+    pub full_fine_tune: bool,
     /// GGUF tensor type of the converted model (llama.cpp converter's `--outtype`).
     pub gguf_outtype: String,
 }
@@ -140,7 +142,8 @@ impl Default for Hyperparameters {
             max_length: 512,
             seed: 42,
             beta: 0.1,
-            lora: Some(LoraConfig::default()),
+            lora: LoraConfig::default(),
+            full_fine_tune: false,
             gguf_outtype: "q8_0".into(),
         }
     }
@@ -190,10 +193,8 @@ impl Hyperparameters {
                 format!("{} is below 16 tokens", self.max_length),
             );
         }
-        if let Some(l) = &self.lora {
-            if l.r == 0 || l.target_modules.is_empty() {
-                return bad("lora", "needs r ≥ 1 and at least one target module".into());
-            }
+        if !self.full_fine_tune && (self.lora.r == 0 || self.lora.target_modules.is_empty()) {
+            return bad("lora", "needs r ≥ 1 and at least one target module".into());
         }
         if !OUTTYPES.contains(&self.gguf_outtype.as_str()) {
             return bad(
@@ -282,7 +283,8 @@ mod tests {
         let h = Hyperparameters::from_toml("max_steps = 2\nmax_length = 64\n", "c.toml").unwrap();
         assert_eq!(h.max_steps, 2);
         assert_eq!(h.max_length, 64);
-        assert_eq!(h.lora, Some(LoraConfig::default()));
+        assert_eq!(h.lora, LoraConfig::default());
+        assert!(!h.full_fine_tune);
     }
 
     #[test]
@@ -293,13 +295,15 @@ mod tests {
     }
 
     #[test]
-    fn full_fine_tuning_is_lora_none_and_round_trips() {
+    fn lora_settings_and_full_fine_tuning_round_trip() {
         let h = Hyperparameters::from_toml(
             "[lora]\nr = 4\nalpha = 8\ndropout = 0.0\ntarget_modules = [\"q_proj\"]\n",
             "c",
         )
         .unwrap();
-        assert_eq!(h.lora.as_ref().map(|l| l.r), Some(4));
+        assert_eq!(h.lora.r, 4);
+        let full = Hyperparameters::from_toml("full_fine_tune = true\n", "c").unwrap();
+        assert!(full.full_fine_tune && full.validate(Method::Dpo).is_ok());
         let back: Hyperparameters =
             serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
         assert_eq!(back, h);

@@ -86,9 +86,9 @@ def main():
         sys.exit(f"{cfg['train_file']['path']}: missing columns {missing}")
     ds = ds.remove_columns([c for c in ds.column_names if c not in columns])
 
-    lora = hp.get("lora")
+    lora = hp["lora"]
     peft_config = None
-    if lora:
+    if not hp["full_fine_tune"]:
         peft_config = peft.LoraConfig(r=lora["r"], lora_alpha=lora["alpha"],
                                       lora_dropout=lora["dropout"],
                                       target_modules=lora["target_modules"],

@@ -310,7 +310,8 @@ async fn sft_run_trains_converts_loads_and_is_traced_back() {
         &["--json", "lineage", "--model", gguf.to_str().unwrap()],
     ));
     assert_eq!(lineage["runs"][0][0]["output_key"], sha.as_str());
-    assert_eq!(lineage["runs"][0][1]["included"], true);
+    assert_eq!(lineage["runs"][0][0]["id"], report["run"]["id"]);
+    assert_eq!(lineage["releases"][0][1]["included"], true);
     assert!(!lineage["reviewers"].as_object().unwrap().is_empty());
 
     // The local backend loads the tuned model and generates.
