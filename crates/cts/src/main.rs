@@ -67,6 +67,8 @@ enum Command {
     Eval(cmd::eval::EvalCommand),
     /// Trace an example, or a trained model, back to the clinicians, reviews, traces and cases behind it.
     Lineage(cmd::provenance::LineageArgs),
+    /// Train on a verified release with TRL (SFT, DPO, KTO), convert to GGUF and ledger the run.
+    Train(cmd::train::TrainArgs),
     /// Record and list training runs on dataset releases.
     #[command(subcommand)]
     Training(cmd::provenance::TrainingCommand),
@@ -133,6 +135,7 @@ fn main() -> std::process::ExitCode {
             Command::Lineage(a) => {
                 cmd::provenance::run_lineage(a, cli.project.as_deref(), &out).await
             }
+            Command::Train(a) => cmd::train::run(a, cli.project.as_deref(), &out).await,
             Command::Training(c) => {
                 cmd::provenance::run_training(c, cli.project.as_deref(), &out).await
             }

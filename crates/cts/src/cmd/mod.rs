@@ -16,6 +16,7 @@ pub mod rubric;
 pub mod serve;
 pub mod serve_model;
 pub mod traces;
+pub mod train;
 pub mod user;
 pub mod verify;
 pub mod witness;

@@ -19,7 +19,7 @@ pub struct LineageArgs {
     /// An example id (the `id` field of any exported line).
     #[arg(required_unless_present = "model")]
     example: Option<String>,
-    /// Instead: what this model (as recorded by `cts training record`) was trained on.
+    /// Instead: what this model was trained on (a local file, found by its SHA-256; or a recorded name).
     #[arg(long, conflicts_with = "example")]
     model: Option<String>,
 }
@@ -104,10 +104,11 @@ pub async fn run_lineage(
     let ledger = project.open_ledger().await?;
     let verifier = project.verifier()?;
     if let Some(model) = args.model {
-        // A model file is looked up by its SHA-256, the key training runs and evaluations record.
+        // A local file is found by its SHA-256 (the key `cts train`,
+        // `cts training record` and `cts eval run` give it), wherever it was moved since.
         let key = if Path::new(&model).is_file() {
-            let bytes = std::fs::read(&model).with_context(|| format!("reading {model}"))?;
-            hex::encode(sha2::Sha256::digest(&bytes))
+            cts_llama::fetch::sha256_file(Path::new(&model))
+                .with_context(|| format!("hashing {model}"))?
         } else {
             model.clone()
         };

@@ -1,0 +1,90 @@
+//! `--launcher accelerate`: the command and the documented Accelerate
+//! (DeepSpeed ZeRO-2) configuration for running the same runner script
+//! across the GPUs of one machine. CTS prints it; it does not run it.
+
+use std::str::FromStr;
+
+use crate::TrainError;
+
+/// Where the runner runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Launcher {
+    /// This machine, `python runner.py` (CPU or one GPU).
+    Local,
+    /// Printed `accelerate launch` command for a multi-GPU machine.
+    Accelerate,
+}
+
+impl FromStr for Launcher {
+    type Err = TrainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "local" => Ok(Launcher::Local),
+            "accelerate" => Ok(Launcher::Accelerate),
+            other => Err(TrainError::UnknownLauncher {
+                given: other.to_owned(),
+            }),
+        }
+    }
+}
+
+/// The Accelerate config file written beside the runner.
+pub fn accelerate_config(num_processes: u32) -> String {
+    format!(
+        "# Accelerate config written by `cts train --launcher accelerate`.\n\
+# One machine, {num_processes} GPU processes, DeepSpeed ZeRO stage 2 (optimizer\n\
+# state and gradients sharded across GPUs; weights replicated, which suits\n\
+# models that fit one GPU). For larger models set zero_stage: 3 and\n\
+# zero3_init_flag: true. Mixed precision bf16 needs Ampere or newer GPUs.\n\
+# Reference: `accelerate config --help`; the keys are Accelerate's own.\n\
+compute_environment: LOCAL_MACHINE\n\
+distributed_type: DEEPSPEED\n\
+deepspeed_config:\n\
+\x20 zero_stage: 2\n\
+\x20 offload_optimizer_device: none\n\
+\x20 offload_param_device: none\n\
+\x20 gradient_clipping: 1.0\n\
+\x20 zero3_init_flag: false\n\
+mixed_precision: bf16\n\
+machine_rank: 0\n\
+num_machines: 1\n\
+num_processes: {num_processes}\n\
+main_training_function: main\n\
+rdzv_backend: static\n\
+same_network: true\n\
+use_cpu: false\n"
+    )
+}
+
+/// The shell command that runs the runner under Accelerate.
+pub fn accelerate_command(
+    python: &str,
+    config_yaml: &str,
+    runner: &str,
+    config_json: &str,
+) -> String {
+    format!(
+        "{python} -m accelerate.commands.launch --config_file {config_yaml} {runner} {config_json}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accelerate_config_names_deepspeed_and_process_count() {
+        let c = accelerate_config(8);
+        assert!(c.contains("distributed_type: DEEPSPEED"));
+        assert!(c.contains("num_processes: 8"));
+        assert!(c.contains("  zero_stage: 2"));
+    }
+
+    #[test]
+    fn unknown_launcher_is_named() {
+        assert_eq!(
+            "slurm".parse::<Launcher>().unwrap_err().to_string(),
+            "unknown launcher \"slurm\": use local or accelerate"
+        );
+    }
+}
