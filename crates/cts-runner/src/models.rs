@@ -7,7 +7,6 @@
 //! and log-likelihood scoring; a server without `echo`/`logprobs` says so
 //! when scoring is first asked of it.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,6 +50,15 @@ pub async fn open(
         let model = cts_model::http::OpenAiModel::new(config).map_err(|e| failed(e.to_string()))?;
         return Ok(Arc::new(model));
     }
+    open_local(source, parallel).await
+}
+
+#[cfg(feature = "local")]
+async fn open_local(source: &str, parallel: usize) -> Result<Arc<dyn LoglikModel>, RunnerError> {
+    let failed = |reason: String| RunnerError::ModelOpen {
+        source_name: source.to_owned(),
+        reason,
+    };
     let path = if source == "default" {
         let dir = cts_llama::fetch::default_cache_dir();
         tokio::task::spawn_blocking(move || cts_llama::fetch::fetch_default_model(&dir))
@@ -58,7 +66,7 @@ pub async fn open(
             .map_err(|e| failed(e.to_string()))?
             .map_err(|e| failed(format!("{e:#}")))?
     } else {
-        PathBuf::from(source)
+        std::path::PathBuf::from(source)
     };
     if !path.is_file() {
         return Err(failed(format!(
@@ -76,6 +84,14 @@ pub async fn open(
             .map_err(|e| failed(e.to_string()))?
             .map_err(|e| failed(format!("{e:#}")))?;
     Ok(Arc::new(model))
+}
+
+#[cfg(not(feature = "local"))]
+async fn open_local(source: &str, _parallel: usize) -> Result<Arc<dyn LoglikModel>, RunnerError> {
+    Err(RunnerError::ModelOpen {
+        source_name: source.to_owned(),
+        reason: "this build has no local backend (cts-runner without its `local` feature)".into(),
+    })
 }
 
 /// The key a model's results are filed under: the weights' SHA-256 for a

@@ -418,7 +418,8 @@ pub fn read_run(dir: &Path) -> Result<(RunManifest, Vec<ItemResult>), RunnerErro
     Ok((manifest, parse_items(&items_path, &items)?))
 }
 
-fn parse_manifest(path: &Path, bytes: &[u8]) -> Result<RunManifest, RunnerError> {
+/// Reads `run.json`'s bytes as a manifest of this format; `path` names it in errors.
+pub fn parse_manifest(path: &Path, bytes: &[u8]) -> Result<RunManifest, RunnerError> {
     let manifest: RunManifest = serde_json::from_slice(bytes).map_err(|e| RunnerError::Format {
         path: path.to_owned(),
         line: Some(e.line()),
@@ -434,7 +435,8 @@ fn parse_manifest(path: &Path, bytes: &[u8]) -> Result<RunManifest, RunnerError>
     Ok(manifest)
 }
 
-fn parse_items(path: &Path, bytes: &[u8]) -> Result<Vec<ItemResult>, RunnerError> {
+/// Reads `items.jsonl`'s bytes, one result per line; errors name `path` and the line.
+pub fn parse_items(path: &Path, bytes: &[u8]) -> Result<Vec<ItemResult>, RunnerError> {
     let text = std::str::from_utf8(bytes).map_err(|e| RunnerError::Format {
         path: path.to_owned(),
         line: None,

@@ -8,7 +8,7 @@
 //! it offline with `cts verify` (see `cts-runner`'s `record` module).
 
 use cts_ledger::{EventDraft, EventKind, Salt};
-use cts_model::ModelIdentity;
+use cts_trace::chat::ModelIdentity;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
