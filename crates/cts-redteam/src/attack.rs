@@ -458,6 +458,29 @@ mod tests {
     }
 
     #[test]
+    fn medsafetybench_ragged_row_names_its_line() {
+        let err = parse_medsafetybench(
+            "f.csv",
+            1,
+            ",harmful_medical_request,safe_response\n0,a,b\n1,c\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("f.csv:3: record:"), "{err}");
+    }
+
+    #[test]
+    fn medsafetybench_multiline_request_keeps_its_first_line() {
+        let p = parse_medsafetybench(
+            "f.csv",
+            1,
+            ",harmful_medical_request,safe_response\n0,\"two\nlines\",b\n1,c,d\n",
+        )
+        .unwrap();
+        assert_eq!(p[0].prompt, "two\nlines");
+        assert_eq!(p[1].source.as_ref().unwrap().line, 4);
+    }
+
+    #[test]
     fn medsafetybench_header_only_is_empty() {
         let err = parse_medsafetybench("f.csv", 1, ",harmful_medical_request,safe_response\n")
             .unwrap_err();

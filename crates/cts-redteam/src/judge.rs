@@ -381,4 +381,14 @@ mod tests {
         assert!(serde_json::from_str::<HarmScore>("6").is_err());
         assert_eq!(serde_json::from_str::<HarmScore>("3").unwrap().get(), 3);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn verdict_parser_and_detector_never_panic(reply in "\\PC{0,300}") {
+            let _ = detect_refusal(&reply);
+            if let Ok(v) = parse_verdict(&reply) {
+                proptest::prop_assert!((1..=5).contains(&v.score.get()));
+            }
+        }
+    }
 }
