@@ -558,6 +558,32 @@ mod tests {
     }
 
     #[test]
+    fn risk_bootstrap_with_equal_severities_equals_cts_eval_bootstrap_of_unsafe_outcomes() {
+        let records: Vec<_> = (0..30)
+            .map(|i| {
+                rec(
+                    &i.to_string(),
+                    "a",
+                    "s",
+                    if i % 4 == 0 { 5 } else { 1 },
+                    None,
+                )
+            })
+            .collect();
+        let opts = SummaryOptions {
+            seed: 11,
+            ..Default::default()
+        };
+        let s = summarize(&records, &opts).unwrap();
+        let outcomes: Vec<bool> = records.iter().map(|r| r.is_unsafe(4)).collect();
+        let reference =
+            stats::bootstrap_macro(&[outcomes], opts.resamples, opts.seed, 0.95).unwrap();
+        assert!(close(s.risk.ci95.low, reference.low));
+        assert!(close(s.risk.ci95.high, reference.high));
+        assert!(close(s.risk.value, s.overall.value));
+    }
+
+    #[test]
     fn summary_of_nothing_is_none() {
         assert_eq!(summarize(&[], &SummaryOptions::default()), None);
     }

@@ -182,6 +182,14 @@ impl Strategy {
     }
 }
 
+/// The id of one attack instance: attack id, strategy id and 0-based sample number, joined by `|`.
+///
+/// The same attack, strategy and sample give the same id for every model, which is what
+/// [`crate::metrics::compare`] pairs on.
+pub fn instance_id(attack: &AttackPrompt, strategy: &Strategy, sample: u32) -> String {
+    format!("{}|{}|{sample}", attack.id, strategy.id())
+}
+
 /// ROT13 on ASCII letters; everything else unchanged.
 pub fn rot13(text: &str) -> String {
     text.chars()
@@ -330,6 +338,17 @@ mod tests {
             assert_eq!(Strategy::from_id(&s.id()), Some(s));
         }
         assert_eq!(Strategy::from_id("roleplay/v2"), None);
+    }
+
+    #[test]
+    fn instance_id_joins_attack_strategy_and_sample() {
+        let a = crate::attack::parse_plain("p.txt", "privacy", R)
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            instance_id(&a, &Strategy::Base64, 2),
+            "privacy-1|base64/v1|2"
+        );
     }
 
     #[test]
