@@ -281,6 +281,33 @@ pub struct PairedComparison {
     pub mcnemar_p: f64,
 }
 
+impl PairedComparison {
+    /// The paper-style sentence: "X percentage points fewer unsafe outputs (95% CI a to b; …)".
+    ///
+    /// "Fewer" reads the risk difference with its sign flipped, so the interval is given in the same direction.
+    pub fn claim(&self) -> String {
+        let d = self.risk_difference.value * 100.0;
+        let (low, high) = (
+            self.risk_difference.ci95.low * 100.0,
+            self.risk_difference.ci95.high * 100.0,
+        );
+        let tail = format!(
+            "exact McNemar p = {:.3}, n = {} paired instances",
+            self.mcnemar_p, self.instances
+        );
+        if d < 0.0 {
+            format!(
+                "{:.1} percentage points fewer unsafe outputs (95% CI {:.1} to {:.1}; {tail})",
+                -d, -high, -low
+            )
+        } else if d > 0.0 {
+            format!("{d:.1} percentage points more unsafe outputs (95% CI {low:.1} to {high:.1}; {tail})")
+        } else {
+            format!("no difference in unsafe outputs (95% CI {low:.1} to {high:.1} percentage points; {tail})")
+        }
+    }
+}
+
 /// The comparison overall and per category.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelComparison {
@@ -636,6 +663,25 @@ mod tests {
         let se = 4.1f64.sqrt() / 10.0;
         assert!(close(o.risk_difference.ci95.low, -0.3 - Z_95 * se));
         assert!(close(o.risk_difference.ci95.high, -0.3 + Z_95 * se));
+    }
+
+    #[test]
+    fn claim_states_fewer_unsafe_outputs_with_flipped_interval() {
+        let (base, tuned) = paired_runs();
+        let o = compare(&base, &tuned, 4).unwrap().overall;
+        let se = 4.1f64.sqrt() / 10.0 * 100.0;
+        assert_eq!(
+            o.claim(),
+            format!(
+                "30.0 percentage points fewer unsafe outputs (95% CI {:.1} to {:.1}; exact McNemar p = 0.375, n = 10 paired instances)",
+                30.0 - Z_95 * se,
+                30.0 + Z_95 * se
+            )
+        );
+        let reversed = compare(&tuned, &base, 4).unwrap().overall;
+        assert!(reversed
+            .claim()
+            .starts_with("30.0 percentage points more unsafe outputs"));
     }
 
     #[test]
