@@ -10,7 +10,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cts_ledger::bundle::ProofBundle;
 use cts_ledger::{LeafIndex, LogSigner, LogVerifier, TreeSize};
 use cts_store::releases::{ExampleReview, ExampleRow, NewRelease};
 use cts_store::{Ledger, StoreError};
@@ -303,13 +302,7 @@ pub async fn build(
                 };
                 report.leaf = Some(leaf);
                 let cp = ledger.checkpoint(signer).await?;
-                let proof = ledger.inclusion_proof(LeafIndex(leaf), cp.size).await?;
-                let bundle = ProofBundle {
-                    extra: Some(ledger.entry(LeafIndex(leaf)).await?),
-                    index: LeafIndex(leaf),
-                    proof,
-                    checkpoint: cp.note.clone(),
-                };
+                let bundle = ledger.proof_bundle(LeafIndex(leaf), &cp).await?;
                 bundle
                     .verify(verifier, None)
                     .map_err(DatasetError::ReleaseProof)?;

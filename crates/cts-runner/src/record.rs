@@ -381,13 +381,7 @@ pub async fn write_proof(
     dir: &Path,
 ) -> Result<(), RunnerError> {
     let cp = ledger.checkpoint(signer).await?;
-    let proof = ledger.inclusion_proof(LeafIndex(leaf), cp.size).await?;
-    let bundle = ProofBundle {
-        extra: Some(ledger.entry(LeafIndex(leaf)).await?),
-        index: LeafIndex(leaf),
-        proof,
-        checkpoint: cp.note.clone(),
-    };
+    let bundle = ledger.proof_bundle(LeafIndex(leaf), &cp).await?;
     bundle
         .verify(verifier, None)
         .map_err(|e| RunnerError::Verify {

@@ -41,6 +41,17 @@ pub struct EvalResults {
     pub micro_average: f64,
 }
 
+impl EvalResults {
+    /// The per-benchmark counts in one line: `mmlu-medical 15/50, pubmedqa 25/30`.
+    pub fn counts_text(&self) -> String {
+        self.benchmarks
+            .iter()
+            .map(|b| format!("{} {}/{}", b.name, b.correct, b.total))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Body of an `eval.completed` event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalCompleted {

@@ -386,6 +386,21 @@ impl Ledger {
         Ok(f(&tree))
     }
 
+    /// A `tlog-proof@v1` bundle for `leaf` under the signed checkpoint `cp`:
+    /// the entry, its inclusion proof and the checkpoint note.
+    pub async fn proof_bundle(
+        &self,
+        leaf: LeafIndex,
+        cp: &StoredCheckpoint,
+    ) -> Result<cts_ledger::bundle::ProofBundle, StoreError> {
+        Ok(cts_ledger::bundle::ProofBundle {
+            extra: Some(self.entry(leaf).await?),
+            index: leaf,
+            proof: self.inclusion_proof(leaf, cp.size).await?,
+            checkpoint: cp.note.clone(),
+        })
+    }
+
     /// Inclusion proof of `leaf` in the tree of `size` leaves.
     pub async fn inclusion_proof(
         &self,

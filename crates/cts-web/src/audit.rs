@@ -117,14 +117,7 @@ async fn proof_bundle(state: &Shared, n: u64) -> Result<(ProofBundle, StoredChec
         Some(cp) if cp.size.0 > n => cp,
         _ => state.ledger.checkpoint(state.signer.clone()).await?,
     };
-    let entry = state.ledger.entry(leaf).await?;
-    let proof = state.ledger.inclusion_proof(leaf, cp.size).await?;
-    let bundle = ProofBundle {
-        extra: Some(entry),
-        index: leaf,
-        proof,
-        checkpoint: cp.note.clone(),
-    };
+    let bundle = state.ledger.proof_bundle(leaf, &cp).await?;
     bundle.verify(&state.verifier, None).map_err(|e| {
         WebError::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,

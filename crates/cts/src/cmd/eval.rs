@@ -144,13 +144,7 @@ pub async fn run(cmd: EvalCommand, project: Option<&Path>, out: &Output) -> Resu
                 }
                 let mut s = String::new();
                 for r in &runs {
-                    let benches: Vec<String> = r
-                        .record
-                        .results
-                        .benchmarks
-                        .iter()
-                        .map(|b| format!("{} {}/{}", b.name, b.correct, b.total))
-                        .collect();
+                    let benches = r.record.results.counts_text();
                     s.push_str(&format!(
                         "{}  leaf {}  {}  {} ({})  macro {:.1}%  {}\n",
                         r.record.id,
@@ -159,7 +153,7 @@ pub async fn run(cmd: EvalCommand, project: Option<&Path>, out: &Output) -> Resu
                         r.record.mode,
                         r.record.template,
                         100.0 * r.record.results.macro_average,
-                        benches.join(", ")
+                        benches
                     ));
                 }
                 s

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use cts_ledger::bundle::ProofBundle;
 use cts_ledger::export::{bundle_file, hash_tile_files};
 use cts_ledger::tile::{bundles_for, TILE_WIDTH};
 use cts_ledger::{
@@ -351,7 +350,8 @@ async fn proof(
     file: Option<PathBuf>,
     out: &Output,
 ) -> Result<ExitCode> {
-    let entry = ledger.entry(leaf).await?;
+    // An unknown leaf fails here, before a checkpoint is signed for it.
+    ledger.entry(leaf).await?;
     let cp = match size {
         Some(s) => ledger.checkpoint_of_size(TreeSize(s)).await?,
         None => match ledger.latest_checkpoint().await? {
@@ -359,13 +359,7 @@ async fn proof(
             _ => ledger.checkpoint(project.signer()?).await?,
         },
     };
-    let proof = ledger.inclusion_proof(leaf, cp.size).await?;
-    let bundle = ProofBundle {
-        extra: Some(entry),
-        index: leaf,
-        proof,
-        checkpoint: cp.note.clone(),
-    };
+    let bundle = ledger.proof_bundle(leaf, &cp).await?;
     // Check what we hand out before writing it.
     bundle
         .verify(&project.verifier()?, None)

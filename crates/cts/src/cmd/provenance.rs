@@ -504,13 +504,7 @@ fn evaluations_text(runs: &[cts_store::evals::EvalRun]) -> String {
     }
     let mut s = String::from("  evaluations:\n");
     for r in runs {
-        let benches: Vec<String> = r
-            .record
-            .results
-            .benchmarks
-            .iter()
-            .map(|b| format!("{} {}/{}", b.name, b.correct, b.total))
-            .collect();
+        let benches = r.record.results.counts_text();
         s.push_str(&format!(
             "    {} at leaf {} ({}, {}): macro {:.1}%  {}\n",
             r.record.id,
@@ -518,7 +512,7 @@ fn evaluations_text(runs: &[cts_store::evals::EvalRun]) -> String {
             r.record.mode,
             r.record.template,
             100.0 * r.record.results.macro_average,
-            benches.join(", ")
+            benches
         ));
     }
     s

@@ -59,12 +59,7 @@ pub async fn run(args: VerifyArgs, out: &Output) -> Result<ExitCode> {
         let verifier = read_verifier(&key)?;
         let report = cts_runner::record::verify_run(&args.path, &verifier)?;
         out.emit(&report, || {
-            let benches: Vec<String> = report
-                .results
-                .benchmarks
-                .iter()
-                .map(|b| format!("{} {}/{}", b.name, b.correct, b.total))
-                .collect();
+            let benches = report.results.counts_text();
             format!(
                 "OK: evaluation run {} ({} items, model {}, {} / {}) verifies against the signed checkpoint of {} (size {}); eval.completed at leaf {}\n  {}; macro {:.1}%, micro {:.1}% — every answer and the summary recomputed from the items\n",
                 report.id,
@@ -75,7 +70,7 @@ pub async fn run(args: VerifyArgs, out: &Output) -> Result<ExitCode> {
                 report.origin,
                 report.checkpoint_size,
                 report.leaf,
-                benches.join(", "),
+                benches,
                 100.0 * report.results.macro_average,
                 100.0 * report.results.micro_average
             )
