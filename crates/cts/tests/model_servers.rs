@@ -129,31 +129,30 @@ fn serve_model_answers_the_official_openai_client() {
     );
 }
 
-#[test]
-fn generate_runs_against_llama_cpp_python_server() {
-    let py = python();
-    let model = default_model();
+/// llama-cpp-python's OpenAI-compatible server on the default model, with
+/// `extra` arguments; the guard stops it, the string is its base URL.
+fn llama_cpp_python_server(extra: &[&str]) -> (Killed, String) {
     let port = free_port();
-    let server = Command::new(py)
-        .args([
-            "-m",
-            "llama_cpp.server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--n_ctx",
-            "2048",
-            "--model",
-        ])
-        .arg(&model)
+    let server = Command::new(python())
+        .args(["-m", "llama_cpp.server", "--host", "127.0.0.1", "--port"])
+        .arg(port.to_string())
+        .args(["--n_ctx", "2048"])
+        .args(extra)
+        .arg("--model")
+        .arg(default_model())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _server = Killed(server);
+    let server = Killed(server);
     let base = format!("http://127.0.0.1:{port}");
     wait_http(&format!("{base}/v1/models"), Duration::from_secs(120));
+    (server, base)
+}
+
+#[test]
+fn generate_runs_against_llama_cpp_python_server() {
+    let (_server, base) = llama_cpp_python_server(&[]);
 
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("p");
@@ -237,31 +236,7 @@ fn eval_runs_against_llama_cpp_python_server_in_both_modes() {
         "../shared is missing: this test evaluates on the real MMLU-medical files in {}",
         shared.display()
     );
-    let py = python();
-    let model = default_model();
-    let port = free_port();
-    let server = Command::new(py)
-        .args([
-            "-m",
-            "llama_cpp.server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--n_ctx",
-            "2048",
-            "--logits_all",
-            "true",
-            "--model",
-        ])
-        .arg(&model)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = Killed(server);
-    let base = format!("http://127.0.0.1:{port}");
-    wait_http(&format!("{base}/v1/models"), Duration::from_secs(120));
+    let (_server, base) = llama_cpp_python_server(&["--logits_all", "true"]);
 
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("p");
