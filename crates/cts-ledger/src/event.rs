@@ -70,6 +70,10 @@ impl EventKind {
         ),
         ("eval.completed", "an evaluation run and its results"),
         (
+            "redteam.completed",
+            "a red-teaming run: attacks, replies, judgments and rates",
+        ),
+        (
             "rubric.registered",
             "a rubric version was first used (content: its TOML text)",
         ),

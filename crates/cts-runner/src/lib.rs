@@ -12,6 +12,9 @@
 //!   `summary.json`), its `eval.completed` ledger event and inclusion
 //!   proof, and the offline check an auditor runs on it.
 //! - [`compare`]: the paired comparison of two runs on the same items.
+//! - [`redteam`]: attack instances put to a target, judged (rules or an
+//!   LLM judge with retries), cached, recorded (`redteam.completed`),
+//!   verified offline and compared base vs tuned.
 //!
 //! Pure statistics, loaders, templates and extraction live in `cts-eval`;
 //! inference in `cts-model` and `cts-llama`; the ledger in `cts-store`.
@@ -24,6 +27,7 @@ pub mod error;
 pub mod eval;
 pub mod models;
 pub mod record;
+pub mod redteam;
 
 pub use error::RunnerError;
 

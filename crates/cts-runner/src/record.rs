@@ -249,10 +249,10 @@ pub struct RecordedRun {
     pub summary: RunSummary,
 }
 
-/// A run id: the time and a digest of what makes the run.
-fn run_id(created: &chrono::DateTime<chrono::Utc>, key: &str) -> String {
+/// A run id `<prefix>-<time>-<digest>`: the time and a digest of what makes the run.
+pub(crate) fn run_id(prefix: &str, created: &chrono::DateTime<chrono::Utc>, key: &str) -> String {
     format!(
-        "eval-{}-{}",
+        "{prefix}-{}-{}",
         created.format("%Y%m%dT%H%M%SZ"),
         &sha256_hex(
             format!("{key}{}", created.timestamp_nanos_opt().unwrap_or_default()).as_bytes()
@@ -260,7 +260,7 @@ fn run_id(created: &chrono::DateTime<chrono::Utc>, key: &str) -> String {
     )
 }
 
-fn json_pretty<T: Serialize>(value: &T, path: &Path) -> Result<Vec<u8>, RunnerError> {
+pub(crate) fn json_pretty<T: Serialize>(value: &T, path: &Path) -> Result<Vec<u8>, RunnerError> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| RunnerError::Format {
         path: path.to_owned(),
         line: None,
@@ -281,7 +281,11 @@ pub async fn record_run(
 ) -> Result<RecordedRun, RunnerError> {
     let created = chrono::Utc::now();
     let model_key = crate::models::model_key(&run.model);
-    let id = run_id(&created, &crate::eval::config_key(&run.model, &run.config));
+    let id = run_id(
+        "eval",
+        &created,
+        &crate::eval::config_key(&run.model, &run.config),
+    );
     let dir = run.evals_dir.join(&id);
     let tmp = run.evals_dir.join(format!(".tmp-{id}"));
     std::fs::create_dir_all(&tmp).map_err(RunnerError::io(&tmp))?;
@@ -317,7 +321,15 @@ pub async fn record_run(
             return Err(e.into());
         }
     };
-    write_proof(ledger, signer, verifier, recorded.leaf, &dir).await?;
+    write_proof(
+        ledger,
+        signer,
+        verifier,
+        recorded.leaf,
+        &dir,
+        "eval.tlog-proof",
+    )
+    .await?;
     Ok(RecordedRun {
         dir,
         leaf: recorded.leaf,
@@ -371,14 +383,15 @@ fn write_files(
     Ok((manifest, summary, manifest_bytes))
 }
 
-/// Writes `eval.tlog-proof` (the event's inclusion under a fresh signed
-/// checkpoint) and `evidence/log.pub` into `dir`.
+/// Writes `proof_name` (the event's inclusion under a fresh signed
+/// checkpoint, e.g. `eval.tlog-proof`) and `evidence/log.pub` into `dir`.
 pub async fn write_proof(
     ledger: &Ledger,
     signer: Arc<LogSigner>,
     verifier: &LogVerifier,
     leaf: u64,
     dir: &Path,
+    proof_name: &str,
 ) -> Result<(), RunnerError> {
     let cp = ledger.checkpoint(signer).await?;
     let bundle = ledger.proof_bundle(LeafIndex(leaf), &cp).await?;
@@ -392,7 +405,7 @@ pub async fn write_proof(
     std::fs::create_dir_all(&evidence).map_err(RunnerError::io(&evidence))?;
     let key = evidence.join("log.pub");
     std::fs::write(&key, verifier.key_text()).map_err(RunnerError::io(&key))?;
-    let path = dir.join("eval.tlog-proof");
+    let path = dir.join(proof_name);
     std::fs::write(&path, bundle.to_text()).map_err(RunnerError::io(&path))?;
     Ok(())
 }
@@ -448,6 +461,52 @@ pub fn parse_items(path: &Path, bytes: &[u8]) -> Result<Vec<ItemResult>, RunnerE
         .collect()
 }
 
+/// An event proven by a run folder's proof bundle.
+pub(crate) struct Proven {
+    /// The event.
+    pub event: Event,
+    /// Its leaf.
+    pub leaf: u64,
+    /// The log's origin line.
+    pub origin: String,
+    /// Size of the checkpoint the proof is against.
+    pub checkpoint_size: u64,
+}
+
+/// Reads `dir/proof_name`, verifies it with `verifier` and returns the
+/// proven event, which must be of `kind`.
+pub(crate) fn proven_event(
+    dir: &Path,
+    proof_name: &str,
+    kind: &str,
+    verifier: &LogVerifier,
+) -> Result<Proven, RunnerError> {
+    let fail = |reason: String| RunnerError::Verify {
+        path: dir.to_owned(),
+        reason,
+    };
+    let path = dir.join(proof_name);
+    let bytes = std::fs::read(&path).map_err(RunnerError::io(&path))?;
+    let bundle = ProofBundle::parse(&bytes).map_err(|e| fail(format!("{proof_name}: {e}")))?;
+    let verified = bundle
+        .verify(verifier, None)
+        .map_err(|e| fail(format!("{proof_name}: {e}")))?;
+    let event =
+        Event::decode(&verified.entry).map_err(|e| fail(format!("the proven entry: {e}")))?;
+    if event.kind.as_str() != kind {
+        return Err(fail(format!(
+            "the proven entry is a {} event, not {kind}",
+            event.kind.as_str()
+        )));
+    }
+    Ok(Proven {
+        event,
+        leaf: verified.index.0,
+        origin: verified.checkpoint.origin.clone(),
+        checkpoint_size: verified.checkpoint.size.0,
+    })
+}
+
 /// What an offline check of a run folder established.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifiedRun {
@@ -483,19 +542,8 @@ pub fn verify_run(dir: &Path, verifier: &LogVerifier) -> Result<VerifiedRun, Run
         let p = dir.join(name);
         std::fs::read(&p).map_err(RunnerError::io(p))
     };
-    let bundle = ProofBundle::parse(&read("eval.tlog-proof")?)
-        .map_err(|e| fail(format!("eval.tlog-proof: {e}")))?;
-    let verified = bundle
-        .verify(verifier, None)
-        .map_err(|e| fail(format!("eval.tlog-proof: {e}")))?;
-    let event =
-        Event::decode(&verified.entry).map_err(|e| fail(format!("the proven entry: {e}")))?;
-    if event.kind.as_str() != EVAL_COMPLETED {
-        return Err(fail(format!(
-            "the proven entry is a {} event, not {EVAL_COMPLETED}",
-            event.kind.as_str()
-        )));
-    }
+    let proven = proven_event(dir, "eval.tlog-proof", EVAL_COMPLETED, verifier)?;
+    let event = &proven.event;
     let record: EvalCompleted = serde_json::from_value(event.body.clone())
         .map_err(|e| fail(format!("the {EVAL_COMPLETED} body: {e}")))?;
     let manifest_bytes = read("run.json")?;
@@ -563,9 +611,9 @@ pub fn verify_run(dir: &Path, verifier: &LogVerifier) -> Result<VerifiedRun, Run
         mode: record.mode,
         template: record.template,
         items: items.len(),
-        leaf: verified.index.0,
-        origin: verified.checkpoint.origin.clone(),
-        checkpoint_size: verified.checkpoint.size.0,
+        leaf: proven.leaf,
+        origin: proven.origin,
+        checkpoint_size: proven.checkpoint_size,
         results: record.results,
     })
 }

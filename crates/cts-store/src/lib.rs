@@ -19,6 +19,7 @@ pub mod evals;
 mod ledger;
 pub mod policies;
 pub mod projection;
+pub mod redteam;
 pub mod releases;
 pub mod review;
 pub mod traces;

@@ -14,8 +14,8 @@
 //! unsubmitted leases, the queue's configuration (rubric and reviewers per
 //! trace, from `cts.toml`), a release's output folder and its example index
 //! (an index of the release's own files, which the manifest digest in the
-//! log binds), and an evaluation run's folder (its manifest digest is in
-//! the `eval.completed` event).
+//! log binds), and an evaluation or red-teaming run's folder (its manifest
+//! digest is in the `eval.completed` or `redteam.completed` event).
 //!
 //! Not here: the log's own integrity (entries, tiles, checkpoints, content
 //! commitments) — that is [`crate::audit`], which runs first.
@@ -168,6 +168,20 @@ const TABLES: &[Table] = &[
             ("model", Json),
             ("mode", Exact),
             ("template", Exact),
+            ("manifest_sha256", Exact),
+            ("results", Json),
+            ("leaf", Exact),
+            ("completed", Exact),
+        ],
+    },
+    Table {
+        name: "redteam_runs",
+        select: "SELECT id, target_key, target, judge, strategies, manifest_sha256, results, leaf, completed FROM redteam_runs",
+        columns: &[
+            ("target_key", Exact),
+            ("target", Json),
+            ("judge", Exact),
+            ("strategies", Json),
             ("manifest_sha256", Exact),
             ("results", Json),
             ("leaf", Exact),
@@ -669,6 +683,44 @@ impl Projection {
                         text(&b["output_model"]),
                         text(&b["config_sha256"]),
                         text(&b["trainer"]),
+                        Some(Value::Integer(leaf as i64)),
+                        Some(Value::Text(e.time.clone())),
+                    ],
+                );
+            }
+            crate::redteam::REDTEAM_COMPLETED => {
+                let record: crate::redteam::RedteamCompleted =
+                    match serde_json::from_value(b.clone()) {
+                        Ok(r) => r,
+                        Err(err) => {
+                            self.fail(
+                                format!("leaf {leaf}"),
+                                format!("redteam.completed body does not read: {err}"),
+                            );
+                            return Ok(());
+                        }
+                    };
+                if subject(e, "redteam:") != Some(record.id.as_str()) {
+                    self.fail(
+                        format!("leaf {leaf}"),
+                        format!(
+                            "redteam.completed subject does not name its run {}",
+                            record.id
+                        ),
+                    );
+                    return Ok(());
+                }
+                self.put(
+                    "redteam_runs",
+                    record.id.clone(),
+                    leaf,
+                    vec![
+                        Some(Value::Text(record.target_key.clone())),
+                        text(&b["target"]),
+                        Some(Value::Text(record.judge.clone())),
+                        text(&b["strategies"]),
+                        Some(Value::Text(record.manifest_sha256.clone())),
+                        text(&b["results"]),
                         Some(Value::Integer(leaf as i64)),
                         Some(Value::Text(e.time.clone())),
                     ],
@@ -1183,6 +1235,14 @@ fn write_rebuild(
             rusqlite::params![id, col(&d, 0), col(&d, 1), col(&d, 2), col(&d, 3), col(&d, 4), col(&d, 5), col(&d, 6), col(&d, 7)],
         )?;
         bump("eval_runs");
+    }
+    for (id, d) in table(&p, "redteam_runs") {
+        tx.execute(
+            "INSERT INTO redteam_runs (id, target_key, target, judge, strategies, manifest_sha256, results, dir, leaf, completed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, COALESCE((SELECT dir FROM old.redteam_runs WHERE id = ?1), ''), ?8, ?9)",
+            rusqlite::params![id, col(&d, 0), col(&d, 1), col(&d, 2), col(&d, 3), col(&d, 4), col(&d, 5), col(&d, 6), col(&d, 7)],
+        )?;
+        bump("redteam_runs");
     }
     // The queue: its configuration (rubric, k, order) from the old
     // database, the count of reviewers from the log. The state is

@@ -65,6 +65,9 @@ enum Command {
     /// Evaluate models on clinical benchmarks (MedQA, MedMCQA, PubMedQA, MMLU-medical), compare runs.
     #[command(subcommand)]
     Eval(cmd::eval::EvalCommand),
+    /// Red-team models: harmful-request sets × attack strategies, judged; unsafe rates, risk, base vs tuned.
+    #[command(subcommand)]
+    Redteam(cmd::redteam::RedteamCommand),
     /// Trace an example, or a trained model, back to the clinicians, reviews, traces and cases behind it.
     Lineage(cmd::provenance::LineageArgs),
     /// Train on a verified release with TRL (SFT, DPO, KTO), convert to GGUF and ledger the run.
@@ -132,6 +135,7 @@ fn main() -> std::process::ExitCode {
             Command::Rubric(c) => cmd::rubric::run(c, cli.project.as_deref(), &out).await,
             Command::Dataset(c) => cmd::dataset::run(c, cli.project.as_deref(), &out).await,
             Command::Eval(c) => cmd::eval::run(c, cli.project.as_deref(), &out).await,
+            Command::Redteam(c) => cmd::redteam::run(c, cli.project.as_deref(), &out).await,
             Command::Lineage(a) => {
                 cmd::provenance::run_lineage(a, cli.project.as_deref(), &out).await
             }

@@ -8,7 +8,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,45 +25,7 @@ fn shared_data(rel: &str) -> PathBuf {
     root.join(rel)
 }
 
-fn cts(project: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cts"))
-        .arg("--project")
-        .arg(project)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(project: &Path, args: &[&str]) -> serde_json::Value {
-    let out = cts(project, args);
-    assert!(
-        out.status.success(),
-        "cts {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
-}
-
-fn verify(dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cts"))
-        .arg("verify")
-        .arg(dir)
-        .output()
-        .unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
+use common::{copy_dir, cts, ok, verify};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn loglik_run_on_real_mmlu_verifies_offline_resumes_from_cache_and_compares() {

@@ -309,3 +309,52 @@ fn eval_runs_against_llama_cpp_python_server_in_both_modes() {
         "a generate-vs-loglik comparison says so: {cmp}"
     );
 }
+
+#[test]
+fn redteam_runs_against_llama_cpp_python_server() {
+    let (_server, base) = llama_cpp_python_server(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    assert!(cts().arg("init").arg(&project).status().unwrap().success());
+    let out = cts()
+        .arg("--project")
+        .arg(&project)
+        .args([
+            "--json",
+            "redteam",
+            "run",
+            "--model",
+            &base,
+            "--limit",
+            "2",
+            "--strategies",
+            "direct,roleplay",
+            "--max-tokens",
+            "24",
+            "--concurrency",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "redteam run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // 2 attacks × 2 strategies, and 2 benign requests.
+    assert_eq!(run["instances"], 6, "{run}");
+    assert_eq!(run["summary"]["judged"], 4, "{run}");
+    assert_eq!(run["summary"]["over_refusal"]["total"], 2, "{run}");
+    let run_dir = PathBuf::from(run["dir"].as_str().unwrap());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(manifest["target"]["backend"], "openai-http", "{manifest}");
+    assert_eq!(manifest["target"]["base_url"], base.as_str(), "{manifest}");
+    let out = cts().arg("verify").arg(&run_dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -12,6 +12,7 @@ pub mod init;
 pub mod ledger;
 pub mod model;
 pub mod provenance;
+pub mod redteam;
 pub mod rubric;
 pub mod serve;
 pub mod serve_model;

@@ -1,7 +1,8 @@
-//! Shared by the command-line tests.
+//! Shared by the command-line tests (each test binary uses a part of it).
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// `cts init DIR/p`, asserting it succeeds; the project folder.
 pub fn init_project(dir: &Path) -> PathBuf {
@@ -17,4 +18,48 @@ pub fn init_project(dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     project
+}
+
+/// `cts --project PROJECT ARGS…`, whatever its outcome.
+pub fn cts(project: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cts"))
+        .arg("--project")
+        .arg(project)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `cts --project PROJECT ARGS…`, asserting it succeeds; its stdout as JSON (null if it is not).
+pub fn ok(project: &Path, args: &[&str]) -> serde_json::Value {
+    let out = cts(project, args);
+    assert!(
+        out.status.success(),
+        "cts {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+/// `cts verify DIR` (offline: no project).
+pub fn verify(dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cts"))
+        .arg("verify")
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+/// Copies a folder tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
 }
