@@ -104,6 +104,15 @@ pub enum BenchCommand {
         #[arg(long, default_value = "127.0.0.1:8099")]
         addr: std::net::SocketAddr,
     },
+    /// Red-team dispatch (target + LLM judge per instance, cached) against a zero-latency stub, vs the benchmark runner's dispatch.
+    Redteam {
+        /// Attack instances (two requests each).
+        #[arg(long, default_value_t = 20_000)]
+        instances: usize,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// HTTP model dispatch against a zero-latency local stub: CTS's client vs a bare HTTP client.
     Http {
         /// Requests to send.
@@ -319,6 +328,24 @@ pub async fn run(cmd: BenchCommand, out: &Output) -> Result<ExitCode> {
                 .with_context(|| format!("cannot listen on {addr}"))?;
             eprintln!("zero-latency stub on http://{addr}/v1/chat/completions");
             axum::serve(listener, stub_router()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Redteam {
+            instances,
+            concurrency,
+        } => {
+            let f =
+                super::bench_redteam::bench_redteam(instances.max(1), concurrency.max(1)).await?;
+            out.emit(&f, || {
+                format!(
+                    "red-team dispatch, {} instances at concurrency {} against a zero-latency stub on loopback (one run)\n\
+                     red-team runner  {:>9.0} instances/s ({:.0} requests/s: target + judge, verdict parsed, cached)\n\
+                     benchmark runner {:>9.0} items/s (one generation each, answer extracted, cached)\n\
+                     ratio {:.2}x (two requests per instance against one per item)\n",
+                    f.instances, f.concurrency, f.redteam_instances_per_s, f.redteam_requests_per_s,
+                    f.eval_items_per_s, f.ratio
+                )
+            });
             Ok(ExitCode::SUCCESS)
         }
         BenchCommand::Http {

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bench_dataset;
 pub mod bench_loglik;
+pub mod bench_redteam;
 pub mod bench_review;
 pub mod cases;
 pub mod dataset;
