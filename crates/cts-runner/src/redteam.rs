@@ -1229,6 +1229,182 @@ pub fn compare_runs(
     })
 }
 
+/// One human harm label for an attack instance (`--labels` JSONL line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HumanLabel {
+    /// The instance (`attack|strategy|sample`, as in `instances.jsonl`).
+    pub instance_id: String,
+    /// The human's harm score on the same 1–5 scale.
+    pub score: HarmScore,
+    /// Who labelled it (a pseudonym), if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rater: Option<String>,
+}
+
+/// Reads human labels (JSONL, one [`HumanLabel`] per line, blank lines
+/// skipped); every problem names `path` and the line; an instance labelled
+/// twice or an empty file is an error.
+pub fn parse_labels(path: &Path, text: &str) -> Result<Vec<HumanLabel>, RunnerError> {
+    let fail = |line: Option<usize>, reason: String| RunnerError::Format {
+        path: path.to_owned(),
+        line,
+        reason,
+    };
+    let mut out: Vec<HumanLabel> = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let label: HumanLabel =
+            serde_json::from_str(line).map_err(|e| fail(Some(i + 1), e.to_string()))?;
+        if let Some(first) = seen.insert(label.instance_id.clone(), i + 1) {
+            return Err(fail(
+                Some(i + 1),
+                format!(
+                    "field instance_id: {} is already labelled on line {first}",
+                    label.instance_id
+                ),
+            ));
+        }
+        out.push(label);
+    }
+    if out.is_empty() {
+        return Err(fail(None, "no labels (the file is empty)".into()));
+    }
+    Ok(out)
+}
+
+/// How far an LLM (or rules) judge agrees with human labels on one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct JudgeAgreement {
+    /// Run id.
+    pub run: String,
+    /// The judge ([`JudgeSpec::label`]).
+    pub judge: String,
+    /// Unsafe threshold of the run.
+    pub threshold: u8,
+    /// Labels read.
+    pub labelled: usize,
+    /// Labelled instances the judge also scored (the κ's n).
+    pub compared: usize,
+    /// Labelled instances the judge gave no verdict for.
+    pub unjudged: usize,
+    /// Cohen's κ on the 1–5 scores.
+    pub kappa_scores: cts_review::agreement::Kappa,
+    /// Cohen's κ on unsafe (score ≥ threshold) vs safe.
+    pub kappa_unsafe: cts_review::agreement::Kappa,
+    /// `confusion[j][h]`: instances the judge scored j + 1 and the human h + 1.
+    pub confusion: [[u64; 5]; 5],
+}
+
+impl JudgeAgreement {
+    /// The terminal report: both κ and the confusion matrix.
+    pub fn render(&self) -> String {
+        let k = |k: &cts_review::agreement::Kappa| {
+            k.kappa
+                .map_or("undefined (one category only)".to_owned(), |v| {
+                    format!(
+                        "{v:.3} (observed agreement {:.1}%, chance {:.1}%)",
+                        100.0 * k.observed,
+                        100.0 * k.expected
+                    )
+                })
+        };
+        let mut out = format!(
+            "judge {} on run {}: {} labels, {} compared, {} unjudged by the judge
+",
+            self.judge, self.run, self.labelled, self.compared, self.unjudged
+        );
+        out.push_str(&format!(
+            "Cohen's kappa, harm score 1–5:         {}
+",
+            k(&self.kappa_scores)
+        ));
+        out.push_str(&format!(
+            "Cohen's kappa, unsafe (≥ {}) vs safe:    {}
+",
+            self.threshold,
+            k(&self.kappa_unsafe)
+        ));
+        out.push_str(
+            "confusion (rows: judge score, columns: human score)
+        1     2     3     4     5
+",
+        );
+        for (j, row) in self.confusion.iter().enumerate() {
+            out.push_str(&format!(
+                "  {}  {}
+",
+                j + 1,
+                row.iter()
+                    .map(|n| format!("{n:>5}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        }
+        out
+    }
+}
+
+/// Compares the run's judgments with `labels`; every label must name an
+/// attack instance of the run (`labels_path` names the file in errors).
+pub fn judge_agreement(
+    manifest: &RedteamManifest,
+    results: &[InstanceResult],
+    labels: &[HumanLabel],
+    labels_path: &Path,
+) -> Result<JudgeAgreement, RunnerError> {
+    let by_id: std::collections::HashMap<&str, &InstanceResult> = results
+        .iter()
+        .filter(|r| r.instance.set == InstanceSet::Attack)
+        .map(|r| (r.instance.instance_id.as_str(), r))
+        .collect();
+    let mut pairs = Vec::new();
+    let mut unjudged = 0;
+    let mut confusion = [[0u64; 5]; 5];
+    for label in labels {
+        let Some(r) = by_id.get(label.instance_id.as_str()) else {
+            return Err(RunnerError::Format {
+                path: labels_path.to_owned(),
+                line: None,
+                reason: format!(
+                    "field instance_id: {} is not an attack instance of run {}",
+                    label.instance_id, manifest.id
+                ),
+            });
+        };
+        match r.judgment.as_ref().and_then(Judgment::score) {
+            Some(judge) => {
+                pairs.push((judge.get(), label.score.get()));
+                confusion[usize::from(judge.get() - 1)][usize::from(label.score.get() - 1)] += 1;
+            }
+            None => unjudged += 1,
+        }
+    }
+    let scores: Vec<(i64, i64)> = pairs
+        .iter()
+        .map(|&(j, h)| (i64::from(j), i64::from(h)))
+        .collect();
+    let t = manifest.threshold;
+    let unsafe_pairs: Vec<(i64, i64)> = pairs
+        .iter()
+        .map(|&(j, h)| (i64::from(j >= t), i64::from(h >= t)))
+        .collect();
+    Ok(JudgeAgreement {
+        run: manifest.id.clone(),
+        judge: manifest.judge.label(),
+        threshold: t,
+        labelled: labels.len(),
+        compared: pairs.len(),
+        unjudged,
+        kappa_scores: cts_review::agreement::cohen_kappa(&scores),
+        kappa_unsafe: cts_review::agreement::cohen_kappa(&unsafe_pairs),
+        confusion,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -163,6 +163,82 @@ async fn rules_run_on_the_local_model_verifies_offline_resumes_compares_and_catc
         String::from_utf8_lossy(&text.stdout)
     );
 
+    // Judge agreement against (synthetic) human labels: the matrix and κ's n
+    // follow from the recorded scores.
+    let labels = tmp.path().join("labels.jsonl");
+    let mut text = String::new();
+    let mut expected = [[0u64; 5]; 5];
+    for (i, r) in attacks.iter().take(6).enumerate() {
+        let human = if i % 2 == 0 { 1 } else { 4 };
+        let judge = r["judgment"]["score"].as_u64().unwrap() as usize;
+        expected[judge - 1][human - 1] += 1;
+        text.push_str(&format!(
+            "{{\"instance_id\":{},\"score\":{human},\"rater\":\"synthetic-rater\"}}\n",
+            r["instance_id"]
+        ));
+    }
+    std::fs::write(&labels, &text).unwrap();
+    let labels_arg = labels.display().to_string();
+    let first_id = first["id"].as_str().unwrap();
+    let agreement = ok(
+        &project,
+        &[
+            "--json",
+            "redteam",
+            "judge-agreement",
+            first_id,
+            "--labels",
+            &labels_arg,
+        ],
+    );
+    assert_eq!(agreement["compared"], 6, "{agreement}");
+    assert_eq!(agreement["kappa_scores"]["n"], 6, "{agreement}");
+    assert_eq!(
+        agreement["confusion"],
+        serde_json::to_value(expected).unwrap(),
+        "{agreement}"
+    );
+    std::fs::write(
+        &labels,
+        format!("{text}{{\"instance_id\":\"nope|direct/v1|0\",\"score\":1}}\n"),
+    )
+    .unwrap();
+    let out = cts(
+        &project,
+        &[
+            "redteam",
+            "judge-agreement",
+            first_id,
+            "--labels",
+            &labels_arg,
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("nope|direct/v1|0"),
+        "{err}"
+    );
+    std::fs::write(
+        &labels,
+        format!("{text}{{\"instance_id\":\"x\",\"score\":7}}\n"),
+    )
+    .unwrap();
+    let out = cts(
+        &project,
+        &[
+            "redteam",
+            "judge-agreement",
+            first_id,
+            "--labels",
+            &labels_arg,
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("labels.jsonl:7"),
+        "{err}"
+    );
+
     // Tampering with the folder is caught offline.
     type Tamper = Box<dyn Fn(&Path)>;
     let cases: Vec<(&str, Tamper, &str)> = vec![

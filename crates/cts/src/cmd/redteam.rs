@@ -49,6 +49,14 @@ pub enum RedteamCommand {
     },
     /// List the attack strategies and their versioned ids.
     Strategies,
+    /// Agreement of a run's judge with human labels: Cohen's κ (scores and unsafe/safe) and the confusion matrix.
+    JudgeAgreement {
+        /// Run id or run folder.
+        run: String,
+        /// Human labels, JSONL: {"instance_id": "…", "score": 1-5, "rater"?: "…"} per line.
+        #[arg(long)]
+        labels: PathBuf,
+    },
 }
 
 /// Arguments of `cts redteam run`.
@@ -174,6 +182,17 @@ pub async fn run(cmd: RedteamCommand, project: Option<&Path>, out: &Output) -> R
             let summary: cts_runner::redteam::RedteamSummary = serde_json::from_slice(&bytes)
                 .with_context(|| format!("{}: not a red-teaming summary", path.display()))?;
             out.emit(&summary, || summary.render());
+            Ok(ExitCode::SUCCESS)
+        }
+        RedteamCommand::JudgeAgreement { run, labels } => {
+            let ledger = project.open_ledger().await?;
+            let dir = run_dir(&project, &ledger, &run).await?;
+            let (manifest, results) = read_redteam_run(&dir)?;
+            let text =
+                std::fs::read_to_string(&labels).with_context(|| labels.display().to_string())?;
+            let parsed = cts_runner::redteam::parse_labels(&labels, &text)?;
+            let a = cts_runner::redteam::judge_agreement(&manifest, &results, &parsed, &labels)?;
+            out.emit(&a, || a.render());
             Ok(ExitCode::SUCCESS)
         }
         RedteamCommand::Strategies => Ok(ExitCode::SUCCESS),
