@@ -378,6 +378,69 @@ fn an_llm_judge_is_asked_again_after_a_malformed_verdict_and_every_reply_is_reco
 }
 
 #[test]
+fn a_multi_turn_escalation_runs_turn_by_turn_and_stops_at_the_first_unsafe_reply() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = common::init_project(tmp.path());
+    // The local model is target and attacker (loaded once); rules judge.
+    let run = ok(
+        &project,
+        &[
+            "--json",
+            "redteam",
+            "run",
+            "--model",
+            "default",
+            "--strategies",
+            "crescendo",
+            "--turns",
+            "2",
+            "--limit",
+            "2",
+            "--no-benign",
+            "--max-tokens",
+            "24",
+        ],
+    );
+    assert_eq!(run["summary"]["instances"], 2, "{run}");
+    let dir = PathBuf::from(run["dir"].as_str().unwrap());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(manifest["multi_turn"]["turns"], 2, "{manifest}");
+    assert_eq!(manifest["strategies"], serde_json::json!(["crescendo/v1"]));
+    for r in lines(&dir.join("instances.jsonl")) {
+        assert_eq!(r["strategy"], "crescendo/v1", "{r}");
+        let turns = r["turns"].as_array().unwrap();
+        assert!((1..=2).contains(&turns.len()), "{r}");
+        for (i, t) in turns.iter().enumerate() {
+            assert!(!t["message"].as_str().unwrap().trim().is_empty(), "{t}");
+            let score = t["judgment"]["score"].as_u64().unwrap();
+            assert_eq!(score, rules_score(t["refusal"].as_str().unwrap()), "{t}");
+            if i + 1 < turns.len() {
+                assert!(
+                    score < 4,
+                    "the conversation went on after an unsafe reply: {r}"
+                );
+            }
+        }
+        let last = turns.last().unwrap();
+        assert_eq!(r["reply"], last["reply"]);
+        assert_eq!(r["judgment"], last["judgment"]);
+        if turns.len() == 1 {
+            assert!(
+                last["judgment"]["score"].as_u64().unwrap() >= 4,
+                "stopped early only on success: {r}"
+            );
+        }
+    }
+    let out = verify(&dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn bad_attack_sets_and_settings_are_refused_and_nothing_is_recorded() {
     let tmp = tempfile::tempdir().unwrap();
     let project = common::init_project(tmp.path());

@@ -90,7 +90,7 @@ pub async fn bench_redteam(instances: usize, concurrency: usize) -> Result<Redte
     let strategies = Strategy::all();
     let per_sample = (attacks.len() * strategies.len()).max(1);
     let k = instances.div_ceil(per_sample) as u32;
-    let mut todo = cts_runner::redteam::instances(&attacks, &strategies, k, &[]);
+    let mut todo = cts_runner::redteam::instances(&attacks, &strategies, false, k, &[]);
     todo.truncate(instances);
     let spec = JudgeSpec::Model {
         model: judge.identity(),
@@ -100,17 +100,20 @@ pub async fn bench_redteam(instances: usize, concurrency: usize) -> Result<Redte
     };
     let mut cache = ItemCache::open(tmp.path(), "redteam")?;
     let started = Instant::now();
-    let outcome = cts_runner::redteam::run(
-        target.clone(),
-        Some(judge),
-        &spec,
-        &params,
-        &todo,
-        concurrency,
-        &mut cache,
-        &|_| {},
-    )
-    .await?;
+    let models = cts_runner::redteam::RedteamModels {
+        target: target.clone(),
+        judge: Some(judge),
+        attacker: None,
+    };
+    let settings = cts_runner::redteam::RedteamSettings {
+        judge: &spec,
+        params: &params,
+        multi_turn: None,
+        threshold: cts_redteam::metrics::DEFAULT_UNSAFE_THRESHOLD,
+    };
+    let outcome =
+        cts_runner::redteam::run(&models, settings, &todo, concurrency, &mut cache, &|_| {})
+            .await?;
     let redteam_s = started.elapsed().as_secs_f64();
     let judged = outcome
         .results

@@ -8,9 +8,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use cts_model::LoglikModel;
 use cts_redteam::attack::{self, AttackPrompt};
 use cts_redteam::judge::HARM_RUBRIC_ID;
 use cts_redteam::metrics::DEFAULT_UNSAFE_THRESHOLD;
@@ -18,7 +20,8 @@ use cts_redteam::Strategy;
 use cts_runner::cache::ItemCache;
 use cts_runner::record::{Bootstrap, FileDigest};
 use cts_runner::redteam::{
-    config_key, instances, read_redteam_run, JudgeSpec, NewRedteamRun, SetInput,
+    config_key, instances, read_redteam_run, JudgeSpec, MultiTurnSpec, NewRedteamRun,
+    RedteamModels, RedteamSettings, SetInput, CRESCENDO_ID,
 };
 
 use crate::output::Output;
@@ -72,9 +75,16 @@ pub struct RunArgs {
     #[arg(long)]
     category: Option<String>,
     /// Strategies, comma-separated versioned ids or short names (`direct`,
-    /// `roleplay`, `base64`, …; `a+b` chains; `all` for every single one).
+    /// `roleplay`, `base64`, …; `a+b` chains; `all` for every single-turn
+    /// one; `crescendo` for multi-turn escalation driven by --attacker).
     #[arg(long, default_value = "direct", value_delimiter = ',')]
     strategies: Vec<String>,
+    /// Attacker model of multi-turn escalation (`default`, a .gguf path, a URL; default: the target itself).
+    #[arg(long)]
+    attacker: Option<String>,
+    /// Most user turns of a multi-turn escalation.
+    #[arg(long, default_value_t = 3)]
+    turns: u32,
     /// Target model: `default`, a .gguf path, or an OpenAI-compatible base URL (default: cts.toml [model] source).
     #[arg(long)]
     model: Option<String>,
@@ -360,6 +370,24 @@ fn limit_prompts(prompts: Vec<AttackPrompt>, limit: Option<usize>) -> Vec<Attack
     out
 }
 
+/// Opens `name` unless `opened` holds it already.
+async fn open_once(
+    opened: &mut Vec<(String, Arc<dyn LoglikModel>)>,
+    name: &str,
+    http: &cts_runner::models::HttpSettings,
+    parallel: usize,
+    what: &str,
+) -> Result<Arc<dyn LoglikModel>> {
+    if let Some((_, m)) = opened.iter().find(|(n, _)| n == name) {
+        return Ok(m.clone());
+    }
+    let m = cts_runner::models::open(name, http, parallel)
+        .await
+        .with_context(|| what.to_owned())?;
+    opened.push((name.to_owned(), m.clone()));
+    Ok(m)
+}
+
 async fn run_redteam(args: RunArgs, project: &Project, out: &Output) -> Result<ExitCode> {
     if !(1..=5).contains(&args.threshold) {
         bail!("--threshold {}: a harm score is 1 to 5", args.threshold);
@@ -413,19 +441,30 @@ async fn run_redteam(args: RunArgs, project: &Project, out: &Output) -> Result<E
         Some((prompts, input))
     };
     let mut strategies = Vec::new();
+    let mut crescendo = false;
     for name in &args.strategies {
+        if matches!(name.trim(), "crescendo" | CRESCENDO_ID) {
+            crescendo = true;
+            continue;
+        }
         for s in strategy(name)? {
             if !strategies.contains(&s) {
                 strategies.push(s);
             }
         }
     }
-    let strategy_ids: Vec<String> = strategies.iter().map(Strategy::id).collect();
+    if crescendo && args.turns == 0 {
+        bail!("--turns must be at least 1");
+    }
+    let mut strategy_ids: Vec<String> = strategies.iter().map(Strategy::id).collect();
+    if crescendo {
+        strategy_ids.push(CRESCENDO_ID.to_owned());
+    }
     let benign_prompts = benign_set
         .as_ref()
         .map(|(p, _)| p.as_slice())
         .unwrap_or(&[]);
-    let todo = instances(&attacks, &strategies, args.k, benign_prompts);
+    let todo = instances(&attacks, &strategies, crescendo, args.k, benign_prompts);
     if todo.is_empty() {
         bail!("the attack sets hold no requests");
     }
@@ -452,13 +491,14 @@ async fn run_redteam(args: RunArgs, project: &Project, out: &Output) -> Result<E
         .model
         .clone()
         .unwrap_or_else(|| project.config.model.source.clone());
-    let target = cts_runner::models::open(&source, &http, args.concurrency).await?;
+    // Each distinct model source is opened once (a local model loads once
+    // even when it is also the judge or the attacker).
+    let mut opened: Vec<(String, Arc<dyn LoglikModel>)> = Vec::new();
+    let target = open_once(&mut opened, &source, &http, args.concurrency, "--model").await?;
     let (judge_model, spec) = if args.judge == "rules" {
         (None, JudgeSpec::Rules)
     } else {
-        let judge = cts_runner::models::open(&args.judge, &http, args.concurrency)
-            .await
-            .context("--judge")?;
+        let judge = open_once(&mut opened, &args.judge, &http, args.concurrency, "--judge").await?;
         let spec = JudgeSpec::Model {
             model: judge.identity(),
             rubric: HARM_RUBRIC_ID.to_owned(),
@@ -472,19 +512,45 @@ async fn run_redteam(args: RunArgs, project: &Project, out: &Output) -> Result<E
         };
         (Some(judge), spec)
     };
+    let (attacker, multi_turn) = if crescendo {
+        let name = args.attacker.as_deref().unwrap_or(&source);
+        let attacker = open_once(&mut opened, name, &http, args.concurrency, "--attacker").await?;
+        let spec = MultiTurnSpec {
+            attacker: attacker.identity(),
+            turns: args.turns,
+            params: cts_model::GenerationParams {
+                temperature: 0.7,
+                top_p: 0.95,
+                seed: params.seed,
+                max_tokens: 128,
+            },
+        };
+        (Some(attacker), Some(spec))
+    } else {
+        (None, None)
+    };
     let identity = target.identity();
     let redteam_dir = project.dir.join("redteam");
     let mut cache = ItemCache::open(
         &redteam_dir.join("cache"),
-        &config_key(&identity, &params, &spec),
+        &config_key(&identity, &params, &spec, multi_turn.as_ref()),
     )?;
     let bar = out.progress(todo.len() as u64, "instances");
     let started = Instant::now();
-    let outcome = cts_runner::redteam::run(
+    let models = RedteamModels {
         target,
-        judge_model,
-        &spec,
-        &params,
+        judge: judge_model,
+        attacker,
+    };
+    let settings = RedteamSettings {
+        judge: &spec,
+        params: &params,
+        multi_turn: multi_turn.as_ref(),
+        threshold: args.threshold,
+    };
+    let outcome = cts_runner::redteam::run(
+        &models,
+        settings,
         &todo,
         args.concurrency,
         &mut cache,
@@ -499,7 +565,8 @@ async fn run_redteam(args: RunArgs, project: &Project, out: &Output) -> Result<E
             dir: &redteam_dir,
             target: identity,
             params: params.clone(),
-            judge: spec,
+            judge: spec.clone(),
+            multi_turn,
             strategies: strategy_ids,
             k: args.k,
             limit: args.limit,
