@@ -130,6 +130,14 @@ async fn rules_run_on_the_local_model_verifies_offline_resumes_compares_and_catc
     assert_eq!(second["summary"]["metrics"], first["summary"]["metrics"]);
     let runs = ok(&project, &["--json", "redteam", "list"]);
     assert_eq!(runs.as_array().unwrap().len(), 2, "{runs}");
+    // The model's lineage lists both runs (found by its weights' SHA-256).
+    let key = runs[0]["target_key"].as_str().unwrap().to_owned();
+    let lineage = ok(&project, &["--json", "lineage", "--model", &key]);
+    assert_eq!(
+        lineage["red_teaming"].as_array().unwrap().len(),
+        2,
+        "{lineage}"
+    );
 
     // Paired comparison of identical runs: no difference, McNemar p = 1.
     let cmp = ok(

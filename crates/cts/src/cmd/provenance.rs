@@ -113,10 +113,11 @@ pub async fn run_lineage(
             model.clone()
         };
         let evaluations = cts_store::evals::eval_runs(&ledger, Some(&key)).await?;
+        let red_teaming = cts_store::redteam::redteam_runs(&ledger, Some(&key)).await?;
         let l = match model_lineage(&ledger, &verifier, &key).await {
             Ok(l) => Some(l),
             // A base model has evaluations but no training run behind it.
-            Err(_) if !evaluations.is_empty() => None,
+            Err(_) if !evaluations.is_empty() || !red_teaming.is_empty() => None,
             Err(e) => return Err(e.into()),
         };
         #[derive(serde::Serialize)]
@@ -124,14 +125,26 @@ pub async fn run_lineage(
             #[serde(flatten)]
             lineage: Option<&'a cts_dataset::lineage::ModelLineage>,
             evaluations: &'a [cts_store::evals::EvalRun],
+            red_teaming: &'a [cts_store::redteam::RedteamRun],
         }
         let report = Report {
             lineage: l.as_ref(),
             evaluations: &evaluations,
+            red_teaming: &red_teaming,
         };
         out.emit(&report, || {
             let mut s = format!("model {model}\n");
-            let evals = evaluations_text(&evaluations);
+            let mut evals = evaluations_text(&evaluations);
+            for r in &red_teaming {
+                evals.push_str(&format!(
+                    "  red-teamed: {} at leaf {} (judge {}; {}): {}\n",
+                    r.record.id,
+                    r.leaf,
+                    r.record.judge,
+                    r.record.strategies.join(", "),
+                    r.record.results.text()
+                ));
+            }
             let Some(l) = &l else {
                 return format!("{s}  no recorded training run produced it\n{evals}");
             };
