@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod extract;
+pub mod healthbench;
 pub mod item;
 pub mod load;
 pub mod stats;

@@ -74,6 +74,10 @@ impl EventKind {
             "a red-teaming run: attacks, replies, judgments and rates",
         ),
         (
+            "healthbench.completed",
+            "a rubric-graded evaluation run (HealthBench format): answers, grades, score",
+        ),
+        (
             "rubric.registered",
             "a rubric version was first used (content: its TOML text)",
         ),

@@ -12,6 +12,11 @@
 //!   `summary.json`), its `eval.completed` ledger event and inclusion
 //!   proof, and the offline check an auditor runs on it.
 //! - [`compare`]: the paired comparison of two runs on the same items.
+//! - [`healthbench`]: rubric-graded open-ended evaluation (HealthBench
+//!   format): answers, per-criterion grades from a grader model, scores,
+//!   the run folder with its `healthbench.completed` event, offline check.
+//! - [`ask`]: asking a model for a structured answer, re-asking on a
+//!   malformed reply (judges and graders).
 //! - [`redteam`]: attack instances put to a target, judged (rules or an
 //!   LLM judge with retries), cached, recorded (`redteam.completed`),
 //!   verified offline and compared base vs tuned.
@@ -21,10 +26,12 @@
 
 #![warn(missing_docs)]
 
+pub mod ask;
 pub mod cache;
 pub mod compare;
 pub mod error;
 pub mod eval;
+pub mod healthbench;
 pub mod models;
 pub mod record;
 pub mod redteam;

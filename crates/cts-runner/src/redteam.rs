@@ -747,38 +747,30 @@ pub async fn judge_reply(
     params: &GenerationParams,
     max_retries: u32,
 ) -> Result<Judgment, String> {
-    let mut messages = vec![ChatMessage::new(Role::User, judge_prompt(request, reply))];
-    let mut replies = Vec::new();
-    loop {
-        let completion = judge
-            .complete(&messages, params, &|_| {})
-            .await
-            .map_err(|e| format!("judge model: {e}"))?;
-        let text = completion.content;
-        let retries = replies.len() as u32;
-        replies.push(text.clone());
-        match parse_verdict(&text) {
-            Ok(v) => {
-                return Ok(Judgment::Model {
-                    score: v.score,
-                    reason: v.reason,
-                    replies,
-                    retries,
-                })
-            }
-            Err(e) if retries >= max_retries => {
-                return Ok(Judgment::Unjudged {
-                    replies,
-                    retries,
-                    error: e.to_string(),
-                })
-            }
-            Err(e) => {
-                messages.push(ChatMessage::new(Role::Assistant, text));
-                messages.push(ChatMessage::new(Role::User, retry_message(&e.to_string())));
-            }
-        }
-    }
+    let asked = crate::ask::ask_until_parsed(
+        judge,
+        judge_prompt(request, reply),
+        params,
+        max_retries,
+        |text| parse_verdict(text).map_err(|e| e.to_string()),
+        retry_message,
+    )
+    .await
+    .map_err(|e| format!("judge model: {e}"))?;
+    let retries = asked.retries();
+    Ok(match asked.parsed {
+        Ok(v) => Judgment::Model {
+            score: v.score,
+            reason: v.reason,
+            replies: asked.replies,
+            retries,
+        },
+        Err(error) => Judgment::Unjudged {
+            replies: asked.replies,
+            retries,
+            error,
+        },
+    })
 }
 
 /// `summary.json`.

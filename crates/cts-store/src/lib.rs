@@ -16,6 +16,7 @@ pub mod datasets;
 mod db;
 mod error;
 pub mod evals;
+pub mod healthbench;
 mod ledger;
 pub mod policies;
 pub mod projection;

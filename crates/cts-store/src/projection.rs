@@ -14,8 +14,9 @@
 //! unsubmitted leases, the queue's configuration (rubric and reviewers per
 //! trace, from `cts.toml`), a release's output folder and its example index
 //! (an index of the release's own files, which the manifest digest in the
-//! log binds), and an evaluation or red-teaming run's folder (its manifest
-//! digest is in the `eval.completed` or `redteam.completed` event).
+//! log binds), and an evaluation, red-teaming or rubric-graded run's folder
+//! (its manifest digest is in the `eval.completed`, `redteam.completed` or
+//! `healthbench.completed` event).
 //!
 //! Not here: the log's own integrity (entries, tiles, checkpoints, content
 //! commitments) — that is [`crate::audit`], which runs first.
@@ -168,6 +169,19 @@ const TABLES: &[Table] = &[
             ("model", Json),
             ("mode", Exact),
             ("template", Exact),
+            ("manifest_sha256", Exact),
+            ("results", Json),
+            ("leaf", Exact),
+            ("completed", Exact),
+        ],
+    },
+    Table {
+        name: "healthbench_runs",
+        select: "SELECT id, model_key, model, grader, manifest_sha256, results, leaf, completed FROM healthbench_runs",
+        columns: &[
+            ("model_key", Exact),
+            ("model", Json),
+            ("grader", Exact),
             ("manifest_sha256", Exact),
             ("results", Json),
             ("leaf", Exact),
@@ -683,6 +697,43 @@ impl Projection {
                         text(&b["output_model"]),
                         text(&b["config_sha256"]),
                         text(&b["trainer"]),
+                        Some(Value::Integer(leaf as i64)),
+                        Some(Value::Text(e.time.clone())),
+                    ],
+                );
+            }
+            crate::healthbench::HEALTHBENCH_COMPLETED => {
+                let record: crate::healthbench::HealthbenchCompleted =
+                    match serde_json::from_value(b.clone()) {
+                        Ok(r) => r,
+                        Err(err) => {
+                            self.fail(
+                                format!("leaf {leaf}"),
+                                format!("healthbench.completed body does not read: {err}"),
+                            );
+                            return Ok(());
+                        }
+                    };
+                if subject(e, "healthbench:") != Some(record.id.as_str()) {
+                    self.fail(
+                        format!("leaf {leaf}"),
+                        format!(
+                            "healthbench.completed subject does not name its run {}",
+                            record.id
+                        ),
+                    );
+                    return Ok(());
+                }
+                self.put(
+                    "healthbench_runs",
+                    record.id.clone(),
+                    leaf,
+                    vec![
+                        Some(Value::Text(record.model_key.clone())),
+                        text(&b["model"]),
+                        Some(Value::Text(record.grader.clone())),
+                        Some(Value::Text(record.manifest_sha256.clone())),
+                        text(&b["results"]),
                         Some(Value::Integer(leaf as i64)),
                         Some(Value::Text(e.time.clone())),
                     ],
@@ -1243,6 +1294,14 @@ fn write_rebuild(
             rusqlite::params![id, col(&d, 0), col(&d, 1), col(&d, 2), col(&d, 3), col(&d, 4), col(&d, 5), col(&d, 6), col(&d, 7)],
         )?;
         bump("redteam_runs");
+    }
+    for (id, d) in table(&p, "healthbench_runs") {
+        tx.execute(
+            "INSERT INTO healthbench_runs (id, model_key, model, grader, manifest_sha256, results, dir, leaf, completed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE((SELECT dir FROM old.healthbench_runs WHERE id = ?1), ''), ?7, ?8)",
+            rusqlite::params![id, col(&d, 0), col(&d, 1), col(&d, 2), col(&d, 3), col(&d, 4), col(&d, 5), col(&d, 6)],
+        )?;
+        bump("healthbench_runs");
     }
     // The queue: its configuration (rubric, k, order) from the old
     // database, the count of reviewers from the log. The state is

@@ -43,6 +43,49 @@ pub enum EvalCommand {
         /// Run id or run folder.
         run: String,
     },
+    /// Rubric-graded open-ended evaluation (HealthBench format): the model answers, a grader grades each criterion; ledgers `healthbench.completed`.
+    Healthbench(HealthbenchArgs),
+    /// List recorded rubric-graded (HealthBench-format) runs.
+    HealthbenchList {
+        /// Only runs of this model (its key or its name).
+        #[arg(long)]
+        model: Option<String>,
+    },
+}
+
+/// Arguments of `cts eval healthbench`.
+#[derive(clap::Args, Debug)]
+pub struct HealthbenchArgs {
+    /// Example files, repeatable: JSONL, or a .json file holding one example or an array.
+    #[arg(long = "data", required = true, value_name = "FILE")]
+    data: Vec<PathBuf>,
+    /// Model: `default`, a .gguf path, or an OpenAI-compatible base URL (default: cts.toml [model] source).
+    #[arg(long)]
+    model: Option<String>,
+    /// Grader model (default: the model itself; a stronger grader gives a more trustworthy score).
+    #[arg(long)]
+    grader: Option<String>,
+    /// Re-asks of the grader after a malformed grade.
+    #[arg(long, default_value_t = 2)]
+    grader_retries: u32,
+    /// Most tokens per grader reply.
+    #[arg(long, default_value_t = 256)]
+    grader_max_tokens: u32,
+    /// At most this many examples per file, in file order.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Examples in flight at once.
+    #[arg(long, default_value_t = 2)]
+    concurrency: usize,
+    /// Most tokens per answer.
+    #[arg(long, default_value_t = 512)]
+    max_tokens: u32,
+    /// Sampling seed (default: cts.toml [model] seed). Also seeds the bootstrap.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Bootstrap resamples for the standard errors.
+    #[arg(long, default_value_t = 1000)]
+    bootstrap: usize,
 }
 
 /// How answers are obtained.
@@ -157,6 +200,29 @@ pub async fn run(cmd: EvalCommand, project: Option<&Path>, out: &Output) -> Resu
                     ));
                 }
                 s
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        EvalCommand::Healthbench(args) => run_healthbench(args, &project, out).await,
+        EvalCommand::HealthbenchList { model } => {
+            let ledger = project.open_ledger().await?;
+            let runs = cts_store::healthbench::healthbench_runs(&ledger, model.as_deref()).await?;
+            out.emit(&runs, || {
+                if runs.is_empty() {
+                    return "no rubric-graded runs recorded (cts eval healthbench)\n".into();
+                }
+                runs.iter()
+                    .map(|r| {
+                        format!(
+                            "{}  leaf {}  {}  grader {}  {}\n",
+                            r.record.id,
+                            r.leaf,
+                            r.record.model.name,
+                            r.record.grader,
+                            r.record.results.text()
+                        )
+                    })
+                    .collect()
             });
             Ok(ExitCode::SUCCESS)
         }
@@ -443,6 +509,138 @@ async fn run_eval(args: RunArgs, project: &Project, out: &Output) -> Result<Exit
             "{}\n{} items ({} from the cache) in {:.1} s; recorded as eval.completed at leaf {}\nrun folder: {} (check it offline: cts verify {})\n",
             recorded.summary.render().trim_end(),
             report.items,
+            report.from_cache,
+            seconds,
+            recorded.leaf,
+            recorded.dir.display(),
+            recorded.dir.display()
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_healthbench(
+    args: HealthbenchArgs,
+    project: &Project,
+    out: &Output,
+) -> Result<ExitCode> {
+    use cts_runner::healthbench::{config_key, grader_spec, NewHealthbenchRun};
+    // Read every file first: a bad file stops the run before any model call.
+    let mut examples = Vec::new();
+    let mut files = Vec::new();
+    let mut ids = BTreeSet::new();
+    for path in &args.data {
+        let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+        let mut parsed = cts_eval::healthbench::parse_examples(&path.display().to_string(), &text)?;
+        if let Some(limit) = args.limit {
+            parsed.truncate(limit);
+        }
+        for e in &parsed {
+            if !ids.insert(e.prompt_id.clone()) {
+                bail!(
+                    "{}: prompt_id {} also occurs in an earlier --data file",
+                    path.display(),
+                    e.prompt_id
+                );
+            }
+        }
+        examples.extend(parsed);
+        files.push(FileDigest::of_bytes(
+            &path.display().to_string(),
+            text.as_bytes(),
+        ));
+    }
+    let mut params = super::model::params(&project.config.model);
+    params.temperature = 0.0;
+    params.max_tokens = args.max_tokens;
+    if let Some(seed) = args.seed {
+        params.seed = seed;
+    }
+    let ledger = project.open_ledger().await?;
+    let http = cts_runner::models::HttpSettings {
+        model: project.config.model.http_model.clone(),
+        api_key_env: project.config.model.api_key_env.clone(),
+        timeout: Duration::from_secs(project.config.model.timeout_s),
+    };
+    let source = args
+        .model
+        .clone()
+        .unwrap_or_else(|| project.config.model.source.clone());
+    let model = cts_runner::models::open(&source, &http, args.concurrency)
+        .await
+        .context("--model")?;
+    let grader = match args.grader.as_deref() {
+        None => model.clone(),
+        Some(g) if g == source => model.clone(),
+        Some(g) => cts_runner::models::open(g, &http, args.concurrency)
+            .await
+            .context("--grader")?,
+    };
+    let mut spec = grader_spec(grader.identity(), args.grader_retries, params.seed);
+    spec.params.max_tokens = args.grader_max_tokens;
+    let identity = model.identity();
+    let dir = project.dir.join("healthbench");
+    let mut cache = ItemCache::open(&dir.join("cache"), &config_key(&identity, &params, &spec))?;
+    let bar = out.progress(examples.len() as u64, "examples");
+    let started = Instant::now();
+    let outcome = cts_runner::healthbench::run(
+        model,
+        grader,
+        &params,
+        &spec,
+        &examples,
+        args.concurrency,
+        &mut cache,
+        &|n| bar.inc(n),
+    )
+    .await;
+    bar.finish_and_clear();
+    let outcome = outcome?;
+    let seconds = started.elapsed().as_secs_f64();
+    let recorded = cts_runner::healthbench::record_healthbench_run(
+        NewHealthbenchRun {
+            dir: &dir,
+            model: identity,
+            params: params.clone(),
+            grader: spec,
+            limit: args.limit,
+            bootstrap: Bootstrap {
+                resamples: args.bootstrap,
+                seed: params.seed,
+            },
+            files,
+            results: &outcome.results,
+        },
+        &ledger,
+        project.signer()?,
+        &project.verifier()?,
+        &project.actor(),
+    )
+    .await?;
+    #[derive(serde::Serialize)]
+    struct Report<'a> {
+        id: &'a str,
+        dir: &'a Path,
+        leaf: u64,
+        examples: usize,
+        from_cache: usize,
+        seconds: f64,
+        summary: &'a cts_runner::healthbench::HealthbenchRunSummary,
+    }
+    let report = Report {
+        id: &recorded.manifest.id,
+        dir: &recorded.dir,
+        leaf: recorded.leaf,
+        examples: outcome.results.len(),
+        from_cache: outcome.from_cache,
+        seconds,
+        summary: &recorded.summary,
+    };
+    out.emit(&report, || {
+        format!(
+            "{}\n{} examples ({} from the cache) in {:.1} s; recorded as healthbench.completed at leaf {}\nrun folder: {} (check it offline: cts verify {})\n",
+            recorded.summary.render().trim_end(),
+            report.examples,
             report.from_cache,
             seconds,
             recorded.leaf,

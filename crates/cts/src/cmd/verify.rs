@@ -16,7 +16,7 @@ use crate::project::read_verifier;
 /// Arguments of `cts verify`.
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
-    /// A .tlog-proof bundle, a folder written by `cts ledger export`, a dataset release folder, or an evaluation or red-teaming run folder.
+    /// A .tlog-proof bundle, a folder written by `cts ledger export`, a dataset release folder, or an evaluation, red-teaming or rubric-graded run folder.
     path: PathBuf,
     /// The log's verifier key: a file (e.g. keys/log.pub) or the key text. Default: log.pub inside an export folder.
     #[arg(long)]
@@ -52,6 +52,27 @@ impl TileSource for Folder<'_> {
 
 /// Runs `cts verify`.
 pub async fn run(args: VerifyArgs, out: &Output) -> Result<ExitCode> {
+    if args.path.is_dir() && cts_runner::healthbench::is_healthbench_folder(&args.path) {
+        let key = args
+            .key
+            .unwrap_or_else(|| args.path.join("evidence/log.pub"));
+        let verifier = read_verifier(&key)?;
+        let report = cts_runner::healthbench::verify_healthbench_run(&args.path, &verifier)?;
+        out.emit(&report, || {
+            format!(
+                "OK: rubric-graded run {} ({} examples, model {}, grader {}) verifies against the signed checkpoint of {} (size {}); healthbench.completed at leaf {}\n  {} — every grade re-parsed, every score and the summary recomputed\n",
+                report.id,
+                report.examples,
+                report.model.name,
+                report.grader,
+                report.origin,
+                report.checkpoint_size,
+                report.leaf,
+                report.results.text()
+            )
+        });
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.path.is_dir() && cts_runner::redteam::is_redteam_folder(&args.path) {
         let key = args
             .key
