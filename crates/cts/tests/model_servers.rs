@@ -358,3 +358,50 @@ fn redteam_runs_against_llama_cpp_python_server() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn healthbench_runs_against_llama_cpp_python_server() {
+    let (_server, base) = llama_cpp_python_server(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    assert!(cts().arg("init").arg(&project).status().unwrap().success());
+    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../cts-eval/testdata/healthbench-synthetic.jsonl");
+    let out = cts()
+        .arg("--project")
+        .arg(&project)
+        .args(["--json", "eval", "healthbench", "--data"])
+        .arg(&data)
+        .args([
+            "--model",
+            &base,
+            "--limit",
+            "1",
+            "--max-tokens",
+            "24",
+            "--grader-retries",
+            "0",
+            "--grader-max-tokens",
+            "32",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "eval healthbench: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run["summary"]["criteria"], 3, "{run}");
+    let run_dir = PathBuf::from(run["dir"].as_str().unwrap());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(manifest["model"]["backend"], "openai-http", "{manifest}");
+    assert_eq!(manifest["grader"]["model"]["base_url"], base.as_str());
+    let out = cts().arg("verify").arg(&run_dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
