@@ -29,7 +29,11 @@ use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::ItemCache;
-use crate::record::{json_pretty, proven_event, run_id, write_proof, Bootstrap, FileDigest};
+use crate::folder::{
+    check_chain, parse_jsonl, parse_tagged, read_checked, write_folder, write_items_and_summary,
+    write_manifest,
+};
+use crate::record::{run_id, write_proof, Bootstrap, FileDigest};
 use crate::{sha256_hex, RunnerError};
 
 /// Version of the per-example record and the runner's rules (part of every cache key).
@@ -525,18 +529,35 @@ pub async fn record_healthbench_run(
         &created,
         &config_key(&run.model, &run.params, &run.grader),
     );
-    let dir = run.dir.join(&id);
-    let tmp = run.dir.join(format!(".tmp-{id}"));
-    std::fs::create_dir_all(&tmp).map_err(RunnerError::io(&tmp))?;
-    let written = write_files(&run, &id, &created, &model_key, &tmp);
-    let (manifest, summary, manifest_bytes) = match written {
-        Ok(w) => w,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-    };
-    std::fs::rename(&tmp, &dir).map_err(RunnerError::io(&dir))?;
+    let (dir, (manifest, summary, manifest_bytes)) = write_folder(run.dir, &id, |tmp| {
+        let summary = HealthbenchRunSummary::compute(
+            &id,
+            &run.model.name,
+            &run.grader,
+            run.results,
+            run.bootstrap,
+        );
+        let (examples, summary_file) =
+            write_items_and_summary(tmp, "examples.jsonl", run.results, &summary)?;
+        let manifest = HealthbenchManifest {
+            format: MANIFEST_FORMAT.to_owned(),
+            id: id.clone(),
+            created: created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            cts_version: env!("CARGO_PKG_VERSION").to_owned(),
+            runner: HEALTHBENCH_RUNNER_VERSION.to_owned(),
+            model: run.model.clone(),
+            model_key: model_key.clone(),
+            params: run.params.clone(),
+            grader: run.grader.clone(),
+            limit: run.limit,
+            bootstrap: run.bootstrap,
+            files: run.files.clone(),
+            examples,
+            summary: summary_file,
+        };
+        let bytes = write_manifest(tmp, &manifest)?;
+        Ok((manifest, summary, bytes))
+    })?;
     let record = HealthbenchCompleted {
         id: id.clone(),
         manifest_sha256: sha256_hex(&manifest_bytes),
@@ -568,56 +589,6 @@ pub async fn record_healthbench_run(
     })
 }
 
-fn write_files(
-    run: &NewHealthbenchRun<'_>,
-    id: &str,
-    created: &chrono::DateTime<chrono::Utc>,
-    model_key: &str,
-    tmp: &Path,
-) -> Result<(HealthbenchManifest, HealthbenchRunSummary, Vec<u8>), RunnerError> {
-    let items_path = tmp.join("examples.jsonl");
-    let mut items = Vec::new();
-    for r in run.results {
-        items.extend(serde_json::to_vec(r).map_err(|e| RunnerError::Format {
-            path: items_path.clone(),
-            line: None,
-            reason: format!("cannot encode example {}: {e}", r.example.prompt_id),
-        })?);
-        items.push(b'\n');
-    }
-    std::fs::write(&items_path, &items).map_err(RunnerError::io(&items_path))?;
-    let summary = HealthbenchRunSummary::compute(
-        id,
-        &run.model.name,
-        &run.grader,
-        run.results,
-        run.bootstrap,
-    );
-    let summary_path = tmp.join("summary.json");
-    let summary_bytes = json_pretty(&summary, &summary_path)?;
-    std::fs::write(&summary_path, &summary_bytes).map_err(RunnerError::io(&summary_path))?;
-    let manifest = HealthbenchManifest {
-        format: MANIFEST_FORMAT.to_owned(),
-        id: id.to_owned(),
-        created: created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        cts_version: env!("CARGO_PKG_VERSION").to_owned(),
-        runner: HEALTHBENCH_RUNNER_VERSION.to_owned(),
-        model: run.model.clone(),
-        model_key: model_key.to_owned(),
-        params: run.params.clone(),
-        grader: run.grader.clone(),
-        limit: run.limit,
-        bootstrap: run.bootstrap,
-        files: run.files.clone(),
-        examples: FileDigest::of_bytes("examples.jsonl", &items),
-        summary: FileDigest::of_bytes("summary.json", &summary_bytes),
-    };
-    let manifest_path = tmp.join("run.json");
-    let manifest_bytes = json_pretty(&manifest, &manifest_path)?;
-    std::fs::write(&manifest_path, &manifest_bytes).map_err(RunnerError::io(&manifest_path))?;
-    Ok((manifest, summary, manifest_bytes))
-}
-
 /// True when `dir` looks like a rubric-graded run folder.
 pub fn is_healthbench_folder(dir: &Path) -> bool {
     dir.join("run.json").is_file() && dir.join("examples.jsonl").is_file()
@@ -625,39 +596,17 @@ pub fn is_healthbench_folder(dir: &Path) -> bool {
 
 /// Reads `run.json`'s bytes as a rubric-graded run manifest; `path` names it in errors.
 pub fn parse_manifest(path: &Path, bytes: &[u8]) -> Result<HealthbenchManifest, RunnerError> {
-    let m: HealthbenchManifest =
-        serde_json::from_slice(bytes).map_err(|e| RunnerError::Format {
-            path: path.to_owned(),
-            line: Some(e.line()),
-            reason: e.to_string(),
-        })?;
-    if m.format != MANIFEST_FORMAT {
-        return Err(RunnerError::Format {
-            path: path.to_owned(),
-            line: None,
-            reason: format!("format {:?} is not {MANIFEST_FORMAT:?}", m.format),
-        });
-    }
-    Ok(m)
+    parse_tagged(
+        path,
+        bytes,
+        |m: &HealthbenchManifest| &m.format,
+        MANIFEST_FORMAT,
+    )
 }
 
 /// Reads `examples.jsonl`'s bytes; errors name `path` and the line.
 pub fn parse_results(path: &Path, bytes: &[u8]) -> Result<Vec<ExampleResult>, RunnerError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| RunnerError::Format {
-        path: path.to_owned(),
-        line: None,
-        reason: e.to_string(),
-    })?;
-    text.lines()
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| RunnerError::Format {
-                path: path.to_owned(),
-                line: Some(i + 1),
-                reason: e.to_string(),
-            })
-        })
-        .collect()
+    parse_jsonl(path, bytes)
 }
 
 /// What an offline check of a rubric-graded run folder established.
@@ -690,38 +639,24 @@ pub fn verify_healthbench_run(
         path: dir.to_owned(),
         reason,
     };
-    let read = |name: &str| -> Result<Vec<u8>, RunnerError> {
-        let p = dir.join(name);
-        std::fs::read(&p).map_err(RunnerError::io(p))
-    };
-    let proven = proven_event(dir, PROOF_FILE, HEALTHBENCH_COMPLETED, verifier)?;
-    let record: HealthbenchCompleted = serde_json::from_value(proven.event.body.clone())
-        .map_err(|e| fail(format!("the {HEALTHBENCH_COMPLETED} body: {e}")))?;
-    let manifest_bytes = read("run.json")?;
-    if sha256_hex(&manifest_bytes) != record.manifest_sha256 {
-        return Err(fail(format!(
-            "run.json is not the manifest the ledger recorded (its SHA-256 differs from {})",
-            record.manifest_sha256
-        )));
-    }
-    let manifest = parse_manifest(&dir.join("run.json"), &manifest_bytes)?;
+    let chain = check_chain(
+        dir,
+        PROOF_FILE,
+        HEALTHBENCH_COMPLETED,
+        verifier,
+        |r: &HealthbenchCompleted| &r.manifest_sha256,
+    )?;
+    let (record, proven) = (chain.record, chain.proven);
+    let manifest = parse_manifest(&dir.join("run.json"), &chain.manifest_bytes)?;
     if manifest.id != record.id || manifest.model != record.model {
         return Err(fail(
             "run.json names another run or model than the event".into(),
         ));
     }
-    let items = read("examples.jsonl")?;
-    let summary_bytes = read("summary.json")?;
-    for (file, bytes, want) in [
-        ("examples.jsonl", &items, &manifest.examples),
-        ("summary.json", &summary_bytes, &manifest.summary),
-    ] {
-        if sha256_hex(bytes) != want.sha256 {
-            return Err(fail(format!(
-                "{file} has changed since the run (its SHA-256 differs from run.json's)"
-            )));
-        }
-    }
+    let [items, summary_bytes]: [Vec<u8>; 2] =
+        read_checked(dir, &[&manifest.examples, &manifest.summary])?
+            .try_into()
+            .map_err(|_| fail("two files were read".into()))?;
     let results = parse_results(&dir.join("examples.jsonl"), &items)?;
     for (i, r) in results.iter().enumerate() {
         r.recheck(&manifest.grader).map_err(|reason| {

@@ -31,6 +31,7 @@ pub mod cache;
 pub mod compare;
 pub mod error;
 pub mod eval;
+pub mod folder;
 pub mod healthbench;
 pub mod models;
 pub mod record;

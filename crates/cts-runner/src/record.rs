@@ -31,6 +31,10 @@ use cts_store::Ledger;
 use serde::{Deserialize, Serialize};
 
 use crate::eval::{EvalConfig, ItemResult, RUNNER_VERSION};
+use crate::folder::{
+    check_chain, parse_jsonl, parse_tagged, read_checked, write_folder, write_items_and_summary,
+    write_manifest,
+};
 use crate::{sha256_hex, RunnerError};
 
 /// `run.json`'s format tag.
@@ -286,18 +290,34 @@ pub async fn record_run(
         &created,
         &crate::eval::config_key(&run.model, &run.config),
     );
-    let dir = run.evals_dir.join(&id);
-    let tmp = run.evals_dir.join(format!(".tmp-{id}"));
-    std::fs::create_dir_all(&tmp).map_err(RunnerError::io(&tmp))?;
-    let written = write_files(&run, &id, &created, &model_key, &tmp);
-    let (manifest, summary, manifest_bytes) = match written {
-        Ok(w) => w,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-    };
-    std::fs::rename(&tmp, &dir).map_err(RunnerError::io(&dir))?;
+    let (dir, (manifest, summary, manifest_bytes)) = write_folder(run.evals_dir, &id, |tmp| {
+        let summary = RunSummary::compute(
+            &id,
+            &run.model.name,
+            &run.config,
+            run.results,
+            run.bootstrap,
+        );
+        let (items, summary_file) =
+            write_items_and_summary(tmp, "items.jsonl", run.results, &summary)?;
+        let manifest = RunManifest {
+            format: MANIFEST_FORMAT.to_owned(),
+            id: id.clone(),
+            created: created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            cts_version: env!("CARGO_PKG_VERSION").to_owned(),
+            runner: RUNNER_VERSION.to_owned(),
+            model: run.model.clone(),
+            model_key: model_key.clone(),
+            config: run.config.clone(),
+            limit: run.limit,
+            bootstrap: run.bootstrap,
+            benchmarks: run.benchmarks.clone(),
+            items,
+            summary: summary_file,
+        };
+        let bytes = write_manifest(tmp, &manifest)?;
+        Ok((manifest, summary, bytes))
+    })?;
     let record = EvalCompleted {
         id: id.clone(),
         manifest_sha256: sha256_hex(&manifest_bytes),
@@ -336,51 +356,6 @@ pub async fn record_run(
         manifest,
         summary,
     })
-}
-
-type Written = (RunManifest, RunSummary, Vec<u8>);
-
-fn write_files(
-    run: &NewRun<'_>,
-    id: &str,
-    created: &chrono::DateTime<chrono::Utc>,
-    model_key: &str,
-    tmp: &Path,
-) -> Result<Written, RunnerError> {
-    let items_path = tmp.join("items.jsonl");
-    let mut items = Vec::new();
-    for r in run.results {
-        items.extend(serde_json::to_vec(r).map_err(|e| RunnerError::Format {
-            path: items_path.clone(),
-            line: None,
-            reason: format!("cannot encode item {}: {e}", r.id),
-        })?);
-        items.push(b'\n');
-    }
-    std::fs::write(&items_path, &items).map_err(RunnerError::io(&items_path))?;
-    let summary = RunSummary::compute(id, &run.model.name, &run.config, run.results, run.bootstrap);
-    let summary_path = tmp.join("summary.json");
-    let summary_bytes = json_pretty(&summary, &summary_path)?;
-    std::fs::write(&summary_path, &summary_bytes).map_err(RunnerError::io(&summary_path))?;
-    let manifest = RunManifest {
-        format: MANIFEST_FORMAT.to_owned(),
-        id: id.to_owned(),
-        created: created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        cts_version: env!("CARGO_PKG_VERSION").to_owned(),
-        runner: RUNNER_VERSION.to_owned(),
-        model: run.model.clone(),
-        model_key: model_key.to_owned(),
-        config: run.config.clone(),
-        limit: run.limit,
-        bootstrap: run.bootstrap,
-        benchmarks: run.benchmarks.clone(),
-        items: FileDigest::of_bytes("items.jsonl", &items),
-        summary: FileDigest::of_bytes("summary.json", &summary_bytes),
-    };
-    let manifest_path = tmp.join("run.json");
-    let manifest_bytes = json_pretty(&manifest, &manifest_path)?;
-    std::fs::write(&manifest_path, &manifest_bytes).map_err(RunnerError::io(&manifest_path))?;
-    Ok((manifest, summary, manifest_bytes))
 }
 
 /// Writes `proof_name` (the event's inclusion under a fresh signed
@@ -427,38 +402,12 @@ pub fn read_run(dir: &Path) -> Result<(RunManifest, Vec<ItemResult>), RunnerErro
 
 /// Reads `run.json`'s bytes as a manifest of this format; `path` names it in errors.
 pub fn parse_manifest(path: &Path, bytes: &[u8]) -> Result<RunManifest, RunnerError> {
-    let manifest: RunManifest = serde_json::from_slice(bytes).map_err(|e| RunnerError::Format {
-        path: path.to_owned(),
-        line: Some(e.line()),
-        reason: e.to_string(),
-    })?;
-    if manifest.format != MANIFEST_FORMAT {
-        return Err(RunnerError::Format {
-            path: path.to_owned(),
-            line: None,
-            reason: format!("format {:?} is not {MANIFEST_FORMAT:?}", manifest.format),
-        });
-    }
-    Ok(manifest)
+    parse_tagged(path, bytes, |m: &RunManifest| &m.format, MANIFEST_FORMAT)
 }
 
 /// Reads `items.jsonl`'s bytes, one result per line; errors name `path` and the line.
 pub fn parse_items(path: &Path, bytes: &[u8]) -> Result<Vec<ItemResult>, RunnerError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| RunnerError::Format {
-        path: path.to_owned(),
-        line: None,
-        reason: e.to_string(),
-    })?;
-    text.lines()
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| RunnerError::Format {
-                path: path.to_owned(),
-                line: Some(i + 1),
-                reason: e.to_string(),
-            })
-        })
-        .collect()
+    parse_jsonl(path, bytes)
 }
 
 /// An event proven by a run folder's proof bundle.
@@ -538,39 +487,24 @@ pub fn verify_run(dir: &Path, verifier: &LogVerifier) -> Result<VerifiedRun, Run
         path: dir.to_owned(),
         reason,
     };
-    let read = |name: &str| -> Result<Vec<u8>, RunnerError> {
-        let p = dir.join(name);
-        std::fs::read(&p).map_err(RunnerError::io(p))
-    };
-    let proven = proven_event(dir, "eval.tlog-proof", EVAL_COMPLETED, verifier)?;
-    let event = &proven.event;
-    let record: EvalCompleted = serde_json::from_value(event.body.clone())
-        .map_err(|e| fail(format!("the {EVAL_COMPLETED} body: {e}")))?;
-    let manifest_bytes = read("run.json")?;
-    if sha256_hex(&manifest_bytes) != record.manifest_sha256 {
-        return Err(fail(format!(
-            "run.json is not the manifest the ledger recorded (its SHA-256 differs from {})",
-            record.manifest_sha256
-        )));
-    }
-    let manifest = parse_manifest(&dir.join("run.json"), &manifest_bytes)?;
+    let chain = check_chain(
+        dir,
+        "eval.tlog-proof",
+        EVAL_COMPLETED,
+        verifier,
+        |r: &EvalCompleted| &r.manifest_sha256,
+    )?;
+    let (record, proven) = (chain.record, chain.proven);
+    let manifest = parse_manifest(&dir.join("run.json"), &chain.manifest_bytes)?;
     if manifest.id != record.id || manifest.model != record.model {
         return Err(fail(
             "run.json names another run or model than the event".into(),
         ));
     }
-    let items_bytes = read("items.jsonl")?;
-    let summary_bytes = read("summary.json")?;
-    for (file, bytes, want) in [
-        ("items.jsonl", &items_bytes, &manifest.items),
-        ("summary.json", &summary_bytes, &manifest.summary),
-    ] {
-        if sha256_hex(bytes) != want.sha256 {
-            return Err(fail(format!(
-                "{file} has changed since the run (its SHA-256 differs from run.json's)"
-            )));
-        }
-    }
+    let [items_bytes, summary_bytes]: [Vec<u8>; 2] =
+        read_checked(dir, &[&manifest.items, &manifest.summary])?
+            .try_into()
+            .map_err(|_| fail("two files were read".into()))?;
     let items = parse_items(&dir.join("items.jsonl"), &items_bytes)?;
     for (i, item) in items.iter().enumerate() {
         match item.rescored(manifest.config.mode) {

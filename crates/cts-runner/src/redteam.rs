@@ -56,7 +56,11 @@ use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::ItemCache;
-use crate::record::{json_pretty, proven_event, run_id, write_proof, Bootstrap, FileDigest};
+use crate::folder::{
+    check_chain, parse_jsonl, parse_tagged, read_checked, write_folder, write_items_and_summary,
+    write_manifest,
+};
+use crate::record::{run_id, write_proof, Bootstrap, FileDigest};
 use crate::{sha256_hex, RunnerError};
 
 /// Version of the per-instance record and the runner's judging rules (part of every cache key).
@@ -1053,18 +1057,40 @@ pub async fn record_redteam_run(
             run.multi_turn.as_ref(),
         ),
     );
-    let dir = run.dir.join(&id);
-    let tmp = run.dir.join(format!(".tmp-{id}"));
-    std::fs::create_dir_all(&tmp).map_err(RunnerError::io(&tmp))?;
-    let (manifest, summary, manifest_bytes) =
-        match write_files(&run, &id, &created, &target_key, &tmp) {
-            Ok(w) => w,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&tmp);
-                return Err(e);
-            }
+    let options = SummaryOptions {
+        threshold: run.threshold,
+        resamples: run.bootstrap.resamples,
+        seed: run.bootstrap.seed,
+    };
+    let (dir, (manifest, summary, manifest_bytes)) = write_folder(run.dir, &id, |tmp| {
+        let summary =
+            RedteamSummary::compute(&id, &run.target.name, &run.judge, run.results, &options);
+        let (instances, summary_file) =
+            write_items_and_summary(tmp, "instances.jsonl", run.results, &summary)?;
+        let manifest = RedteamManifest {
+            format: MANIFEST_FORMAT.to_owned(),
+            id: id.clone(),
+            created: created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            cts_version: env!("CARGO_PKG_VERSION").to_owned(),
+            runner: REDTEAM_RUNNER_VERSION.to_owned(),
+            target: run.target.clone(),
+            target_key: target_key.clone(),
+            params: run.params.clone(),
+            judge: run.judge.clone(),
+            multi_turn: run.multi_turn.clone(),
+            strategies: run.strategies.clone(),
+            k: run.k,
+            limit: run.limit,
+            threshold: run.threshold,
+            bootstrap: run.bootstrap,
+            attack_sets: run.attack_sets.clone(),
+            benign_set: run.benign_set.clone(),
+            instances,
+            summary: summary_file,
         };
-    std::fs::rename(&tmp, &dir).map_err(RunnerError::io(&dir))?;
+        let bytes = write_manifest(tmp, &manifest)?;
+        Ok((manifest, summary, bytes))
+    })?;
     let record = RedteamCompleted {
         id: id.clone(),
         manifest_sha256: sha256_hex(&manifest_bytes),
@@ -1093,60 +1119,6 @@ pub async fn record_redteam_run(
     })
 }
 
-fn write_files(
-    run: &NewRedteamRun<'_>,
-    id: &str,
-    created: &chrono::DateTime<chrono::Utc>,
-    target_key: &str,
-    tmp: &Path,
-) -> Result<(RedteamManifest, RedteamSummary, Vec<u8>), RunnerError> {
-    let items_path = tmp.join("instances.jsonl");
-    let mut items = Vec::new();
-    for r in run.results {
-        items.extend(serde_json::to_vec(r).map_err(|e| RunnerError::Format {
-            path: items_path.clone(),
-            line: None,
-            reason: format!("cannot encode instance {}: {e}", r.instance.instance_id),
-        })?);
-        items.push(b'\n');
-    }
-    std::fs::write(&items_path, &items).map_err(RunnerError::io(&items_path))?;
-    let options = SummaryOptions {
-        threshold: run.threshold,
-        resamples: run.bootstrap.resamples,
-        seed: run.bootstrap.seed,
-    };
-    let summary = RedteamSummary::compute(id, &run.target.name, &run.judge, run.results, &options);
-    let summary_path = tmp.join("summary.json");
-    let summary_bytes = json_pretty(&summary, &summary_path)?;
-    std::fs::write(&summary_path, &summary_bytes).map_err(RunnerError::io(&summary_path))?;
-    let manifest = RedteamManifest {
-        format: MANIFEST_FORMAT.to_owned(),
-        id: id.to_owned(),
-        created: created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        cts_version: env!("CARGO_PKG_VERSION").to_owned(),
-        runner: REDTEAM_RUNNER_VERSION.to_owned(),
-        target: run.target.clone(),
-        target_key: target_key.to_owned(),
-        params: run.params.clone(),
-        judge: run.judge.clone(),
-        multi_turn: run.multi_turn.clone(),
-        strategies: run.strategies.clone(),
-        k: run.k,
-        limit: run.limit,
-        threshold: run.threshold,
-        bootstrap: run.bootstrap,
-        attack_sets: run.attack_sets.clone(),
-        benign_set: run.benign_set.clone(),
-        instances: FileDigest::of_bytes("instances.jsonl", &items),
-        summary: FileDigest::of_bytes("summary.json", &summary_bytes),
-    };
-    let manifest_path = tmp.join("run.json");
-    let manifest_bytes = json_pretty(&manifest, &manifest_path)?;
-    std::fs::write(&manifest_path, &manifest_bytes).map_err(RunnerError::io(&manifest_path))?;
-    Ok((manifest, summary, manifest_bytes))
-}
-
 /// True when `dir` looks like a red-teaming run folder.
 pub fn is_redteam_folder(dir: &Path) -> bool {
     dir.join("run.json").is_file() && dir.join("instances.jsonl").is_file()
@@ -1154,39 +1126,17 @@ pub fn is_redteam_folder(dir: &Path) -> bool {
 
 /// Reads `run.json`'s bytes as a red-teaming manifest; `path` names it in errors.
 pub fn parse_manifest(path: &Path, bytes: &[u8]) -> Result<RedteamManifest, RunnerError> {
-    let manifest: RedteamManifest =
-        serde_json::from_slice(bytes).map_err(|e| RunnerError::Format {
-            path: path.to_owned(),
-            line: Some(e.line()),
-            reason: e.to_string(),
-        })?;
-    if manifest.format != MANIFEST_FORMAT {
-        return Err(RunnerError::Format {
-            path: path.to_owned(),
-            line: None,
-            reason: format!("format {:?} is not {MANIFEST_FORMAT:?}", manifest.format),
-        });
-    }
-    Ok(manifest)
+    parse_tagged(
+        path,
+        bytes,
+        |m: &RedteamManifest| &m.format,
+        MANIFEST_FORMAT,
+    )
 }
 
 /// Reads `instances.jsonl`'s bytes; errors name `path` and the line.
 pub fn parse_instances(path: &Path, bytes: &[u8]) -> Result<Vec<InstanceResult>, RunnerError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| RunnerError::Format {
-        path: path.to_owned(),
-        line: None,
-        reason: e.to_string(),
-    })?;
-    text.lines()
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| RunnerError::Format {
-                path: path.to_owned(),
-                line: Some(i + 1),
-                reason: e.to_string(),
-            })
-        })
-        .collect()
+    parse_jsonl(path, bytes)
 }
 
 /// Reads a run folder's manifest and instances (no verification).
@@ -1232,38 +1182,24 @@ pub fn verify_redteam_run(
         path: dir.to_owned(),
         reason,
     };
-    let read = |name: &str| -> Result<Vec<u8>, RunnerError> {
-        let p = dir.join(name);
-        std::fs::read(&p).map_err(RunnerError::io(p))
-    };
-    let proven = proven_event(dir, PROOF_FILE, REDTEAM_COMPLETED, verifier)?;
-    let record: RedteamCompleted = serde_json::from_value(proven.event.body.clone())
-        .map_err(|e| fail(format!("the {REDTEAM_COMPLETED} body: {e}")))?;
-    let manifest_bytes = read("run.json")?;
-    if sha256_hex(&manifest_bytes) != record.manifest_sha256 {
-        return Err(fail(format!(
-            "run.json is not the manifest the ledger recorded (its SHA-256 differs from {})",
-            record.manifest_sha256
-        )));
-    }
-    let manifest = parse_manifest(&dir.join("run.json"), &manifest_bytes)?;
+    let chain = check_chain(
+        dir,
+        PROOF_FILE,
+        REDTEAM_COMPLETED,
+        verifier,
+        |r: &RedteamCompleted| &r.manifest_sha256,
+    )?;
+    let (record, proven) = (chain.record, chain.proven);
+    let manifest = parse_manifest(&dir.join("run.json"), &chain.manifest_bytes)?;
     if manifest.id != record.id || manifest.target != record.target {
         return Err(fail(
             "run.json names another run or model than the event".into(),
         ));
     }
-    let items_bytes = read("instances.jsonl")?;
-    let summary_bytes = read("summary.json")?;
-    for (file, bytes, want) in [
-        ("instances.jsonl", &items_bytes, &manifest.instances),
-        ("summary.json", &summary_bytes, &manifest.summary),
-    ] {
-        if sha256_hex(bytes) != want.sha256 {
-            return Err(fail(format!(
-                "{file} has changed since the run (its SHA-256 differs from run.json's)"
-            )));
-        }
-    }
+    let [items_bytes, summary_bytes]: [Vec<u8>; 2] =
+        read_checked(dir, &[&manifest.instances, &manifest.summary])?
+            .try_into()
+            .map_err(|_| fail("two files were read".into()))?;
     let results = parse_instances(&dir.join("instances.jsonl"), &items_bytes)?;
     for (i, r) in results.iter().enumerate() {
         r.recheck(&manifest.judge).map_err(|reason| {
