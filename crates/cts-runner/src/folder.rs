@@ -176,3 +176,108 @@ pub(crate) fn read_checked(dir: &Path, files: &[&FileDigest]) -> Result<Vec<Vec<
         })
         .collect()
 }
+
+/// One kind of run folder, for [`verify_folder`]: its files, its event,
+/// and how a unit and the summary are re-derived.
+pub(crate) trait RunKind {
+    /// The ledger event's body.
+    type Record: DeserializeOwned;
+    /// `run.json`.
+    type Manifest: DeserializeOwned;
+    /// One line of the records file.
+    type Item: DeserializeOwned;
+    /// `summary.json`.
+    type Summary: DeserializeOwned + PartialEq;
+    /// The event's figures.
+    type Figures: PartialEq;
+    /// The proof bundle's file name.
+    const PROOF: &'static str;
+    /// The event kind.
+    const KIND: &'static str;
+    /// The records file's name.
+    const ITEMS: &'static str;
+    /// `run.json`'s format tag.
+    const FORMAT: &'static str;
+    /// The manifest digest the event records.
+    fn manifest_sha256(record: &Self::Record) -> &str;
+    /// The manifest's format tag.
+    fn format(manifest: &Self::Manifest) -> &str;
+    /// Whether the manifest names the event's run and model.
+    fn same_run(manifest: &Self::Manifest, record: &Self::Record) -> bool;
+    /// The digests of the records file and the summary.
+    fn files(manifest: &Self::Manifest) -> [&FileDigest; 2];
+    /// Re-derives one record; what disagrees, naming the unit.
+    fn recheck(manifest: &Self::Manifest, item: &Self::Item) -> Result<(), String>;
+    /// Recomputes the summary from the records.
+    fn summarize(manifest: &Self::Manifest, items: &[Self::Item]) -> Self::Summary;
+    /// The figures the event records, from a summary.
+    fn figures(manifest: &Self::Manifest, summary: &Self::Summary) -> Self::Figures;
+    /// The event's figures.
+    fn recorded_figures(record: &Self::Record) -> &Self::Figures;
+}
+
+/// A run folder checked from its proof to its figures.
+pub(crate) struct Verified<K: RunKind> {
+    /// The event's body.
+    pub record: K::Record,
+    /// The proof's facts.
+    pub proven: Proven,
+    /// The manifest.
+    pub manifest: K::Manifest,
+    /// The records.
+    pub items: Vec<K::Item>,
+}
+
+/// Checks a run folder with only the log's verifier key: the proof and
+/// event, the manifest digest, the file digests, every record re-derived,
+/// the summary recomputed, and the event's figures.
+pub(crate) fn verify_folder<K: RunKind>(
+    dir: &Path,
+    verifier: &LogVerifier,
+) -> Result<Verified<K>, RunnerError> {
+    let fail = |reason: String| RunnerError::Verify {
+        path: dir.to_owned(),
+        reason,
+    };
+    let chain = check_chain(dir, K::PROOF, K::KIND, verifier, K::manifest_sha256)?;
+    let manifest: K::Manifest = parse_tagged(
+        &dir.join("run.json"),
+        &chain.manifest_bytes,
+        K::format,
+        K::FORMAT,
+    )?;
+    if !K::same_run(&manifest, &chain.record) {
+        return Err(fail(
+            "run.json names another run or model than the event".into(),
+        ));
+    }
+    let [items_bytes, summary_bytes]: [Vec<u8>; 2] = read_checked(dir, &K::files(&manifest))?
+        .try_into()
+        .map_err(|_| fail("two files were read".into()))?;
+    let items: Vec<K::Item> = parse_jsonl(&dir.join(K::ITEMS), &items_bytes)?;
+    for (i, item) in items.iter().enumerate() {
+        K::recheck(&manifest, item)
+            .map_err(|reason| fail(format!("{}:{}: {reason}", K::ITEMS, i + 1)))?;
+    }
+    let summary: K::Summary =
+        serde_json::from_slice(&summary_bytes).map_err(|e| fail(format!("summary.json: {e}")))?;
+    let again = K::summarize(&manifest, &items);
+    if again != summary {
+        return Err(fail(format!(
+            "summary.json does not follow from {} (recomputed figures differ)",
+            K::ITEMS
+        )));
+    }
+    if K::figures(&manifest, &again) != *K::recorded_figures(&chain.record) {
+        return Err(fail(format!(
+            "the figures in the ledger event differ from those recomputed from {}",
+            K::ITEMS
+        )));
+    }
+    Ok(Verified {
+        record: chain.record,
+        proven: chain.proven,
+        manifest,
+        items,
+    })
+}

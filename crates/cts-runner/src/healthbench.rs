@@ -30,8 +30,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::ItemCache;
 use crate::folder::{
-    check_chain, parse_jsonl, parse_tagged, read_checked, write_folder, write_items_and_summary,
-    write_manifest,
+    parse_jsonl, parse_tagged, verify_folder, write_folder, write_items_and_summary,
+    write_manifest, RunKind,
 };
 use crate::record::{run_id, write_proof, Bootstrap, FileDigest};
 use crate::{sha256_hex, RunnerError};
@@ -635,68 +635,63 @@ pub fn verify_healthbench_run(
     dir: &Path,
     verifier: &LogVerifier,
 ) -> Result<VerifiedHealthbenchRun, RunnerError> {
-    let fail = |reason: String| RunnerError::Verify {
-        path: dir.to_owned(),
-        reason,
-    };
-    let chain = check_chain(
-        dir,
-        PROOF_FILE,
-        HEALTHBENCH_COMPLETED,
-        verifier,
-        |r: &HealthbenchCompleted| &r.manifest_sha256,
-    )?;
-    let (record, proven) = (chain.record, chain.proven);
-    let manifest = parse_manifest(&dir.join("run.json"), &chain.manifest_bytes)?;
-    if manifest.id != record.id || manifest.model != record.model {
-        return Err(fail(
-            "run.json names another run or model than the event".into(),
-        ));
-    }
-    let [items, summary_bytes]: [Vec<u8>; 2] =
-        read_checked(dir, &[&manifest.examples, &manifest.summary])?
-            .try_into()
-            .map_err(|_| fail("two files were read".into()))?;
-    let results = parse_results(&dir.join("examples.jsonl"), &items)?;
-    for (i, r) in results.iter().enumerate() {
-        r.recheck(&manifest.grader).map_err(|reason| {
-            fail(format!(
-                "examples.jsonl:{}: example {}: {reason}",
-                i + 1,
-                r.example.prompt_id
-            ))
-        })?;
-    }
-    let summary: HealthbenchRunSummary =
-        serde_json::from_slice(&summary_bytes).map_err(|e| fail(format!("summary.json: {e}")))?;
-    let again = HealthbenchRunSummary::compute(
-        &manifest.id,
-        &manifest.model.name,
-        &manifest.grader,
-        &results,
-        manifest.bootstrap,
-    );
-    if again != summary {
-        return Err(fail(
-            "summary.json does not follow from examples.jsonl (recomputed figures differ)".into(),
-        ));
-    }
-    if again.results() != record.results {
-        return Err(fail(
-            "the figures in the ledger event differ from those recomputed from examples.jsonl"
-                .into(),
-        ));
-    }
+    let v = verify_folder::<HealthbenchRunKind>(dir, verifier)?;
     Ok(VerifiedHealthbenchRun {
-        id: manifest.id,
-        model: manifest.model,
-        grader: record.grader,
-        examples: results.len(),
-        leaf: proven.leaf,
-        origin: proven.origin,
-        checkpoint_size: proven.checkpoint_size,
-        results: record.results,
+        id: v.manifest.id,
+        model: v.manifest.model,
+        grader: v.record.grader,
+        examples: v.items.len(),
+        leaf: v.proven.leaf,
+        origin: v.proven.origin,
+        checkpoint_size: v.proven.checkpoint_size,
+        results: v.record.results,
     })
+}
+
+/// Rubric-graded run folders, for [`verify_folder`].
+struct HealthbenchRunKind;
+
+impl RunKind for HealthbenchRunKind {
+    type Record = HealthbenchCompleted;
+    type Manifest = HealthbenchManifest;
+    type Item = ExampleResult;
+    type Summary = HealthbenchRunSummary;
+    type Figures = HealthbenchResults;
+    const PROOF: &'static str = PROOF_FILE;
+    const KIND: &'static str = HEALTHBENCH_COMPLETED;
+    const ITEMS: &'static str = "examples.jsonl";
+    const FORMAT: &'static str = MANIFEST_FORMAT;
+    fn manifest_sha256(record: &HealthbenchCompleted) -> &str {
+        &record.manifest_sha256
+    }
+    fn format(manifest: &HealthbenchManifest) -> &str {
+        &manifest.format
+    }
+    fn same_run(manifest: &HealthbenchManifest, record: &HealthbenchCompleted) -> bool {
+        manifest.id == record.id && manifest.model == record.model
+    }
+    fn files(manifest: &HealthbenchManifest) -> [&FileDigest; 2] {
+        [&manifest.examples, &manifest.summary]
+    }
+    fn recheck(manifest: &HealthbenchManifest, item: &ExampleResult) -> Result<(), String> {
+        item.recheck(&manifest.grader)
+            .map_err(|reason| format!("example {}: {reason}", item.example.prompt_id))
+    }
+    fn summarize(manifest: &HealthbenchManifest, items: &[ExampleResult]) -> HealthbenchRunSummary {
+        HealthbenchRunSummary::compute(
+            &manifest.id,
+            &manifest.model.name,
+            &manifest.grader,
+            items,
+            manifest.bootstrap,
+        )
+    }
+    fn figures(_: &HealthbenchManifest, summary: &HealthbenchRunSummary) -> HealthbenchResults {
+        summary.results()
+    }
+    fn recorded_figures(record: &HealthbenchCompleted) -> &HealthbenchResults {
+        &record.results
+    }
 }
 
 /// The grader spec for `model` with the default settings (temperature 0, 256 tokens).

@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::eval::{EvalConfig, ItemResult, RUNNER_VERSION};
 use crate::folder::{
-    check_chain, parse_jsonl, parse_tagged, read_checked, write_folder, write_items_and_summary,
-    write_manifest,
+    parse_jsonl, parse_tagged, verify_folder, write_folder, write_items_and_summary,
+    write_manifest, RunKind,
 };
 use crate::{sha256_hex, RunnerError};
 
@@ -483,71 +483,73 @@ pub struct VerifiedRun {
 /// event, the manifest digest, the file digests, every item's answer, and
 /// the summary.
 pub fn verify_run(dir: &Path, verifier: &LogVerifier) -> Result<VerifiedRun, RunnerError> {
-    let fail = |reason: String| RunnerError::Verify {
-        path: dir.to_owned(),
-        reason,
-    };
-    let chain = check_chain(
-        dir,
-        "eval.tlog-proof",
-        EVAL_COMPLETED,
-        verifier,
-        |r: &EvalCompleted| &r.manifest_sha256,
-    )?;
-    let (record, proven) = (chain.record, chain.proven);
-    let manifest = parse_manifest(&dir.join("run.json"), &chain.manifest_bytes)?;
-    if manifest.id != record.id || manifest.model != record.model {
-        return Err(fail(
-            "run.json names another run or model than the event".into(),
-        ));
+    let v = verify_folder::<EvalRunKind>(dir, verifier)?;
+    Ok(VerifiedRun {
+        id: v.manifest.id,
+        model: v.manifest.model,
+        mode: v.record.mode,
+        template: v.record.template,
+        items: v.items.len(),
+        leaf: v.proven.leaf,
+        origin: v.proven.origin,
+        checkpoint_size: v.proven.checkpoint_size,
+        results: v.record.results,
+    })
+}
+
+/// Evaluation run folders, for [`verify_folder`].
+struct EvalRunKind;
+
+impl RunKind for EvalRunKind {
+    type Record = EvalCompleted;
+    type Manifest = RunManifest;
+    type Item = ItemResult;
+    type Summary = RunSummary;
+    type Figures = EvalResults;
+    const PROOF: &'static str = "eval.tlog-proof";
+    const KIND: &'static str = EVAL_COMPLETED;
+    const ITEMS: &'static str = "items.jsonl";
+    const FORMAT: &'static str = MANIFEST_FORMAT;
+    fn manifest_sha256(record: &EvalCompleted) -> &str {
+        &record.manifest_sha256
     }
-    let [items_bytes, summary_bytes]: [Vec<u8>; 2] =
-        read_checked(dir, &[&manifest.items, &manifest.summary])?
-            .try_into()
-            .map_err(|_| fail("two files were read".into()))?;
-    let items = parse_items(&dir.join("items.jsonl"), &items_bytes)?;
-    for (i, item) in items.iter().enumerate() {
+    fn format(manifest: &RunManifest) -> &str {
+        &manifest.format
+    }
+    fn same_run(manifest: &RunManifest, record: &EvalCompleted) -> bool {
+        manifest.id == record.id && manifest.model == record.model
+    }
+    fn files(manifest: &RunManifest) -> [&FileDigest; 2] {
+        [&manifest.items, &manifest.summary]
+    }
+    fn recheck(manifest: &RunManifest, item: &ItemResult) -> Result<(), String> {
         match item.rescored(manifest.config.mode) {
-            Some((answer, correct)) if answer == item.answer && correct == item.correct => {}
-            _ => {
-                return Err(fail(format!(
-                    "items.jsonl:{}: item {} of {}: its answer or correctness does not follow from its recorded {}",
-                    i + 1,
-                    item.id,
-                    item.benchmark,
-                    if manifest.config.mode == crate::eval::ScoringMode::Loglik { "scores" } else { "replies" }
-                )))
-            }
+            Some((answer, correct)) if answer == item.answer && correct == item.correct => Ok(()),
+            _ => Err(format!(
+                "item {} of {}: its answer or correctness does not follow from its recorded {}",
+                item.id,
+                item.benchmark,
+                if manifest.config.mode == crate::eval::ScoringMode::Loglik {
+                    "scores"
+                } else {
+                    "replies"
+                }
+            )),
         }
     }
-    let summary: RunSummary =
-        serde_json::from_slice(&summary_bytes).map_err(|e| fail(format!("summary.json: {e}")))?;
-    let again = RunSummary::compute(
-        &manifest.id,
-        &manifest.model.name,
-        &manifest.config,
-        &items,
-        manifest.bootstrap,
-    );
-    if again != summary {
-        return Err(fail(
-            "summary.json does not follow from items.jsonl (recomputed figures differ)".into(),
-        ));
+    fn summarize(manifest: &RunManifest, items: &[ItemResult]) -> RunSummary {
+        RunSummary::compute(
+            &manifest.id,
+            &manifest.model.name,
+            &manifest.config,
+            items,
+            manifest.bootstrap,
+        )
     }
-    if again.results() != record.results {
-        return Err(fail(
-            "the figures in the ledger event differ from those recomputed from items.jsonl".into(),
-        ));
+    fn figures(_: &RunManifest, summary: &RunSummary) -> EvalResults {
+        summary.results()
     }
-    Ok(VerifiedRun {
-        id: manifest.id,
-        model: manifest.model,
-        mode: record.mode,
-        template: record.template,
-        items: items.len(),
-        leaf: proven.leaf,
-        origin: proven.origin,
-        checkpoint_size: proven.checkpoint_size,
-        results: record.results,
-    })
+    fn recorded_figures(record: &EvalCompleted) -> &EvalResults {
+        &record.results
+    }
 }

@@ -57,8 +57,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::ItemCache;
 use crate::folder::{
-    check_chain, parse_jsonl, parse_tagged, read_checked, write_folder, write_items_and_summary,
-    write_manifest,
+    parse_jsonl, parse_tagged, verify_folder, write_folder, write_items_and_summary,
+    write_manifest, RunKind,
 };
 use crate::record::{run_id, write_proof, Bootstrap, FileDigest};
 use crate::{sha256_hex, RunnerError};
@@ -1178,68 +1178,63 @@ pub fn verify_redteam_run(
     dir: &Path,
     verifier: &LogVerifier,
 ) -> Result<VerifiedRedteamRun, RunnerError> {
-    let fail = |reason: String| RunnerError::Verify {
-        path: dir.to_owned(),
-        reason,
-    };
-    let chain = check_chain(
-        dir,
-        PROOF_FILE,
-        REDTEAM_COMPLETED,
-        verifier,
-        |r: &RedteamCompleted| &r.manifest_sha256,
-    )?;
-    let (record, proven) = (chain.record, chain.proven);
-    let manifest = parse_manifest(&dir.join("run.json"), &chain.manifest_bytes)?;
-    if manifest.id != record.id || manifest.target != record.target {
-        return Err(fail(
-            "run.json names another run or model than the event".into(),
-        ));
-    }
-    let [items_bytes, summary_bytes]: [Vec<u8>; 2] =
-        read_checked(dir, &[&manifest.instances, &manifest.summary])?
-            .try_into()
-            .map_err(|_| fail("two files were read".into()))?;
-    let results = parse_instances(&dir.join("instances.jsonl"), &items_bytes)?;
-    for (i, r) in results.iter().enumerate() {
-        r.recheck(&manifest.judge).map_err(|reason| {
-            fail(format!(
-                "instances.jsonl:{}: instance {}: {reason}",
-                i + 1,
-                r.instance.instance_id
-            ))
-        })?;
-    }
-    let summary: RedteamSummary =
-        serde_json::from_slice(&summary_bytes).map_err(|e| fail(format!("summary.json: {e}")))?;
-    let again = RedteamSummary::compute(
-        &manifest.id,
-        &manifest.target.name,
-        &manifest.judge,
-        &results,
-        &manifest.options(),
-    );
-    if again != summary {
-        return Err(fail(
-            "summary.json does not follow from instances.jsonl (recomputed figures differ)".into(),
-        ));
-    }
-    if again.results(manifest.threshold) != record.results {
-        return Err(fail(
-            "the figures in the ledger event differ from those recomputed from instances.jsonl"
-                .into(),
-        ));
-    }
+    let v = verify_folder::<RedteamRunKind>(dir, verifier)?;
     Ok(VerifiedRedteamRun {
-        id: manifest.id,
-        target: manifest.target,
-        judge: record.judge,
-        instances: results.len(),
-        leaf: proven.leaf,
-        origin: proven.origin,
-        checkpoint_size: proven.checkpoint_size,
-        results: record.results,
+        id: v.manifest.id,
+        target: v.manifest.target,
+        judge: v.record.judge,
+        instances: v.items.len(),
+        leaf: v.proven.leaf,
+        origin: v.proven.origin,
+        checkpoint_size: v.proven.checkpoint_size,
+        results: v.record.results,
     })
+}
+
+/// Red-teaming run folders, for [`verify_folder`].
+struct RedteamRunKind;
+
+impl RunKind for RedteamRunKind {
+    type Record = RedteamCompleted;
+    type Manifest = RedteamManifest;
+    type Item = InstanceResult;
+    type Summary = RedteamSummary;
+    type Figures = RedteamResults;
+    const PROOF: &'static str = PROOF_FILE;
+    const KIND: &'static str = REDTEAM_COMPLETED;
+    const ITEMS: &'static str = "instances.jsonl";
+    const FORMAT: &'static str = MANIFEST_FORMAT;
+    fn manifest_sha256(record: &RedteamCompleted) -> &str {
+        &record.manifest_sha256
+    }
+    fn format(manifest: &RedteamManifest) -> &str {
+        &manifest.format
+    }
+    fn same_run(manifest: &RedteamManifest, record: &RedteamCompleted) -> bool {
+        manifest.id == record.id && manifest.target == record.target
+    }
+    fn files(manifest: &RedteamManifest) -> [&FileDigest; 2] {
+        [&manifest.instances, &manifest.summary]
+    }
+    fn recheck(manifest: &RedteamManifest, item: &InstanceResult) -> Result<(), String> {
+        item.recheck(&manifest.judge)
+            .map_err(|reason| format!("instance {}: {reason}", item.instance.instance_id))
+    }
+    fn summarize(manifest: &RedteamManifest, items: &[InstanceResult]) -> RedteamSummary {
+        RedteamSummary::compute(
+            &manifest.id,
+            &manifest.target.name,
+            &manifest.judge,
+            items,
+            &manifest.options(),
+        )
+    }
+    fn figures(manifest: &RedteamManifest, summary: &RedteamSummary) -> RedteamResults {
+        summary.results(manifest.threshold)
+    }
+    fn recorded_figures(record: &RedteamCompleted) -> &RedteamResults {
+        &record.results
+    }
 }
 
 /// A paired base-vs-tuned comparison of two red-teaming runs.
