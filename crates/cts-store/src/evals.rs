@@ -7,12 +7,11 @@
 //! folder itself lives beside the project (`evals/<id>/`); an auditor checks
 //! it offline with `cts verify` (see `cts-runner`'s `record` module).
 
-use cts_ledger::{EventDraft, EventKind, Salt};
 use cts_trace::chat::ModelIdentity;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::{AppendHook, Ledger, StoreError};
+use crate::{Ledger, StoreError};
 
 /// The event kind of a finished evaluation run.
 pub const EVAL_COMPLETED: &str = "eval.completed";
@@ -93,40 +92,37 @@ pub async fn record_eval(
     record: EvalCompleted,
     dir: &str,
 ) -> Result<EvalRun, StoreError> {
-    let body = serde_json::to_value(&record)
-        .map_err(|e| StoreError::Invalid(format!("eval record {}: {e}", record.id)))?;
-    let prepared = EventDraft::new(EventKind::new(EVAL_COMPLETED)?, actor)
-        .subject(format!("eval:{}", record.id))
-        .subject(format!("model:{}", record.model_key))
-        .body(body)
-        .prepare(Salt::random)?;
-    let run = EvalRun {
-        record,
-        dir: dir.to_owned(),
-        leaf: 0,
-        completed: prepared.event.time.clone(),
-    };
-    let row = run.clone();
-    let hook: AppendHook = Box::new(move |conn, leaves| {
-        Box::pin(async move {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM eval_runs WHERE id = ?")
-                .bind(&row.record.id)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if exists.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "evaluation run {} is already recorded",
-                    row.record.id
-                )));
-            }
-            insert(&mut *conn, &row, leaves[0].0).await
-        })
-    });
-    let leaves = ledger.append_prepared(vec![prepared], Some(hook)).await?;
-    Ok(EvalRun {
-        leaf: leaves.first().map(|l| l.0).unwrap_or_default(),
-        ..run
-    })
+    let (run, leaf) = crate::run_records::append_run(
+        ledger,
+        actor,
+        EVAL_COMPLETED,
+        "eval",
+        &record.id,
+        &record.model_key,
+        &record,
+        |time| EvalRun {
+            record: record.clone(),
+            dir: dir.to_owned(),
+            leaf: 0,
+            completed: time,
+        },
+        crate::run_records::RunTable {
+            table: "eval_runs",
+            what: "evaluation run",
+            insert: insert_row,
+        },
+    )
+    .await?;
+    Ok(EvalRun { leaf, ..run })
+}
+
+/// [`insert`] as the boxed future the run-record helper takes.
+fn insert_row<'c>(
+    conn: &'c mut sqlx::SqliteConnection,
+    run: &'c EvalRun,
+    leaf: u64,
+) -> crate::run_records::RowFuture<'c> {
+    Box::pin(insert(conn, run, leaf))
 }
 
 async fn insert(

@@ -9,12 +9,11 @@
 //! (`healthbench/<id>/`); an auditor checks it offline with `cts verify`
 //! (see `cts-runner`'s `healthbench` module).
 
-use cts_ledger::{EventDraft, EventKind, Salt};
 use cts_trace::chat::ModelIdentity;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::{AppendHook, Ledger, StoreError};
+use crate::{Ledger, StoreError};
 
 /// The event kind of a finished rubric-graded run.
 pub const HEALTHBENCH_COMPLETED: &str = "healthbench.completed";
@@ -84,41 +83,37 @@ pub async fn record_healthbench(
     record: HealthbenchCompleted,
     dir: &str,
 ) -> Result<HealthbenchRun, StoreError> {
-    let body = serde_json::to_value(&record)
-        .map_err(|e| StoreError::Invalid(format!("rubric-graded run record {}: {e}", record.id)))?;
-    let prepared = EventDraft::new(EventKind::new(HEALTHBENCH_COMPLETED)?, actor)
-        .subject(format!("healthbench:{}", record.id))
-        .subject(format!("model:{}", record.model_key))
-        .body(body)
-        .prepare(Salt::random)?;
-    let run = HealthbenchRun {
-        record,
-        dir: dir.to_owned(),
-        leaf: 0,
-        completed: prepared.event.time.clone(),
-    };
-    let row = run.clone();
-    let hook: AppendHook = Box::new(move |conn, leaves| {
-        Box::pin(async move {
-            let exists: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM healthbench_runs WHERE id = ?")
-                    .bind(&row.record.id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            if exists.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "rubric-graded run {} is already recorded",
-                    row.record.id
-                )));
-            }
-            insert(&mut *conn, &row, leaves[0].0).await
-        })
-    });
-    let leaves = ledger.append_prepared(vec![prepared], Some(hook)).await?;
-    Ok(HealthbenchRun {
-        leaf: leaves.first().map(|l| l.0).unwrap_or_default(),
-        ..run
-    })
+    let (run, leaf) = crate::run_records::append_run(
+        ledger,
+        actor,
+        HEALTHBENCH_COMPLETED,
+        "healthbench",
+        &record.id,
+        &record.model_key,
+        &record,
+        |time| HealthbenchRun {
+            record: record.clone(),
+            dir: dir.to_owned(),
+            leaf: 0,
+            completed: time,
+        },
+        crate::run_records::RunTable {
+            table: "healthbench_runs",
+            what: "rubric-graded run",
+            insert: insert_row,
+        },
+    )
+    .await?;
+    Ok(HealthbenchRun { leaf, ..run })
+}
+
+/// [`insert`] as the boxed future the run-record helper takes.
+fn insert_row<'c>(
+    conn: &'c mut sqlx::SqliteConnection,
+    run: &'c HealthbenchRun,
+    leaf: u64,
+) -> crate::run_records::RowFuture<'c> {
+    Box::pin(insert(conn, run, leaf))
 }
 
 async fn insert(

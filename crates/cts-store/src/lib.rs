@@ -23,6 +23,7 @@ pub mod projection;
 pub mod redteam;
 pub mod releases;
 pub mod review;
+mod run_records;
 pub mod traces;
 pub mod users;
 

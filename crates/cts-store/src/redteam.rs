@@ -8,12 +8,11 @@
 //! project (`redteam/<id>/`); an auditor checks it offline with `cts verify`
 //! (see `cts-runner`'s `redteam` module).
 
-use cts_ledger::{EventDraft, EventKind, Salt};
 use cts_trace::chat::ModelIdentity;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::{AppendHook, Ledger, StoreError};
+use crate::{Ledger, StoreError};
 
 /// The event kind of a finished red-teaming run.
 pub const REDTEAM_COMPLETED: &str = "redteam.completed";
@@ -110,40 +109,37 @@ pub async fn record_redteam(
     record: RedteamCompleted,
     dir: &str,
 ) -> Result<RedteamRun, StoreError> {
-    let body = serde_json::to_value(&record)
-        .map_err(|e| StoreError::Invalid(format!("red-team record {}: {e}", record.id)))?;
-    let prepared = EventDraft::new(EventKind::new(REDTEAM_COMPLETED)?, actor)
-        .subject(format!("redteam:{}", record.id))
-        .subject(format!("model:{}", record.target_key))
-        .body(body)
-        .prepare(Salt::random)?;
-    let run = RedteamRun {
-        record,
-        dir: dir.to_owned(),
-        leaf: 0,
-        completed: prepared.event.time.clone(),
-    };
-    let row = run.clone();
-    let hook: AppendHook = Box::new(move |conn, leaves| {
-        Box::pin(async move {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM redteam_runs WHERE id = ?")
-                .bind(&row.record.id)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if exists.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "red-team run {} is already recorded",
-                    row.record.id
-                )));
-            }
-            insert(&mut *conn, &row, leaves[0].0).await
-        })
-    });
-    let leaves = ledger.append_prepared(vec![prepared], Some(hook)).await?;
-    Ok(RedteamRun {
-        leaf: leaves.first().map(|l| l.0).unwrap_or_default(),
-        ..run
-    })
+    let (run, leaf) = crate::run_records::append_run(
+        ledger,
+        actor,
+        REDTEAM_COMPLETED,
+        "redteam",
+        &record.id,
+        &record.target_key,
+        &record,
+        |time| RedteamRun {
+            record: record.clone(),
+            dir: dir.to_owned(),
+            leaf: 0,
+            completed: time,
+        },
+        crate::run_records::RunTable {
+            table: "redteam_runs",
+            what: "red-team run",
+            insert: insert_row,
+        },
+    )
+    .await?;
+    Ok(RedteamRun { leaf, ..run })
+}
+
+/// [`insert`] as the boxed future the run-record helper takes.
+fn insert_row<'c>(
+    conn: &'c mut sqlx::SqliteConnection,
+    run: &'c RedteamRun,
+    leaf: u64,
+) -> crate::run_records::RowFuture<'c> {
+    Box::pin(insert(conn, run, leaf))
 }
 
 async fn insert(
