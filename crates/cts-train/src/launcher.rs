@@ -1,6 +1,7 @@
 //! `--launcher accelerate`: the command and the documented Accelerate
 //! (DeepSpeed ZeRO-2) configuration for running the same runner script
-//! across the GPUs of one machine. CTS prints it; it does not run it.
+//! across the GPUs of one machine. CTS prints it, or with `--run` runs it
+//! and records the result like a local run.
 
 use std::str::FromStr;
 
@@ -11,7 +12,7 @@ use crate::TrainError;
 pub enum Launcher {
     /// This machine, `python runner.py` (CPU or one GPU).
     Local,
-    /// Printed `accelerate launch` command for a multi-GPU machine.
+    /// `accelerate launch` for a multi-GPU machine: printed, or run with `--run`.
     Accelerate,
 }
 
@@ -28,8 +29,27 @@ impl FromStr for Launcher {
     }
 }
 
-/// The Accelerate config file written beside the runner.
-pub fn accelerate_config(num_processes: u32) -> String {
+/// The Accelerate config file written beside the runner. `gpus == 0` writes
+/// a one-process CPU config: the same launcher, runner and recording path,
+/// runnable on any machine (how CTS checks that path without a GPU).
+pub fn accelerate_config(gpus: u32) -> String {
+    if gpus == 0 {
+        return "# Accelerate config written by `cts train --launcher accelerate --gpus 0`.\n\
+# One CPU process, no DeepSpeed: checks the Accelerate path on a machine\n\
+# without GPUs. On a GPU machine give --gpus N for the DeepSpeed config.\n\
+compute_environment: LOCAL_MACHINE\n\
+distributed_type: 'NO'\n\
+mixed_precision: 'no'\n\
+machine_rank: 0\n\
+num_machines: 1\n\
+num_processes: 1\n\
+main_training_function: main\n\
+rdzv_backend: static\n\
+same_network: true\n\
+use_cpu: true\n"
+            .to_owned();
+    }
+    let num_processes = gpus;
     format!(
         "# Accelerate config written by `cts train --launcher accelerate`.\n\
 # One machine, {num_processes} GPU processes, DeepSpeed ZeRO stage 2 (optimizer\n\
@@ -78,6 +98,14 @@ mod tests {
         assert!(c.contains("distributed_type: DEEPSPEED"));
         assert!(c.contains("num_processes: 8"));
         assert!(c.contains("  zero_stage: 2"));
+    }
+
+    #[test]
+    fn zero_gpus_is_one_cpu_process_without_deepspeed() {
+        let c = accelerate_config(0);
+        assert!(c.contains("use_cpu: true"));
+        assert!(c.contains("num_processes: 1"));
+        assert!(!c.contains("DEEPSPEED"));
     }
 
     #[test]

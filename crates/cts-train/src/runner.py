@@ -15,7 +15,14 @@ CONFIG_FORMAT = "cts-train-config/1"
 PROGRESS = sys.stdout
 
 
+# Under `accelerate launch` with several processes only the main one reports,
+# writes shared files, merges and converts.
+IS_MAIN = int(os.environ.get("RANK", "0")) == 0
+
+
 def emit(event, **fields):
+    if not IS_MAIN:
+        return
     PROGRESS.write(json.dumps({"event": event, **fields}) + "\n")
     PROGRESS.flush()
 
@@ -63,18 +70,24 @@ def main():
     # 2. Rewrite as plain safetensors + a config without quantization_config:
     # a model that keeps the GGUF quantization config cannot be trained or saved.
     emit("stage", name="dequantize")
+    from accelerate import PartialState
+
+    procs = PartialState()
     plain = os.path.join(work, "base-hf")
-    os.makedirs(plain, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in qmodel.state_dict().items()}
-    if getattr(qmodel.config, "tie_word_embeddings", False):
-        state.pop("lm_head.weight", None)
-    save_file(state, os.path.join(plain, "model.safetensors"), metadata={"format": "pt"})
-    conf = qmodel.config.to_dict()
-    conf.pop("quantization_config", None)
-    with open(os.path.join(plain, "config.json"), "w", encoding="utf-8") as f:
-        json.dump(conf, f, indent=2)
-    tok.save_pretrained(plain)
-    del qmodel, state
+    if procs.is_main_process:
+        os.makedirs(plain, exist_ok=True)
+        state = {k: v.detach().contiguous() for k, v in qmodel.state_dict().items()}
+        if getattr(qmodel.config, "tie_word_embeddings", False):
+            state.pop("lm_head.weight", None)
+        save_file(state, os.path.join(plain, "model.safetensors"), metadata={"format": "pt"})
+        conf = qmodel.config.to_dict()
+        conf.pop("quantization_config", None)
+        with open(os.path.join(plain, "config.json"), "w", encoding="utf-8") as f:
+            json.dump(conf, f, indent=2)
+        tok.save_pretrained(plain)
+        del state
+    del qmodel
+    procs.wait_for_everyone()
     model = AutoModelForCausalLM.from_pretrained(plain, dtype=torch.float32)
 
     # 3. The release's training split, only the columns the trainer reads.
@@ -136,7 +149,10 @@ def main():
          samples_per_second=m.get("train_samples_per_second", 0.0),
          tokens=int(trainer.state.num_input_tokens_seen or 0), loss=last_loss)
 
-    # 4. Merge LoRA and save plain Hugging Face weights.
+    # 4. Merge LoRA and save plain Hugging Face weights (the main process;
+    # ZeRO-2 keeps full weights on every process).
+    if not trainer.accelerator.is_main_process:
+        return
     emit("stage", name="merge")
     model = trainer.model
     if peft_config is not None:

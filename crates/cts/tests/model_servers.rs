@@ -2,7 +2,7 @@
 //! `cts serve-model` answers the official `openai` Python client, and
 //! `cts generate` runs against `llama-cpp-python`'s OpenAI-compatible server
 //! serving the same default GGUF. Both need the Python environment that
-//! `scripts/test` creates (`target/pyenv`, or `$CTS_PYENV`).
+//! `scripts/test` creates (`~/.cache/cts/pyenv-test`, or `$CTS_PYENV`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -16,7 +16,12 @@ fn cts() -> Command {
 fn python() -> PathBuf {
     let env = std::env::var_os("CTS_PYENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/pyenv"));
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            home.join(".cache/cts/pyenv-test")
+        });
     let py = env.join("bin/python");
     assert!(
         py.exists(),

@@ -83,8 +83,8 @@ fn train_env() -> PathBuf {
     let Some(env) = std::env::var_os("CTS_TRAINENV") else {
         panic!(
             "CTS_TRAINENV is not set: this test trains with TRL in the managed training \
-             environment. Run scripts/test, or `CTS_TRAINENV=target/trainenv cts train \
-             --prepare-env` and set CTS_TRAINENV to that folder."
+             environment. Run scripts/test, or `cts train --prepare-env` (it creates ~/.cache/cts/trainenv) \
+             and set CTS_TRAINENV to that folder."
         );
     };
     let env = PathBuf::from(env);
@@ -311,6 +311,11 @@ async fn sft_run_trains_converts_loads_and_is_traced_back() {
     ));
     assert_eq!(lineage["runs"][0][0]["output_key"], sha.as_str());
     assert_eq!(lineage["runs"][0][0]["id"], report["run"]["id"]);
+    assert_eq!(
+        lineage["runs"][0][1]["included"], true,
+        "cts train signs a checkpoint over its own event: {}",
+        lineage["runs"][0][1]
+    );
     assert_eq!(lineage["releases"][0][1]["included"], true);
     assert!(!lineage["reviewers"].as_object().unwrap().is_empty());
 

@@ -41,7 +41,7 @@ pub enum BenchCommand {
         /// Tokens to generate per sequence.
         #[arg(long, default_value_t = 128)]
         tokens: u32,
-        /// Python with llama-cpp-python (default: $CTS_PYENV/bin/python, else target/pyenv/bin/python).
+        /// Python with llama-cpp-python (default: $CTS_PYENV/bin/python, else ~/.cache/cts/pyenv-test/bin/python, what scripts/test creates).
         #[arg(long)]
         python: Option<std::path::PathBuf>,
         /// Repetitions (the median is reported).
@@ -800,7 +800,12 @@ async fn bench_generate(
     let python = python.unwrap_or_else(|| {
         std::env::var_os("CTS_PYENV")
             .map_or_else(
-                || std::path::PathBuf::from("target/pyenv"),
+                || {
+                    std::env::var_os("HOME")
+                        .map(std::path::PathBuf::from)
+                        .unwrap_or_default()
+                        .join(".cache/cts/pyenv-test")
+                },
                 std::path::PathBuf::from,
             )
             .join("bin/python")

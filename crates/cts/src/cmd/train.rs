@@ -11,7 +11,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use cts_store::releases::{find_release, record_training, NewTrainingRun, Release, TrainingRun};
 use cts_train::config::{DigestedFile, CONFIG_FORMAT};
-use cts_train::env::{check_script, CONVERTER_DIR, CONVERTER_IN_SDIST, CONVERTER_SDIST, PACKAGES};
+use cts_train::env::{
+    check_script, CONVERTER_DIR, CONVERTER_IN_SDIST, CONVERTER_SDIST, DEEPSPEED_PIN, PACKAGES,
+};
 use cts_train::launcher::{accelerate_command, accelerate_config, Launcher};
 use cts_train::runner::{runner_sha256, CONFIG_FILE, RUNNER_FILE, RUNNER_PY};
 use cts_train::{Hyperparameters, Method, ProgressEvent, TrainError, TrainerConfig};
@@ -41,12 +43,15 @@ pub struct TrainArgs {
     /// Optimizer steps (overrides the config file).
     #[arg(long)]
     max_steps: Option<u32>,
-    /// local (run here) or accelerate (print the multi-GPU command and write its config; run nothing).
+    /// local (run here) or accelerate (write the Accelerate config and print the multi-GPU command; with --run, run it).
     #[arg(long, default_value = "local")]
     launcher: String,
-    /// GPU processes for --launcher accelerate.
+    /// GPU processes for --launcher accelerate (DeepSpeed ZeRO-2); 0 = one CPU process without DeepSpeed.
     #[arg(long, default_value_t = 8)]
     gpus: u32,
+    /// With --launcher accelerate: run the command here and record the result like a local run.
+    #[arg(long)]
+    run: bool,
     /// Only create (or check) the managed Python environment, then exit.
     #[arg(long)]
     prepare_env: bool,
@@ -234,6 +239,8 @@ struct TrainReport {
 #[derive(Debug, serde::Serialize)]
 struct LaunchPlan {
     command: String,
+    /// Packages to add to the managed environment first (DeepSpeed on GPUs).
+    requires: Vec<String>,
     accelerate_config: String,
     trainer_config: String,
     config_sha256: String,
@@ -303,6 +310,9 @@ pub async fn run(args: TrainArgs, project: Option<&Path>, out: &Output) -> Resul
     // Everything that can be refused is refused before anything runs.
     let method: Method = args.method.as_deref().unwrap_or_default().parse()?;
     let launcher: Launcher = args.launcher.parse()?;
+    if args.run && launcher == Launcher::Local {
+        anyhow::bail!("--run goes with --launcher accelerate (a local run always runs)");
+    }
     let given = args.release.unwrap_or_default();
     let project = Project::find(project)?;
     let ledger = project.open_ledger().await?;
@@ -393,37 +403,59 @@ pub async fn run(args: TrainArgs, project: Option<&Path>, out: &Output) -> Resul
     std::fs::write(&runner_path, RUNNER_PY)
         .with_context(|| format!("writing {}", runner_path.display()))?;
 
+    let python = env.join("bin/python");
+    let mut command = tokio::process::Command::new(&python);
     if launcher == Launcher::Accelerate {
         let yaml = output.join("accelerate.yaml");
         std::fs::write(&yaml, accelerate_config(args.gpus))
             .with_context(|| format!("writing {}", yaml.display()))?;
         let plan = LaunchPlan {
             command: accelerate_command(
-                &env.join("bin/python").display().to_string(),
+                &python.display().to_string(),
                 &yaml.display().to_string(),
                 &runner_path.display().to_string(),
                 &config_path.display().to_string(),
             ),
+            requires: if args.gpus > 0 {
+                vec![DEEPSPEED_PIN.to_owned()]
+            } else {
+                Vec::new()
+            },
             accelerate_config: yaml.display().to_string(),
             trainer_config: config_path.display().to_string(),
             config_sha256: config.digest(),
         };
-        out.emit(&plan, || {
-            format!(
-                "Not run. On a machine with {} GPUs and the environment of `cts train --prepare-env` \
-                 (plus deepspeed), run:\n  {}\nThe Accelerate config ({}) is documented inline. \
-                 Record the result with `cts training record`.\n",
-                args.gpus, plan.command, plan.accelerate_config
-            )
-        });
-        return Ok(ExitCode::SUCCESS);
+        if !args.run {
+            out.emit(&plan, || {
+                let setup = if plan.requires.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "  {} -m pip install {}\n",
+                        python.display(),
+                        plan.requires.join(" ")
+                    )
+                };
+                format!(
+                    "Not run. On a machine with {} GPUs, with the environment of \
+                     `cts train --prepare-env`, run:\n{setup}  {}\nor the same `cts train` with \
+                     --run, which also records the result. The Accelerate config ({}) is \
+                     documented inline.\n",
+                    args.gpus, plan.command, plan.accelerate_config
+                )
+            });
+            return Ok(ExitCode::SUCCESS);
+        }
+        command
+            .args(["-m", "accelerate.commands.launch", "--config_file"])
+            .arg(&yaml);
     }
 
     let environment = ensure_env(&env).await?;
     let log_path = output.join("train.log");
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
-    let mut child = tokio::process::Command::new(env.join("bin/python"))
+    let mut child = command
         .arg(&runner_path)
         .arg(&config_path)
         .stdin(Stdio::null())
@@ -432,7 +464,7 @@ pub async fn run(args: TrainArgs, project: Option<&Path>, out: &Output) -> Resul
         .env("PYTHONUNBUFFERED", "1")
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("starting {}", env.join("bin/python").display()))?;
+        .with_context(|| format!("starting {}", python.display()))?;
     let stdout = child.stdout.take().context("the runner's stdout")?;
     let bar = out.progress(config.hyperparameters.max_steps as u64, "load");
     let mut lines = tokio::io::BufReader::new(stdout).lines();
@@ -547,6 +579,7 @@ pub async fn run(args: TrainArgs, project: Option<&Path>, out: &Output) -> Resul
                 "seed": config.hyperparameters.seed,
                 "versions": versions,
                 "runner_sha256": runner_sha256(),
+                "launcher": args.launcher,
                 "tokens": tokens, "train_runtime_s": train_runtime,
             }),
             output_key: gguf_sha256.clone(),
@@ -555,6 +588,9 @@ pub async fn run(args: TrainArgs, project: Option<&Path>, out: &Output) -> Resul
         },
     )
     .await?;
+    // Sign a checkpoint over the new event, so that `cts lineage` and an
+    // auditor's proof cover it at once rather than "after the latest checkpoint".
+    ledger.checkpoint(project.signer()?).await?;
     let report = TrainReport {
         config_sha256: run.config_sha256.clone(),
         run,
