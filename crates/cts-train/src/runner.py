@@ -140,6 +140,11 @@ def main():
     trainer = trainer_cls(model=model, args=args, train_dataset=ds,
                           processing_class=tok, peft_config=peft_config,
                           callbacks=[Progress()])
+    kept = len(trainer.train_dataset)
+    if kept == 0:
+        sys.exit(f"{cfg['train_file']['path']}: the trainer dropped all {len(ds)} examples "
+                 f"(every prompt is longer than max_length = {hp['max_length']} tokens); "
+                 f"raise max_length in the --config file")
     emit("stage", name="train")
     result = trainer.train()
     m = result.metrics
