@@ -104,25 +104,37 @@ fn io_err<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(io::Error) ->
     }
 }
 
-/// The model cache: `$CTS_MODEL_CACHE`, else `$XDG_CACHE_HOME/cts/models`,
-/// else `~/.cache/cts/models` (the system temp dir if there is no home).
-pub fn default_cache_dir() -> PathBuf {
+/// CTS's cache folder: `$XDG_CACHE_HOME/cts`, else `~/.cache/cts` (the
+/// system temp dir's `cts` if there is no home). The model cache, the
+/// training environment and the test environment live under it.
+pub fn cache_root() -> PathBuf {
     let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(dir) = non_empty("CTS_MODEL_CACHE") {
-        return PathBuf::from(dir);
-    }
     if let Some(xdg) = non_empty("XDG_CACHE_HOME").map(PathBuf::from) {
         // The XDG spec says relative values are to be ignored.
         if xdg.is_absolute() {
-            return xdg.join("cts").join("models");
+            return xdg.join("cts");
         }
     }
     match non_empty("HOME") {
-        Some(home) => PathBuf::from(home)
-            .join(".cache")
-            .join("cts")
-            .join("models"),
-        None => std::env::temp_dir().join("cts").join("models"),
+        Some(home) => PathBuf::from(home).join(".cache").join("cts"),
+        None => std::env::temp_dir().join("cts"),
+    }
+}
+
+/// The Python environment `scripts/test` creates for the test peers
+/// (llama-cpp-python's server, the `openai` client, the statistics
+/// references): `$CTS_PYENV`, else `cache_root()/pyenv-test`.
+pub fn test_pyenv_dir() -> PathBuf {
+    std::env::var_os("CTS_PYENV")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| cache_root().join("pyenv-test"), PathBuf::from)
+}
+
+/// The model cache: `$CTS_MODEL_CACHE`, else `cache_root()/models`.
+pub fn default_cache_dir() -> PathBuf {
+    match std::env::var_os("CTS_MODEL_CACHE").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => cache_root().join("models"),
     }
 }
 

@@ -2,7 +2,7 @@
 //! llama-cpp-python's own numbers on the same GGUF (the default model), with
 //! and without prefix sharing, and the HTTP backend against llama-cpp-python's
 //! OpenAI-compatible server on loopback. Needs the Python environment that
-//! `scripts/test` creates (`~/.cache/cts/pyenv-test`, or `$CTS_PYENV`).
+//! `scripts/test` creates (`cts_llama::fetch::test_pyenv_dir()`).
 //!
 //! The clinical items below are synthetic, written for these tests; no
 //! patient data.
@@ -48,14 +48,7 @@ fn model() -> &'static LocalModel {
 }
 
 fn python() -> PathBuf {
-    let env = std::env::var_os("CTS_PYENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_default();
-            home.join(".cache/cts/pyenv-test")
-        });
+    let env = cts_llama::fetch::test_pyenv_dir();
     let py = env.join("bin/python");
     assert!(
         py.exists(),

@@ -21,14 +21,14 @@ pub const PACKAGES: &[&str] = &[
     "sentencepiece==0.2.3",
 ];
 
-/// The source distribution that vendors llama.cpp's `convert_hf_to_gguf.py`
-/// (and the `gguf-py` it imports), the same version the test environment
-/// builds llama.cpp from.
 /// DeepSpeed for `--launcher accelerate` on GPUs (ZeRO-2). Not installed by
 /// `--prepare-env`: it is only useful on a CUDA machine, where the printed
 /// plan tells the user to add it to the managed environment.
 pub const DEEPSPEED_PIN: &str = "deepspeed==0.19.8";
 
+/// The source distribution that vendors llama.cpp's `convert_hf_to_gguf.py`
+/// (and the `gguf-py` it imports), the same version the test environment
+/// builds llama.cpp from.
 pub const CONVERTER_SDIST: &str = "llama-cpp-python==0.3.16";
 
 /// The converter inside the unpacked source distribution.

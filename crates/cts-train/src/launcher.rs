@@ -49,10 +49,9 @@ same_network: true\n\
 use_cpu: true\n"
             .to_owned();
     }
-    let num_processes = gpus;
     format!(
         "# Accelerate config written by `cts train --launcher accelerate`.\n\
-# One machine, {num_processes} GPU processes, DeepSpeed ZeRO stage 2 (optimizer\n\
+# One machine, {gpus} GPU processes, DeepSpeed ZeRO stage 2 (optimizer\n\
 # state and gradients sharded across GPUs; weights replicated, which suits\n\
 # models that fit one GPU). For larger models set zero_stage: 3 and\n\
 # zero3_init_flag: true. Mixed precision bf16 needs Ampere or newer GPUs.\n\
@@ -68,7 +67,7 @@ deepspeed_config:\n\
 mixed_precision: bf16\n\
 machine_rank: 0\n\
 num_machines: 1\n\
-num_processes: {num_processes}\n\
+num_processes: {gpus}\n\
 main_training_function: main\n\
 rdzv_backend: static\n\
 same_network: true\n\

@@ -16,8 +16,9 @@ PROGRESS = sys.stdout
 
 
 # Under `accelerate launch` with several processes only the main one reports,
-# writes shared files, merges and converts.
-IS_MAIN = int(os.environ.get("RANK", "0")) == 0
+# writes shared files, merges and converts; main() sets this from
+# Accelerate's process state.
+IS_MAIN = True
 
 
 def emit(event, **fields):
@@ -40,6 +41,12 @@ def main():
     out = cfg["output_dir"]
     work = os.path.join(out, "work")
     os.makedirs(work, exist_ok=True)
+
+    global IS_MAIN
+    from accelerate import PartialState
+
+    procs = PartialState()
+    IS_MAIN = procs.is_main_process
 
     import torch
     import transformers
@@ -70,11 +77,8 @@ def main():
     # 2. Rewrite as plain safetensors + a config without quantization_config:
     # a model that keeps the GGUF quantization config cannot be trained or saved.
     emit("stage", name="dequantize")
-    from accelerate import PartialState
-
-    procs = PartialState()
     plain = os.path.join(work, "base-hf")
-    if procs.is_main_process:
+    if IS_MAIN:
         os.makedirs(plain, exist_ok=True)
         state = {k: v.detach().contiguous() for k, v in qmodel.state_dict().items()}
         if getattr(qmodel.config, "tie_word_embeddings", False):
@@ -156,7 +160,7 @@ def main():
 
     # 4. Merge LoRA and save plain Hugging Face weights (the main process;
     # ZeRO-2 keeps full weights on every process).
-    if not trainer.accelerator.is_main_process:
+    if not IS_MAIN:
         return
     emit("stage", name="merge")
     model = trainer.model

@@ -2,7 +2,7 @@
 //! `cts serve-model` answers the official `openai` Python client, and
 //! `cts generate` runs against `llama-cpp-python`'s OpenAI-compatible server
 //! serving the same default GGUF. Both need the Python environment that
-//! `scripts/test` creates (`~/.cache/cts/pyenv-test`, or `$CTS_PYENV`).
+//! `scripts/test` creates (`cts_llama::fetch::test_pyenv_dir()`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,14 +14,7 @@ fn cts() -> Command {
 }
 
 fn python() -> PathBuf {
-    let env = std::env::var_os("CTS_PYENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_default();
-            home.join(".cache/cts/pyenv-test")
-        });
+    let env = cts_llama::fetch::test_pyenv_dir();
     let py = env.join("bin/python");
     assert!(
         py.exists(),

@@ -797,19 +797,7 @@ async fn bench_generate(
                 .await??
         }
     };
-    let python = python.unwrap_or_else(|| {
-        std::env::var_os("CTS_PYENV")
-            .map_or_else(
-                || {
-                    std::env::var_os("HOME")
-                        .map(std::path::PathBuf::from)
-                        .unwrap_or_default()
-                        .join(".cache/cts/pyenv-test")
-                },
-                std::path::PathBuf::from,
-            )
-            .join("bin/python")
-    });
+    let python = python.unwrap_or_else(|| cts_llama::fetch::test_pyenv_dir().join("bin/python"));
     anyhow::ensure!(
         python.exists(),
         "{} not found: create it as scripts/test does, or pass --python",
