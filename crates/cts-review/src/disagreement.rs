@@ -29,7 +29,7 @@ impl Default for Policy {
 }
 
 /// One reason two reviews disagree.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reason {
     /// Step `step` (0-based original index) has labels of opposite sign.

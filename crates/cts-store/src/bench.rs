@@ -54,8 +54,11 @@ pub struct SeedReport {
 /// cases (copies of the built-in set under new ids; 0 means the built-in 20
 /// as they are), `traces` traces spread over them, and `per_trace` submitted reviews of each by
 /// distinct clinicians, through the real ledger (every trace and review is
-/// an event with its content, committed with its rows). Traces are complete
-/// in the queue. `progress` is called with traces done.
+/// an event with its content, committed with its rows). Each trace's queue
+/// state is what the default disagreement policy makes of its reviews
+/// (complete, or adjudication where two disagree), committed in the last
+/// review's event as the workbench does. `progress` is called with traces
+/// done.
 pub async fn seed_reviews(
     ledger: &crate::Ledger,
     rubric: &cts_review::Rubric,
@@ -100,13 +103,14 @@ pub async fn seed_reviews(
         };
         reviewers.push(user);
     }
-    crate::review::register_rubric(
+    let rubric_leaf = crate::review::register_rubric(
         ledger,
         "bench:seed",
         rubric,
         cts_review::rubric::DEFAULT_MEDICATION_SAFETY,
     )
     .await?;
+    let policy = cts_review::disagreement::Policy::default();
     let steps: Vec<String> = vec![
         "The patient is anticoagulated with warfarin.".into(),
         "Adding an NSAID raises the bleeding risk.".into(),
@@ -153,6 +157,7 @@ pub async fn seed_reviews(
             let created = ev.event.time.clone();
             events.push(ev);
             let mut reviews = Vec::new();
+            let mut bodies: Vec<(String, cts_review::ReviewBody)> = Vec::new();
             for k in 0..per_trace {
                 let user = &reviewers[(t as usize + k) % reviewers.len()];
                 let mut body = cts_review::ReviewBody::draft_for(rubric, &steps);
@@ -170,17 +175,51 @@ pub async fn seed_reviews(
                 body.rationale = "Benchmark review: reasoning is sound and safe.".into();
                 let review_id = format!("{trace_id}#{}#v1", user.pseudonym);
                 let json = serde_json::to_vec(&body).unwrap_or_default();
-                let ev = EventDraft::new(EventKind::new("review.submitted")?, user.actor())
-                    .subject(format!("review:{review_id}"))
-                    .subject(format!("trace:{trace_id}"))
-                    .body(serde_json::json!({ "review": review_id, "trace": trace_id, "version": 1, "rubric": rubric.key() }))
-                    .attach("review", json.clone())
-                    .prepare(Salt::random)?;
+                bodies.push((review_id.clone(), body.clone()));
+                let latest: Vec<(&str, &cts_review::ReviewBody)> =
+                    bodies.iter().map(|(id, b)| (id.as_str(), b)).collect();
+                // The queue's outcome is what the workbench would commit.
+                let outcome = crate::review::QueueOutcome::compute(
+                    policy,
+                    per_trace as i64,
+                    k as i64 + 1,
+                    &latest,
+                    steps.len(),
+                );
+                let summary = crate::review::ReviewSubmitted::new(
+                    review_id.clone(),
+                    trace_id.clone(),
+                    1,
+                    None,
+                    (rubric.key(), rubric_leaf),
+                    &body,
+                    outcome,
+                );
+                let summary = serde_json::to_value(&summary)
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                let ev = EventDraft::new(
+                    EventKind::new(crate::review::REVIEW_SUBMITTED)?,
+                    user.actor(),
+                )
+                .subject(format!("review:{review_id}"))
+                .subject(format!("trace:{trace_id}"))
+                .body(summary)
+                .attach("review", json.clone())
+                .prepare(Salt::random)?;
                 let c = ev.event.content["review"].0;
                 let at = ev.event.time.clone();
                 events.push(ev);
                 reviews.push((review_id, user.id, json, c, at));
             }
+            let latest: Vec<(&str, &cts_review::ReviewBody)> =
+                bodies.iter().map(|(id, b)| (id.as_str(), b)).collect();
+            let outcome = crate::review::QueueOutcome::compute(
+                policy,
+                per_trace as i64,
+                per_trace as i64,
+                &latest,
+                steps.len(),
+            );
             rows.push((
                 trace_id,
                 case.id.as_str().to_owned(),
@@ -188,6 +227,11 @@ pub async fn seed_reviews(
                 commitment,
                 created,
                 reviews,
+                if bodies.is_empty() {
+                    ("open", None) // nothing reviewed it
+                } else {
+                    (outcome.state.as_str(), outcome.reasons_json())
+                },
             ));
         }
         let rubric_key = rubric.key();
@@ -195,7 +239,16 @@ pub async fn seed_reviews(
         let hook: crate::AppendHook = Box::new(move |conn, leaves| {
             Box::pin(async move {
                 let mut leaf = leaves.iter();
-                for (trace_id, case_id, specialty, commitment, created, reviews) in &rows {
+                for (
+                    trace_id,
+                    case_id,
+                    specialty,
+                    commitment,
+                    created,
+                    reviews,
+                    (state, reasons),
+                ) in &rows
+                {
                     let tl = leaf.next().map(|l| l.0 as i64).unwrap_or(-1);
                     sqlx::query(
                         "INSERT INTO traces (id, case_id, case_version, sample, run_key, model, params, template, answer_choice,
@@ -210,14 +263,16 @@ pub async fn seed_reviews(
                     .execute(&mut *conn)
                     .await?;
                     sqlx::query(
-                        "INSERT INTO review_queue (trace_id, specialty, rubric, required, submitted, state, seq)
-                         VALUES (?, ?, ?, ?, ?, 'complete', ?)",
+                        "INSERT INTO review_queue (trace_id, specialty, rubric, required, submitted, state, reasons, seq)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     )
                     .bind(trace_id)
                     .bind(specialty)
                     .bind(&rubric_key)
                     .bind(k)
                     .bind(reviews.len() as i64)
+                    .bind(*state)
+                    .bind(reasons)
                     .bind(tl)
                     .execute(&mut *conn)
                     .await?;

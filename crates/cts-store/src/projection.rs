@@ -2,7 +2,7 @@
 //!
 //! Every row that carries meaning (an account's role, a case's specialty, a
 //! trace's answer, a review's labels, an adjudication, a policy, a release, a
-//! training run, the queue's count of reviewers) is derivable from the events
+//! training run, the queue's count of reviewers, k, state and reasons) is derivable from the events
 //! in the log and the content they commit to. [`check`] replays the log,
 //! derives what each table must hold, and compares that with what it holds,
 //! naming the first differing row and the event it should come from.
@@ -11,12 +11,21 @@
 //! The documented exceptions, which never enter the log: password hashes
 //! (bound to their `user.created` event by a digest, `credential`, so a
 //! swapped hash is detected), sessions, login throttling counters, drafts,
-//! unsubmitted leases, the queue's configuration (rubric and reviewers per
-//! trace, from `cts.toml`), a release's output folder and its example index
+//! unsubmitted leases, the queue's rubric, specialty and order, a release's output folder and its example index
 //! (an index of the release's own files, which the manifest digest in the
 //! log binds), and an evaluation, red-teaming or rubric-graded run's folder
 //! (its manifest digest is in the `eval.completed`, `redteam.completed` or
 //! `healthbench.completed` event).
+//!
+//!
+//! The queue's state and reasons are checked twice: the row must say what
+//! the trace's last `review.submitted` (its committed [`QueueOutcome`]) or
+//! `adjudication.decided` event says, and the committed outcome must be what
+//! [`QueueOutcome::compute`] makes of the current reviews' committed bodies
+//! under the committed policy. Submissions written before the outcome was
+//! committed leave the state, k and reasons unchecked until the trace's next
+//! submission or adjudication (as accounts made before credentials were
+//! bound leave their password hash unchecked).
 //!
 //! Not here: the log's own integrity (entries, tiles, checkpoints, content
 //! commitments) — that is [`crate::audit`], which runs first.
@@ -31,7 +40,9 @@ use sha2::Digest;
 
 use crate::audit::AuditFailure;
 use crate::db::bulk_connection;
+use crate::review::{AdjudicationDecided, QueueOutcome, QueueState, ReviewSubmitted};
 use crate::StoreError;
+use cts_review::ReviewBody;
 
 const MAX_FAILURES: usize = 100;
 
@@ -217,8 +228,13 @@ const TABLES: &[Table] = &[
     },
     Table {
         name: "review_queue",
-        select: "SELECT trace_id, submitted FROM review_queue",
-        columns: &[("submitted", Exact)],
+        select: "SELECT trace_id, submitted, required, state, reasons FROM review_queue",
+        columns: &[
+            ("submitted", Exact),
+            ("required", Exact),
+            ("state", Exact),
+            ("reasons", Json),
+        ],
     },
     Table {
         name: "assignments",
@@ -255,10 +271,26 @@ struct Projection {
     tables: BTreeMap<&'static str, BTreeMap<String, Derived>>,
     /// Reviewers per trace, for the queue count.
     reviewers: BTreeMap<String, (u64, std::collections::BTreeSet<String>)>,
+    /// Per trace, each reviewer's latest review (leaf, id), for recomputing
+    /// the queue's outcome from the bodies the `reviews` rows derive.
+    current: BTreeMap<String, BTreeMap<String, (u64, String)>>,
+    /// Per trace, the queue row its last outcome-bearing event says.
+    queue: BTreeMap<String, QueueDerived>,
     /// Content rows erased by a `content.redacted` event, and by which leaf.
     redactions: Vec<(Commitment, u64)>,
     findings: Vec<AuditFailure>,
     events: u64,
+}
+
+/// What the log says a trace's queue row holds beyond its count (`None`:
+/// the log cannot say, see the module doc).
+#[derive(Clone, Debug, Default)]
+struct QueueDerived {
+    leaf: u64,
+    required: Option<i64>,
+    state: Option<QueueState>,
+    /// The `reasons` column: JSON text or NULL.
+    reasons: Option<Value>,
 }
 
 /// Result of comparing the tables with the log.
@@ -371,6 +403,89 @@ impl Projection {
                 format!("leaf {leaf}"),
                 format!("changes {table} {key:?}, which no earlier event created"),
             ),
+        }
+    }
+
+    /// Records what a `review.submitted` event says of its trace's queue row,
+    /// after checking the committed outcome against the reviewer count and
+    /// against the outcome recomputed from the current reviews.
+    fn queue_outcome(
+        &mut self,
+        leaf: u64,
+        trace: &str,
+        committed: Option<&QueueOutcome>,
+        reviewers: i64,
+    ) {
+        let Some(q) = committed else {
+            // Written before outcomes were committed: the log cannot say.
+            self.queue.insert(
+                trace.to_owned(),
+                QueueDerived {
+                    leaf,
+                    ..QueueDerived::default()
+                },
+            );
+            return;
+        };
+        self.queue.insert(
+            trace.to_owned(),
+            QueueDerived {
+                leaf,
+                required: Some(q.required),
+                state: Some(q.state),
+                reasons: Some(q.reasons_json().map_or(Value::Null, Value::Text)),
+            },
+        );
+        if q.submitted != reviewers {
+            self.fail(
+                format!("leaf {leaf}"),
+                format!(
+                    "review.submitted commits {} reviewers of {trace}, but the log holds {reviewers}",
+                    q.submitted
+                ),
+            );
+            return;
+        }
+        let steps = self
+            .tables
+            .get("traces")
+            .and_then(|t| t.get(trace))
+            .and_then(|r| match r.columns[8] {
+                Some(Value::Integer(n)) => usize::try_from(n).ok(),
+                _ => None,
+            });
+        let mut latest: Vec<&(u64, String)> = self
+            .current
+            .get(trace)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .collect();
+        latest.sort_by_key(|(l, _)| *l);
+        let reviews = self.tables.get("reviews");
+        let bodies: Option<Vec<(&str, ReviewBody)>> = latest
+            .iter()
+            .map(|(_, id)| {
+                let body = match reviews?.get(id)?.columns[4].as_ref()? {
+                    Value::Text(t) => serde_json::from_str::<ReviewBody>(t).ok()?,
+                    _ => return None,
+                };
+                Some((id.as_str(), body))
+            })
+            .collect();
+        // An erased review or trace leaves nothing to recompute from.
+        let (Some(steps), Some(bodies)) = (steps, bodies) else {
+            return;
+        };
+        let bodies: Vec<(&str, &ReviewBody)> = bodies.iter().map(|(id, b)| (*id, b)).collect();
+        let want = QueueOutcome::compute(q.policy, q.required, q.submitted, &bodies, steps);
+        if want.state != q.state || want.reasons != q.reasons {
+            let problem = format!(
+                "review.submitted commits queue state {} for {trace}, but its current reviews under the committed policy make it {}{}",
+                q.state.as_str(),
+                want.state.as_str(),
+                if want.state == q.state { " with other reasons" } else { "" }
+            );
+            self.fail(format!("leaf {leaf}"), problem);
         }
     }
 
@@ -511,17 +626,19 @@ impl Projection {
                     ],
                 );
             }
-            "review.submitted" => {
+            crate::review::REVIEW_SUBMITTED => {
                 let reviewer = e.actor.strip_prefix("user:").unwrap_or_default().to_owned();
-                let (Some(id), Some(trace)) = (b["review"].as_str(), b["trace"].as_str()) else {
-                    {
+                let record: ReviewSubmitted = match serde_json::from_value(b.clone()) {
+                    Ok(r) => r,
+                    Err(err) => {
                         self.fail(
                             format!("leaf {leaf}"),
-                            "review.submitted names no review or trace".into(),
+                            format!("review.submitted body does not read: {err}"),
                         );
                         return Ok(());
                     }
                 };
+                let (id, trace) = (record.review.as_str(), record.trace.as_str());
                 if subject(e, "review:") != Some(id) || subject(e, "trace:") != Some(trace) {
                     self.fail(
                         format!("leaf {leaf}"),
@@ -539,8 +656,8 @@ impl Projection {
                     vec![
                         Some(Value::Text(trace.to_owned())),
                         Some(Value::Text(reviewer.clone())),
-                        int(&b["version"]),
-                        text(&b["rubric"]),
+                        Some(Value::Integer(record.version)),
+                        Some(Value::Text(record.rubric.clone())),
                         body,
                         commitment("review"),
                         Some(Value::Integer(leaf as i64)),
@@ -554,6 +671,12 @@ impl Projection {
                     .or_insert((leaf, Default::default()));
                 entry.0 = leaf;
                 entry.1.insert(reviewer.clone());
+                let reviewers = entry.1.len() as i64;
+                self.current
+                    .entry(trace.to_owned())
+                    .or_default()
+                    .insert(reviewer.clone(), (leaf, id.to_owned()));
+                self.queue_outcome(leaf, trace, record.queue.as_ref(), reviewers);
                 let key = format!("{trace}#{reviewer}");
                 if !self
                     .tables
@@ -590,33 +713,26 @@ impl Projection {
                     ),
                 }
             }
-            "adjudication.decided" => {
-                let (Some(trace), Some(chosen)) = (b["trace"].as_str(), b["chosen"].as_str())
-                else {
-                    {
+            crate::review::ADJUDICATION_DECIDED => {
+                let record: AdjudicationDecided = match serde_json::from_value(b.clone()) {
+                    Ok(r) => r,
+                    Err(err) => {
                         self.fail(
                             format!("leaf {leaf}"),
-                            "adjudication.decided names no trace or review".into(),
+                            format!("adjudication.decided body does not read: {err}"),
                         );
                         return Ok(());
                     }
                 };
+                let (trace, chosen) = (record.trace.as_str(), record.chosen.as_str());
                 let reviews = self.tables.get("reviews");
                 let exists = |id: &str| {
                     reviews.and_then(|t| t.get(id)).is_some_and(|r| {
                         r.leaf < leaf && r.columns[0] == Some(Value::Text(trace.to_owned()))
                     })
                 };
-                let considered: Vec<String> = b["considered"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if let Some(missing) = std::iter::once(chosen.to_owned())
-                    .chain(considered)
+                if let Some(missing) = std::iter::once(chosen)
+                    .chain(record.considered.iter().map(String::as_str))
                     .find(|id| !exists(id))
                 {
                     self.fail(
@@ -628,9 +744,22 @@ impl Projection {
                     .json(e, "decision")?
                     .and_then(|d| d["rationale"].as_str().map(|s| Value::Text(s.to_owned())));
                 let adjudicator = e.actor.strip_prefix("user:").unwrap_or_default();
+                let queue = self.queue.entry(trace.to_owned()).or_default();
+                let before = queue.state;
+                queue.leaf = leaf;
+                queue.state = Some(QueueState::Adjudicated);
+                if let Some(state) = before.filter(|s| *s != QueueState::Adjudication) {
+                    self.fail(
+                        format!("leaf {leaf}"),
+                        format!(
+                            "adjudication of {trace} decided while the log has it {}, not awaiting adjudication",
+                            state.as_str()
+                        ),
+                    );
+                }
                 self.put(
                     "adjudications",
-                    format!("{trace}#{}", b["version"]),
+                    format!("{trace}#{}", record.version),
                     leaf,
                     vec![
                         Some(Value::Text(adjudicator.to_owned())),
@@ -910,7 +1039,18 @@ fn replay(
         .map(|(t, (leaf, who))| (t.clone(), *leaf, who.len() as i64))
         .collect();
     for (trace, leaf, n) in counts {
-        projection.put("review_queue", trace, leaf, vec![Some(Value::Integer(n))]);
+        let q = projection.queue.remove(&trace).unwrap_or_default();
+        projection.put(
+            "review_queue",
+            trace,
+            leaf.max(q.leaf),
+            vec![
+                Some(Value::Integer(n)),
+                q.required.map(Value::Integer),
+                q.state.map(|s| Value::Text(s.as_str().to_owned())),
+                q.reasons,
+            ],
+        );
     }
     Ok(projection)
 }
@@ -954,8 +1094,14 @@ fn compare(
             let Some(d) = derived.remove(&key) else {
                 if table.name == "review_queue" {
                     let submitted: i64 = row.get(1)?;
-                    if submitted == 0 {
+                    let state: String = row.get(3)?;
+                    let reasons: Option<String> = row.get(4)?;
+                    if submitted == 0 && state == "open" && reasons.is_none() {
                         continue; // queued, not yet reviewed: nothing in the log yet
+                    }
+                    if submitted == 0 {
+                        problems.push((u64::MAX, place, format!("column state holds {state:?} (or reasons are set), but no event in the log reviewed this trace: it must be \"open\"")));
+                        continue;
                     }
                 }
                 problems.push((u64::MAX, place, "no event in the log records this row (it was inserted or re-keyed in the database)".into()));
@@ -1303,9 +1449,9 @@ fn write_rebuild(
         )?;
         bump("healthbench_runs");
     }
-    // The queue: its configuration (rubric, k, order) from the old
-    // database, the count of reviewers from the log. The state is
-    // recomputed by the workbench on the next submission or adjudication.
+    // The queue: its rubric, specialty and order from the old database;
+    // the count of reviewers, and k, state and reasons where the log
+    // commits them, from the log (elsewhere the old row's).
     tx.execute(
         "INSERT INTO review_queue (trace_id, specialty, rubric, required, submitted, state, reasons, seq)
          SELECT q.trace_id, q.specialty, q.rubric, q.required, 0, q.state, q.reasons, q.seq
@@ -1317,6 +1463,19 @@ fn write_rebuild(
             "UPDATE review_queue SET submitted = ? WHERE trace_id = ?",
             rusqlite::params![col(&d, 0), trace],
         )?;
+        if let (Some(required), Some(state), Some(reasons)) =
+            (&d.columns[1], &d.columns[2], &d.columns[3])
+        {
+            tx.execute(
+                "UPDATE review_queue SET required = ?, state = ?, reasons = ? WHERE trace_id = ?",
+                rusqlite::params![required, state, reasons, trace],
+            )?;
+        } else if let Some(state) = &d.columns[2] {
+            tx.execute(
+                "UPDATE review_queue SET state = ? WHERE trace_id = ?",
+                rusqlite::params![state, trace],
+            )?;
+        }
     }
     tx.commit()?;
     new.execute("DETACH DATABASE old", [])?;

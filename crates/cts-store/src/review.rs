@@ -11,6 +11,7 @@ use cts_ledger::{EventDraft, EventKind, LeafIndex, PreparedEvent, Salt};
 use cts_review::disagreement::{self, Policy};
 use cts_review::review::StepChange;
 use cts_review::{ReviewBody, Rubric};
+use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqliteConnection};
 
 use crate::users::User;
@@ -29,6 +30,194 @@ pub struct ReviewConfig {
     pub lease_seconds: i64,
     /// When reviews disagree enough for adjudication.
     pub policy: Policy,
+}
+
+/// The event kind of a submitted review version.
+pub const REVIEW_SUBMITTED: &str = "review.submitted";
+
+/// The event kind of an adjudicator's decision.
+pub const ADJUDICATION_DECIDED: &str = "adjudication.decided";
+
+/// Where a trace stands in the review queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueState {
+    /// Waiting for reviewers.
+    Open,
+    /// Enough reviews, and they agree.
+    Complete,
+    /// Enough reviews, and two of them disagree.
+    Adjudication,
+    /// An adjudicator chose the standing review.
+    Adjudicated,
+}
+
+impl QueueState {
+    /// The name the `review_queue.state` column holds.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueState::Open => "open",
+            QueueState::Complete => "complete",
+            QueueState::Adjudication => "adjudication",
+            QueueState::Adjudicated => "adjudicated",
+        }
+    }
+}
+
+/// The first disagreeing pair of current reviews and why they disagree
+/// (`review_queue.reasons`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disagreement {
+    /// The earlier review's id.
+    pub a: String,
+    /// The later review's id.
+    pub b: String,
+    /// Why they disagree.
+    pub reasons: Vec<disagreement::Reason>,
+}
+
+/// What a submission did to its trace's place in the queue, committed in
+/// the `review.submitted` event so that the queue row is a projection of
+/// the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueOutcome {
+    /// The disagreement policy applied (from `cts.toml` at the time).
+    pub policy: Policy,
+    /// Reviewers wanted (k).
+    pub required: i64,
+    /// Distinct reviewers who have submitted, this one included.
+    pub submitted: i64,
+    /// The state after the submission.
+    pub state: QueueState,
+    /// Why the trace needs adjudication, if it does.
+    pub reasons: Option<Disagreement>,
+}
+
+impl QueueOutcome {
+    /// The outcome the queue rule gives: `open` below `required` reviewers,
+    /// then `adjudication` when any pair of the current reviews (the latest
+    /// version of each reviewer, in submission order) disagrees under
+    /// `policy`, else `complete`. Pure, so the projection check recomputes
+    /// it from the log.
+    pub fn compute(
+        policy: Policy,
+        required: i64,
+        submitted: i64,
+        latest: &[(&str, &ReviewBody)],
+        n_original: usize,
+    ) -> QueueOutcome {
+        let (state, reasons) = if submitted < required {
+            (QueueState::Open, None)
+        } else {
+            let bodies: Vec<&ReviewBody> = latest.iter().map(|(_, b)| *b).collect();
+            match disagreement::needs_adjudication(&bodies, n_original, &policy) {
+                Some((i, j, reasons)) => (
+                    QueueState::Adjudication,
+                    Some(Disagreement {
+                        a: latest[i].0.to_owned(),
+                        b: latest[j].0.to_owned(),
+                        reasons,
+                    }),
+                ),
+                None => (QueueState::Complete, None),
+            }
+        };
+        QueueOutcome {
+            policy,
+            required,
+            submitted,
+            state,
+            reasons,
+        }
+    }
+
+    /// The `reasons` column's text (`None`: NULL).
+    pub fn reasons_json(&self) -> Option<String> {
+        self.reasons
+            .as_ref()
+            .and_then(|r| serde_json::to_string(r).ok())
+    }
+}
+
+/// Body of a `review.submitted` event (content `review`: the review body).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReviewSubmitted {
+    /// `<trace>#<pseudonym>#v<version>`.
+    pub review: String,
+    /// Trace id.
+    pub trace: String,
+    /// Version (1 = first submission).
+    pub version: i64,
+    /// The version this one replaces.
+    #[serde(default)]
+    pub supersedes: Option<String>,
+    /// Rubric key.
+    pub rubric: String,
+    /// Leaf of the rubric's `rubric.registered` event.
+    #[serde(default)]
+    pub rubric_leaf: Option<u64>,
+    /// Each step's label.
+    #[serde(default)]
+    pub labels: Vec<Option<i8>>,
+    /// Each step's original index (`None`: added by the reviewer).
+    #[serde(default)]
+    pub origins: Vec<Option<usize>>,
+    /// Each step's flags.
+    #[serde(default)]
+    pub flags: Vec<Vec<String>>,
+    /// Original indices of deleted steps.
+    #[serde(default)]
+    pub deleted: Vec<usize>,
+    /// Trace ratings by dimension.
+    #[serde(default)]
+    pub ratings: std::collections::BTreeMap<String, u8>,
+    /// The queue's outcome. Absent from events written before it was
+    /// committed; the projection check then leaves the queue state unchecked
+    /// until the trace's next submission or adjudication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueOutcome>,
+}
+
+impl ReviewSubmitted {
+    /// The summary of `body` as its event records it.
+    pub fn new(
+        review: String,
+        trace: String,
+        version: i64,
+        supersedes: Option<String>,
+        rubric: (String, u64),
+        body: &ReviewBody,
+        queue: QueueOutcome,
+    ) -> ReviewSubmitted {
+        ReviewSubmitted {
+            review,
+            trace,
+            version,
+            supersedes,
+            rubric: rubric.0,
+            rubric_leaf: Some(rubric.1),
+            labels: body.steps.iter().map(|s| s.label).collect(),
+            origins: body.steps.iter().map(|s| s.origin).collect(),
+            flags: body.steps.iter().map(|s| s.flags.clone()).collect(),
+            deleted: body.deleted.iter().map(|d| d.origin).collect(),
+            ratings: body.ratings.clone(),
+            queue: Some(queue),
+        }
+    }
+}
+
+/// Body of an `adjudication.decided` event (content `decision`: the
+/// rationale). It moves the trace's queue state to `adjudicated`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdjudicationDecided {
+    /// Trace id.
+    pub trace: String,
+    /// Decision version for the trace (1 = first).
+    pub version: i64,
+    /// The review that stands.
+    pub chosen: String,
+    /// Every current review the adjudicator weighed.
+    pub considered: Vec<String>,
 }
 
 /// A queue entry.
@@ -675,19 +864,40 @@ pub async fn submit(
     let supersedes = previous.map(|v| review_id(trace_id, &user.pseudonym, v));
     let review_json = serde_json::to_vec(&body).map_err(|e| StoreError::Invalid(e.to_string()))?;
 
+    // The queue's outcome is committed in the event, so it is computed
+    // before the write and checked again under the write lock.
+    let n_original = view.steps.len();
+    let policy = cfg.policy;
+    let first_time = previous.is_none();
+    let outcome = {
+        let mut conn = ledger.pool().acquire().await?;
+        let others = latest_bodies(&mut conn, trace_id, Some(user.id)).await?;
+        let mut latest: Vec<(&str, &ReviewBody)> =
+            others.iter().map(|(id, b)| (id.as_str(), b)).collect();
+        latest.push((id.as_str(), &body));
+        QueueOutcome::compute(
+            policy,
+            queue.required,
+            queue.submitted + i64::from(first_time),
+            &latest,
+            n_original,
+        )
+    };
+    let summary = ReviewSubmitted::new(
+        id.clone(),
+        trace_id.to_owned(),
+        version,
+        supersedes,
+        (rubric.key(), rubric_leaf),
+        &body,
+        outcome.clone(),
+    );
+    let summary = serde_json::to_value(&summary).map_err(|e| StoreError::Invalid(e.to_string()))?;
+
     let actor = user.actor();
     let mut events: Vec<PreparedEvent> = Vec::new();
-    let summary = serde_json::json!({
-        "review": id, "trace": trace_id, "version": version, "supersedes": supersedes,
-        "rubric": rubric.key(), "rubric_leaf": rubric_leaf,
-        "labels": body.steps.iter().map(|s| s.label).collect::<Vec<_>>(),
-        "origins": body.steps.iter().map(|s| s.origin).collect::<Vec<_>>(),
-        "flags": body.steps.iter().map(|s| s.flags.clone()).collect::<Vec<_>>(),
-        "deleted": body.deleted.iter().map(|d| d.origin).collect::<Vec<_>>(),
-        "ratings": body.ratings,
-    });
     events.push(
-        EventDraft::new(EventKind::new("review.submitted")?, &actor)
+        EventDraft::new(EventKind::new(REVIEW_SUBMITTED)?, &actor)
             .subject(format!("review:{id}"))
             .subject(format!("trace:{trace_id}"))
             .subject(format!("case:{}", view.trace.case_id))
@@ -734,8 +944,6 @@ pub async fn submit(
     let commitment = events[0].event.content["review"].0;
     let submitted_at = events[0].event.time.clone();
     let body_json = serde_json::to_string(&body).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let n_original = view.steps.len();
-    let policy = cfg.policy;
     let (uid, tid, rid, rkey) = (user.id, trace_id.to_owned(), id.clone(), rubric.key());
     let hook: AppendHook = Box::new(move |conn, leaves| {
         Box::pin(async move {
@@ -825,7 +1033,7 @@ pub async fn submit(
                 .bind(uid)
                 .execute(&mut *conn)
                 .await?;
-            update_queue_state(conn, &tid, required, first_time, n_original, &policy).await
+            update_queue_state(conn, &tid, required, first_time, n_original, &outcome).await
         })
     });
     let leaves = ledger.append_prepared(events, Some(hook)).await?;
@@ -837,16 +1045,21 @@ pub async fn submit(
     })
 }
 
+/// The latest version of each reviewer's review of `trace_id`, in
+/// submission order, leaving out `except`'s.
 async fn latest_bodies(
     conn: &mut SqliteConnection,
     trace_id: &str,
+    except: Option<i64>,
 ) -> Result<Vec<(String, ReviewBody)>, StoreError> {
     let rows = sqlx::query(
         "SELECT r.id, r.body FROM reviews r
-         WHERE r.trace_id = ? AND r.version = (SELECT MAX(version) FROM reviews s WHERE s.trace_id = r.trace_id AND s.user_id = r.user_id)
+         WHERE r.trace_id = ?1 AND r.user_id IS NOT ?2
+           AND r.version = (SELECT MAX(version) FROM reviews s WHERE s.trace_id = r.trace_id AND s.user_id = r.user_id)
          ORDER BY r.leaf",
     )
     .bind(trace_id)
+    .bind(except)
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()
@@ -861,13 +1074,16 @@ async fn latest_bodies(
         .collect()
 }
 
+/// Counts the submission and writes the queue's state, after checking
+/// under the write lock that it is the outcome the event commits (another
+/// reviewer of the same trace may have submitted since it was computed).
 async fn update_queue_state(
     conn: &mut SqliteConnection,
     trace_id: &str,
     required: i64,
     first_time: bool,
     n_original: usize,
-    policy: &Policy,
+    committed: &QueueOutcome,
 ) -> Result<(), StoreError> {
     if first_time {
         sqlx::query("UPDATE review_queue SET submitted = submitted + 1 WHERE trace_id = ?")
@@ -880,24 +1096,17 @@ async fn update_queue_state(
             .bind(trace_id)
             .fetch_one(&mut *conn)
             .await?;
-    if submitted < required {
-        return Ok(());
+    let latest = latest_bodies(conn, trace_id, None).await?;
+    let latest: Vec<(&str, &ReviewBody)> = latest.iter().map(|(id, b)| (id.as_str(), b)).collect();
+    let outcome = QueueOutcome::compute(committed.policy, required, submitted, &latest, n_original);
+    if outcome != *committed {
+        return Err(StoreError::Conflict(format!(
+            "another review of trace {trace_id} was submitted at the same moment; submit again"
+        )));
     }
-    let latest = latest_bodies(conn, trace_id).await?;
-    let bodies: Vec<&ReviewBody> = latest.iter().map(|(_, b)| b).collect();
-    let (state, reasons) = match disagreement::needs_adjudication(&bodies, n_original, policy) {
-        Some((i, j, reasons)) => (
-            "adjudication",
-            Some(
-                serde_json::json!({ "a": latest[i].0, "b": latest[j].0, "reasons": reasons })
-                    .to_string(),
-            ),
-        ),
-        None => ("complete", None),
-    };
     sqlx::query("UPDATE review_queue SET state = ?, reasons = ? WHERE trace_id = ?")
-        .bind(state)
-        .bind(reasons)
+        .bind(outcome.state.as_str())
+        .bind(outcome.reasons_json())
         .bind(trace_id)
         .execute(&mut *conn)
         .await?;
@@ -1101,12 +1310,22 @@ pub async fn adjudicate(
     .bind(trace_id)
     .fetch_one(ledger.pool())
     .await?;
-    let considered: Vec<&str> = latest.iter().map(|r| r.id.as_str()).collect();
-    let prepared = EventDraft::new(EventKind::new("adjudication.decided")?, user.actor())
+    let decided_body = AdjudicationDecided {
+        trace: trace_id.to_owned(),
+        version,
+        chosen: chosen.to_owned(),
+        considered: latest.iter().map(|r| r.id.clone()).collect(),
+    };
+    let decided_body =
+        serde_json::to_value(&decided_body).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let prepared = EventDraft::new(EventKind::new(ADJUDICATION_DECIDED)?, user.actor())
         .subject(format!("trace:{trace_id}"))
         .subject(format!("review:{chosen}"))
-        .body(serde_json::json!({ "trace": trace_id, "version": version, "chosen": chosen, "considered": considered }))
-        .attach("decision", serde_json::to_vec(&serde_json::json!({ "rationale": rationale })).unwrap_or_default())
+        .body(decided_body)
+        .attach(
+            "decision",
+            serde_json::to_vec(&serde_json::json!({ "rationale": rationale })).unwrap_or_default(),
+        )
         .prepare(Salt::random)?;
     let decided = prepared.event.time.clone();
     let (tid, uid, ch, ra) = (

@@ -288,3 +288,158 @@ async fn erasing_a_review_erases_its_working_copy() {
     let projection = cts_store::projection::check(ledger.path(), &|_| {}).unwrap();
     assert!(projection.ok(), "{:?}", projection.failures);
 }
+
+/// Failures of the projection check whose place is the queue row of `trace`.
+fn queue_failures(ledger: &Ledger, trace: &str) -> Vec<String> {
+    let report = cts_store::projection::check(ledger.path(), &|_| {}).unwrap();
+    report
+        .failures
+        .iter()
+        .filter(|f| f.place == format!("review_queue {trace:?}"))
+        .map(|f| f.problem.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn queue_state_is_a_projection_of_a_disagreeing_double_review_and_its_adjudication() {
+    let (_dir, ledger, cfg, ids) = setup(3600, 2).await;
+    let (a, b, j) = (
+        user(&ledger, "ann", &[]).await,
+        user(&ledger, "ben", &[]).await,
+        user(&ledger, "jo", &[]).await,
+    );
+    for u in [&a, &b] {
+        assert_eq!(
+            review::claim_next(&ledger, u, &cfg).await.unwrap().unwrap(),
+            ids[0]
+        );
+    }
+    let first = review::submit(&ledger, &cfg, &a, &ids[0], complete(&cfg, 1), 0)
+        .await
+        .unwrap();
+    let entry = review::queue_entry(&ledger, &ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((entry.state.as_str(), entry.submitted), ("open", 1));
+    // Opposite labels on every step: the two reviews disagree.
+    let second = review::submit(&ledger, &cfg, &b, &ids[0], complete(&cfg, -1), 0)
+        .await
+        .unwrap();
+    let entry = review::queue_entry(&ledger, &ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.state, "adjudication");
+    let reasons = entry.reasons.unwrap();
+    assert_eq!(
+        (reasons["a"].as_str(), reasons["b"].as_str()),
+        (Some(first.id.as_str()), Some(second.id.as_str()))
+    );
+    // The event commits the outcome the row holds.
+    let event = cts_ledger::Event::decode(
+        &ledger
+            .entry(cts_ledger::LeafIndex(second.leaf))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let body: review::ReviewSubmitted = serde_json::from_value(event.body).unwrap();
+    let outcome = body.queue.unwrap();
+    assert_eq!(
+        (outcome.state, outcome.required, outcome.submitted),
+        (review::QueueState::Adjudication, 2, 2)
+    );
+    assert_eq!(outcome.policy, cfg.policy);
+    let report = cts_store::projection::check(ledger.path(), &|_| {}).unwrap();
+    assert!(report.ok(), "{:?}", report.failures);
+
+    review::adjudicate(
+        &ledger,
+        &j,
+        &ids[0],
+        &first.id,
+        "the first review reads the chart correctly",
+    )
+    .await
+    .unwrap();
+    let entry = review::queue_entry(&ledger, &ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.state, "adjudicated");
+    let report = cts_store::projection::check(ledger.path(), &|_| {}).unwrap();
+    assert!(report.ok(), "{:?}", report.failures);
+
+    // Reopening the decided trace in the database is named.
+    sqlx::query("UPDATE review_queue SET state = 'adjudication' WHERE trace_id = ?")
+        .bind(&ids[0])
+        .execute(ledger.pool())
+        .await
+        .unwrap();
+    let found = queue_failures(&ledger, &ids[0]);
+    assert!(
+        found.iter().any(|f| f.contains("column state")),
+        "{found:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_committed_queue_outcome_that_its_reviews_contradict_is_named() {
+    let (_dir, ledger, cfg, ids) = setup(3600, 2).await;
+    let (a, b) = (
+        user(&ledger, "ann", &[]).await,
+        user(&ledger, "ben", &[]).await,
+    );
+    for u in [&a, &b] {
+        review::claim_next(&ledger, u, &cfg).await.unwrap();
+    }
+    let first = review::submit(&ledger, &cfg, &a, &ids[0], complete(&cfg, 1), 0)
+        .await
+        .unwrap();
+    // A writer that computed the outcome wrongly: the reviews disagree, the
+    // event says complete.
+    let body = complete(&cfg, -1);
+    let id = format!("{}#{}#v1", ids[0], b.pseudonym);
+    let wrong = review::QueueOutcome {
+        policy: cfg.policy,
+        required: 2,
+        submitted: 2,
+        state: review::QueueState::Complete,
+        reasons: None,
+    };
+    let (_, _, rubric_leaf) = review::rubric(&ledger, &cfg.rubric.key()).await.unwrap();
+    let summary = review::ReviewSubmitted::new(
+        id.clone(),
+        ids[0].clone(),
+        1,
+        None,
+        (cfg.rubric.key(), rubric_leaf),
+        &body,
+        wrong,
+    );
+    ledger
+        .append(
+            cts_ledger::EventDraft::new(
+                cts_ledger::EventKind::new(review::REVIEW_SUBMITTED).unwrap(),
+                b.actor(),
+            )
+            .subject(format!("review:{id}"))
+            .subject(format!("trace:{}", ids[0]))
+            .body(serde_json::to_value(&summary).unwrap())
+            .attach("review", serde_json::to_vec(&body).unwrap()),
+        )
+        .await
+        .unwrap();
+    let report = cts_store::projection::check(ledger.path(), &|_| {}).unwrap();
+    assert!(
+        report
+            .failures
+            .iter()
+            .any(|f| f.problem.contains("commits queue state complete")
+                && f.problem.contains("make it adjudication")),
+        "{:?} (first review {})",
+        report.failures,
+        first.id
+    );
+}
