@@ -2,21 +2,20 @@
 //!
 //! Every row that carries meaning (an account's role, a case's specialty, a
 //! trace's answer, a review's labels, an adjudication, a policy, a release, a
-//! training run, the queue's count of reviewers, k, state and reasons) is derivable from the events
-//! in the log and the content they commit to. [`check`] replays the log,
-//! derives what each table must hold, and compares that with what it holds,
-//! naming the first differing row and the event it should come from.
-//! [`rebuild`] writes the derived rows into a new database.
+//! training run, the queue's count of reviewers, k, state and reasons) is
+//! derivable from the events in the log and the content they commit to.
+//! [`check`] replays the log, derives what each table must hold, and compares
+//! that with what it holds, naming the first differing row and the event it
+//! should come from. [`rebuild`] writes the derived rows into a new database.
 //!
 //! The documented exceptions, which never enter the log: password hashes
 //! (bound to their `user.created` event by a digest, `credential`, so a
 //! swapped hash is detected), sessions, login throttling counters, drafts,
-//! unsubmitted leases, the queue's rubric, specialty and order, a release's output folder and its example index
-//! (an index of the release's own files, which the manifest digest in the
-//! log binds), and an evaluation, red-teaming or rubric-graded run's folder
-//! (its manifest digest is in the `eval.completed`, `redteam.completed` or
-//! `healthbench.completed` event).
-//!
+//! unsubmitted leases, the queue's rubric, specialty and order, a release's
+//! output folder and its example index (an index of the release's own files,
+//! which the manifest digest in the log binds), and an evaluation,
+//! red-teaming or rubric-graded run's folder (its manifest digest is in the
+//! `eval.completed`, `redteam.completed` or `healthbench.completed` event).
 //!
 //! The queue's state and reasons are checked twice: the row must say what
 //! the trace's last `review.submitted` (its committed [`QueueOutcome`]) or
@@ -1217,8 +1216,9 @@ pub struct RebuildReport {
 /// database at `out` (which must not exist): the log tables are copied, then
 /// every projection row is derived from the events. What the log does not
 /// hold is documented in the module doc; of it, only password hashes whose
-/// binding verifies and the queue's configuration are carried over from the
-/// old database.
+/// binding verifies and the queue's rubric, specialty and order (and, for
+/// traces whose events predate committed queue outcomes, k, state and
+/// reasons) are carried over from the old database.
 pub fn rebuild(
     source: &Path,
     out: &Path,

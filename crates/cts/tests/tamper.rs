@@ -356,6 +356,23 @@ async fn every_projection_table_tamper_is_named() {
             "no event",
         ),
         ("UPDATE review_queue SET submitted = 0 WHERE trace_id = (SELECT MIN(trace_id) FROM review_queue)", "review_queue", "column submitted"),
+        // The seeded reviews of every third trace disagree (a rating gap of 2).
+        (
+            "UPDATE review_queue SET state = 'complete', reasons = NULL WHERE state = 'adjudication'",
+            "review_queue",
+            "column state",
+        ),
+        (
+            "UPDATE review_queue SET state = 'adjudication' WHERE trace_id = (SELECT MIN(trace_id) FROM review_queue WHERE state = 'complete')",
+            "review_queue",
+            "column state",
+        ),
+        (
+            "UPDATE review_queue SET reasons = json_set(reasons, '$.reasons[0].b', 9) WHERE trace_id = (SELECT MIN(trace_id) FROM review_queue WHERE state = 'adjudication')",
+            "review_queue",
+            "column reasons",
+        ),
+        ("UPDATE review_queue SET required = 1 WHERE trace_id = (SELECT MIN(trace_id) FROM review_queue)", "review_queue", "column required"),
         (
             "INSERT INTO assignments (trace_id, user_id, leased_until, submitted) SELECT MIN(id), (SELECT id FROM users WHERE username = 'dr-lee'), 0, 1 FROM traces",
             "assignments",
@@ -380,7 +397,10 @@ async fn a_rebuilt_store_verifies_and_restores_tampered_rows() {
     let (d, p) = domain_fixture().await;
     sql(
         &p,
-        &["UPDATE users SET role = 'admin' WHERE username = 'dr-lee'"],
+        &[
+            "UPDATE users SET role = 'admin' WHERE username = 'dr-lee'",
+            "UPDATE review_queue SET state = 'complete', reasons = NULL WHERE state = 'adjudication'",
+        ],
     )
     .await;
     let rebuilt = d.path().join("rebuilt.db");
@@ -425,6 +445,15 @@ async fn a_rebuilt_store_verifies_and_restores_tampered_rows() {
         lee["role"], "clinician",
         "the role comes from the log: {users}"
     );
+    let url = format!("sqlite://{}", p.join("cts.db").display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    let awaiting: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM review_queue WHERE state = 'adjudication' AND reasons IS NOT NULL",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(awaiting, 2, "the queue state comes from the log");
 }
 
 #[tokio::test]
