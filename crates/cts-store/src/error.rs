@@ -39,6 +39,10 @@ pub enum StoreError {
     /// The actor may not do this.
     #[error("not allowed: {0}")]
     Denied(String),
+    /// A checkpoint was signed and stored, but fewer witnesses cosigned it
+    /// than the configuration requires.
+    #[error("witnessing: {0}")]
+    Unwitnessed(String),
     /// The writer task has stopped.
     #[error("the ledger writer has stopped")]
     WriterGone,

@@ -36,6 +36,15 @@ type HookFuture<'c> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send
 pub type AppendHook =
     Box<dyn for<'c> FnOnce(&'c mut SqliteConnection, &'c [LeafIndex]) -> HookFuture<'c> + Send>;
 
+type CheckpointFuture = Pin<Box<dyn Future<Output = Result<StoredCheckpoint, StoreError>> + Send>>;
+
+/// Runs after every checkpoint [`Ledger::checkpoint`] signs, with the
+/// checkpoint as stored; returns it as it should be handed on. The `cts`
+/// binary collects witness cosignatures here (and stores them with
+/// [`Ledger::replace_checkpoint_note`]), so every signing path, whichever
+/// crate calls it, is witnessed without network code in the store.
+pub type CheckpointHook = Arc<dyn Fn(Ledger, StoredCheckpoint) -> CheckpointFuture + Send + Sync>;
+
 enum Command {
     Append {
         events: Vec<PreparedEvent>,
@@ -98,6 +107,7 @@ pub enum ContentState {
 
 struct Shared {
     tree: RwLock<MemTree>,
+    on_checkpoint: RwLock<Option<CheckpointHook>>,
     committed: AtomicU64,
     commits: AtomicU64,
 }
@@ -136,6 +146,7 @@ impl Ledger {
         let conn = SqliteConnection::connect_with(&options(path)).await?;
         let shared = Arc::new(Shared {
             tree: RwLock::new(MemTree::new()),
+            on_checkpoint: RwLock::new(None),
             committed: AtomicU64::new(0),
             commits: AtomicU64::new(0),
         });
@@ -263,10 +274,38 @@ impl Ledger {
     }
 
     /// Signs a checkpoint of the current tree, after checking it is
-    /// consistent with the last one. Returns the last one if the tree has not grown.
+    /// consistent with the last one (returns the last one if the tree has
+    /// not grown), then runs the checkpoint hook, if one is set.
     pub async fn checkpoint(&self, signer: Arc<LogSigner>) -> Result<StoredCheckpoint, StoreError> {
+        let cp = self.checkpoint_unwitnessed(signer).await?;
+        let hook = self
+            .shared
+            .on_checkpoint
+            .read()
+            .ok()
+            .and_then(|h| h.clone());
+        match hook {
+            Some(hook) => hook(self.clone(), cp).await,
+            None => Ok(cp),
+        }
+    }
+
+    /// Signs a checkpoint as [`Ledger::checkpoint`] does, without running
+    /// the checkpoint hook (for a caller that collects cosignatures itself).
+    pub async fn checkpoint_unwitnessed(
+        &self,
+        signer: Arc<LogSigner>,
+    ) -> Result<StoredCheckpoint, StoreError> {
         self.send(|reply| Command::Checkpoint { signer, reply })
             .await
+    }
+
+    /// Sets the hook every clone of this handle runs after signing a
+    /// checkpoint (replacing any earlier one).
+    pub fn on_checkpoint(&self, hook: CheckpointHook) {
+        if let Ok(mut slot) = self.shared.on_checkpoint.write() {
+            *slot = Some(hook);
+        }
     }
 
     /// Entry bytes of a leaf.

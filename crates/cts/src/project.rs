@@ -33,7 +33,7 @@ pub struct Config {
     /// Benchmark evaluation (`cts eval`).
     #[serde(default)]
     pub eval: EvalSection,
-    /// Witnesses `cts ledger checkpoint` submits to (`[[witness]]` tables).
+    /// Witnesses every signed checkpoint is submitted to (`[[witness]]` tables).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub witness: Vec<WitnessPeer>,
 }
@@ -164,6 +164,11 @@ pub struct LogConfig {
     /// default: the operating-system user running it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<String>,
+    /// Fewest `[[witness]]` cosignatures a checkpoint must get for the
+    /// command that signs it to succeed; default 0: a witness that fails is
+    /// a warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness_quorum: Option<usize>,
 }
 
 /// `[database]` section.
@@ -224,6 +229,7 @@ impl Project {
                 signing_key: PathBuf::from("keys/log.key"),
                 verifier_key: PathBuf::from("keys/log.pub"),
                 operator: None,
+                witness_quorum: None,
             },
             database: DatabaseConfig {
                 path: PathBuf::from("cts.db"),
@@ -350,7 +356,8 @@ impl Project {
     }
 
     /// Opens the project's ledger, refusing a database that is behind or
-    /// inconsistent with the signed checkpoint kept beside it.
+    /// inconsistent with the signed checkpoint kept beside it. Every
+    /// checkpoint it signs collects cosignatures from the `[[witness]]`es.
     pub async fn open_ledger(&self) -> Result<cts_store::Ledger> {
         let ledger = cts_store::Ledger::open(&self.database_path()).await?;
         ledger
@@ -362,6 +369,7 @@ impl Project {
                     self.database_path().display()
                 )
             })?;
+        crate::cmd::witness::install(self, &ledger);
         Ok(ledger)
     }
 

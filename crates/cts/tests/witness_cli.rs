@@ -1,8 +1,9 @@
 //! Witnessing end to end with the `cts` binary: `cts witness serve` on
 //! loopback, `cts ledger checkpoint` collecting its cosignature into the
 //! stored note, `cts verify --witness` requiring it (export, proof bundle),
-//! and a rolled-back database (with or without its checkpoints, and grown
-//! into a fork) refused by the witness.
+//! a rolled-back database (with or without its checkpoints, and grown into
+//! a fork) refused by the witness, and the checkpoints other commands sign
+//! (`cts ledger append`, `cts dataset build`) cosigned too.
 
 mod common;
 
@@ -296,6 +297,136 @@ fn witnessed_checkpoints_verify_and_a_rollback_is_refused() {
         err.contains("(422)") && err.contains("does not verify"),
         "{err}"
     );
+}
+
+fn add_witness(project: &Path, w: &WitnessProcess) {
+    let mut config = std::fs::read_to_string(project.join("cts.toml")).unwrap();
+    config.push_str(&format!(
+        "\n[[witness]]\nurl = \"{}\"\nkey = \"{}\"\n",
+        w.url,
+        w.vkey.to_string_lossy()
+    ));
+    std::fs::write(project.join("cts.toml"), config).unwrap();
+}
+
+#[tokio::test]
+async fn every_signing_path_collects_cosignatures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = common::init_project(tmp.path());
+    {
+        let ledger = cts_store::Ledger::open(&project.join("cts.db"))
+            .await
+            .unwrap();
+        let rubric = cts_review::Rubric::default_medication_safety();
+        cts_store::bench::seed_reviews(&ledger, &rubric, 4, 8, 2, &|_| {})
+            .await
+            .unwrap();
+    }
+    let log_key = project.join("keys/log.pub");
+    let w1 = witness(tmp.path(), "witness.test/w1", &log_key);
+    let w1_key = w1.vkey.to_string_lossy().into_owned();
+    add_witness(&project, &w1);
+    let line = "\u{2014} witness.test/w1 ";
+
+    // `cts ledger append`: its checkpoint carries the cosignature, in the
+    // store and in the checkpoint file beside the database.
+    let out = ok(
+        &project,
+        &["--json", "ledger", "append"],
+        r#"{"kind":"note.appended","body":{"i":1}}"#,
+    );
+    let appended: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&ok(
+        &project,
+        &["--json", "ledger", "checkpoint", "--list"],
+        "",
+    ))
+    .unwrap();
+    let stored = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == appended["checkpoint"])
+        .unwrap();
+    assert!(stored["note"].as_str().unwrap().contains(line), "{stored}");
+    let kept = std::fs::read_to_string(project.join("cts.db.checkpoint")).unwrap();
+    assert!(kept.contains(line), "{kept}");
+    let bundle = tmp.path().join("leaf-0.tlog-proof");
+    ok(
+        &project,
+        &[
+            "ledger",
+            "proof",
+            "--leaf",
+            "0",
+            "--out",
+            &bundle.to_string_lossy(),
+        ],
+        "",
+    );
+    let out = ok(
+        &project,
+        &[
+            "verify",
+            &bundle.to_string_lossy(),
+            "--key",
+            &log_key.to_string_lossy(),
+            "--witness",
+            &w1_key,
+        ],
+        "",
+    );
+    assert!(out.contains("witnessed: 1 valid cosignatures"), "{out}");
+
+    // `cts dataset build` (in cts-dataset): the release's evidence checkpoint is cosigned.
+    let spec = tmp.path().join("spec.toml");
+    ok(
+        &project,
+        &["dataset", "init-spec", &spec.to_string_lossy()],
+        "",
+    );
+    let release = tmp.path().join("release");
+    ok(
+        &project,
+        &[
+            "dataset",
+            "build",
+            "--spec",
+            &spec.to_string_lossy(),
+            "--out",
+            &release.to_string_lossy(),
+        ],
+        "",
+    );
+    ok(
+        &project,
+        &["verify", &release.to_string_lossy(), "--witness", &w1_key],
+        "",
+    );
+
+    // A witness that is down is a warning; the checkpoint is signed all the same…
+    drop(w1);
+    let out = cts(
+        &project,
+        &["ledger", "append"],
+        r#"{"kind":"note.appended","body":{"i":2}}"#,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("not cosigned"), "{err}");
+    // …unless cts.toml requires a quorum of witnesses.
+    let config = std::fs::read_to_string(project.join("cts.toml"))
+        .unwrap()
+        .replacen("[log]\n", "[log]\nwitness_quorum = 1\n", 1);
+    std::fs::write(project.join("cts.toml"), config).unwrap();
+    let out = cts(
+        &project,
+        &["ledger", "append"],
+        r#"{"kind":"note.appended","body":{"i":3}}"#,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("witness_quorum = 1"), "{err}");
 }
 
 fn delete_checkpoints(project: &Path) {

@@ -329,7 +329,8 @@ async fn checkpoint(
         let all = ledger.checkpoints().await?;
         out.emit(&all, || all.iter().map(checkpoint_text).collect());
     } else {
-        let cp = ledger.checkpoint(project.signer()?).await?;
+        // Strict here: every witness must answer (other signing paths only warn).
+        let cp = ledger.checkpoint_unwitnessed(project.signer()?).await?;
         let cp = crate::cmd::witness::collect_cosignatures(project, ledger, cp).await?;
         out.emit(&cp, || {
             format!(

@@ -1,6 +1,7 @@
 //! `cts witness …`: run a C2SP tlog-witness for other CTS logs; and the
-//! witness parts of `cts ledger checkpoint` (collect cosignatures from the
-//! `[[witness]]`es of `cts.toml`) and `cts verify --witness` (require them).
+//! witness parts of every signing path (collect cosignatures from the
+//! `[[witness]]`es of `cts.toml`: [`install`] for all, strictly for
+//! `cts ledger checkpoint`) and of `cts verify --witness` (require them).
 
 use std::fs;
 use std::io::Write;
@@ -216,40 +217,57 @@ fn read_witness_key(key: &str, base: &Path) -> Result<CosignatureVerifier> {
 /// How many earlier checkpoints are searched for this witness's last cosignature.
 const HINT_SCAN: usize = 64;
 
-/// After `cts ledger checkpoint` signed `cp`: submits it to every
-/// `[[witness]]` of cts.toml and stores the cosignatures in its note.
-///
-/// Cosignatures that came back are stored even if another witness failed;
-/// then the error names each failure.
-pub async fn collect_cosignatures(
+/// What submitting a checkpoint to the `[[witness]]`es gave.
+struct Collected {
+    /// The checkpoint as stored, with every cosignature that came back.
+    cp: StoredCheckpoint,
+    /// Witnesses whose valid cosignature the note now carries.
+    cosigned: usize,
+    /// One line per witness that failed.
+    failures: Vec<String>,
+}
+
+/// Submits `cp` to every `[[witness]]` of cts.toml (with `again` false,
+/// only those whose cosignature its note does not carry yet) and stores the
+/// cosignatures that came back in its note (and in the checkpoint file
+/// beside the database).
+async fn collect(
     project: &Project,
     ledger: &Ledger,
     cp: StoredCheckpoint,
-) -> Result<StoredCheckpoint> {
-    if project.config.witness.is_empty() {
-        return Ok(cp);
-    }
+    again: bool,
+) -> Result<Collected> {
     let log = project.verifier()?;
     let http = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
         .timeout(std::time::Duration::from_secs(30))
         .build()?;
-    let earlier = ledger.checkpoints().await?;
+    let mut earlier = None;
     let mut note = cp.note.clone();
     let mut failures = Vec::new();
     let mut cosigned = 0;
     for (i, peer) in project.config.witness.iter().enumerate() {
         let key = read_witness_key(&peer.key, &project.dir)
             .with_context(|| format!("cts.toml: witness[{i}].key"))?;
+        let has = |note: &[u8]| {
+            open_cosigned(note, &log, std::slice::from_ref(&key))
+                .is_ok_and(|o| !o.cosignatures.is_empty())
+        };
+        if !again && has(&note) {
+            cosigned += 1; // e.g. a checkpoint re-signed at an unchanged size
+            continue;
+        }
+        if earlier.is_none() {
+            earlier = Some(ledger.checkpoints().await?);
+        }
         // Start from the last checkpoint this witness cosigned; a 409 corrects a wrong guess.
         let hint = earlier
             .iter()
+            .flatten()
             .rev()
             .filter(|e| e.id != cp.id && e.size <= cp.size)
             .take(HINT_SCAN)
-            .find(|e| {
-                open_cosigned(&e.note, &log, std::slice::from_ref(&key))
-                    .is_ok_and(|o| !o.cosignatures.is_empty())
-            })
+            .find(|e| has(&e.note))
             .map_or(TreeSize(0), |e| e.size);
         let endpoint = WitnessEndpoint {
             url: peer.url.clone(),
@@ -270,7 +288,7 @@ pub async fn collect_cosignatures(
                 note = merged;
                 cosigned += 1;
             }
-            Err(e) => failures.push(format!("{e:#}")),
+            Err(e) => failures.push(format!("witness {}: {e:#}", peer.url)),
         }
     }
     let cp = if note != cp.note {
@@ -278,6 +296,33 @@ pub async fn collect_cosignatures(
     } else {
         cp
     };
+    Ok(Collected {
+        cp,
+        cosigned,
+        failures,
+    })
+}
+
+/// For `cts ledger checkpoint`, after it signed `cp`: submits it to every
+/// `[[witness]]` of cts.toml, even those whose cosignature it already
+/// carries (so the command also asks each witness whether the log is
+/// behind what it cosigned), and stores the cosignatures in its note.
+///
+/// Cosignatures that came back are stored even if another witness failed;
+/// then the error names each failure.
+pub async fn collect_cosignatures(
+    project: &Project,
+    ledger: &Ledger,
+    cp: StoredCheckpoint,
+) -> Result<StoredCheckpoint> {
+    if project.config.witness.is_empty() {
+        return Ok(cp);
+    }
+    let Collected {
+        cp,
+        cosigned,
+        failures,
+    } = collect(project, ledger, cp, true).await?;
     if !failures.is_empty() {
         bail!(
             "checkpoint #{} (size {}) is signed and stored with {cosigned} of {} witness cosignatures; {}",
@@ -286,6 +331,58 @@ pub async fn collect_cosignatures(
             project.config.witness.len(),
             failures.join("; ")
         );
+    }
+    Ok(cp)
+}
+
+/// Makes every checkpoint `ledger` signs (`cts ledger append`, `cts serve`,
+/// `cts dataset build`, evaluation, red-teaming and training records, …)
+/// collect cosignatures from the `[[witness]]`es of cts.toml. A witness that
+/// fails is logged as a warning and the checkpoint stands, unless fewer
+/// than `[log] witness_quorum` witnesses cosigned it: then the signing
+/// fails (the signed checkpoint, with the cosignatures it got, is kept).
+pub fn install(project: &Project, ledger: &Ledger) {
+    if project.config.witness.is_empty() {
+        return;
+    }
+    let project = project.clone();
+    ledger.on_checkpoint(Arc::new(move |ledger, cp| {
+        let project = project.clone();
+        Box::pin(async move { witness_checkpoint(&project, &ledger, cp).await })
+    }));
+}
+
+/// The checkpoint hook [`install`] sets.
+async fn witness_checkpoint(
+    project: &Project,
+    ledger: &Ledger,
+    cp: StoredCheckpoint,
+) -> Result<StoredCheckpoint, cts_store::StoreError> {
+    let (id, size) = (cp.id, cp.size);
+    let Collected {
+        cp,
+        cosigned,
+        failures,
+    } = collect(project, ledger, cp, false).await.map_err(|e| {
+        cts_store::StoreError::Unwitnessed(format!(
+            "checkpoint #{id} (size {size}) is signed and stored, but no witness was asked: {e:#}"
+        ))
+    })?;
+    for failure in &failures {
+        tracing::warn!(
+            checkpoint = cp.id,
+            size = cp.size.0,
+            "not cosigned: {failure}; the checkpoint is signed and stored without this witness"
+        );
+    }
+    let quorum = project.config.log.witness_quorum.unwrap_or(0);
+    if cosigned < quorum {
+        return Err(cts_store::StoreError::Unwitnessed(format!(
+            "checkpoint #{} (size {}) is signed and stored with {cosigned} witness cosignatures, fewer than [log] witness_quorum = {quorum}; {}",
+            cp.id,
+            cp.size,
+            failures.join("; ")
+        )));
     }
     Ok(cp)
 }
