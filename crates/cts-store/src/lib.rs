@@ -31,5 +31,6 @@ pub use audit::{audit, audit_anchor, AuditFailure, AuditReport};
 pub use db::open_pool;
 pub use error::StoreError;
 pub use ledger::{
-    anchor_path, AppendHook, CheckpointHook, ContentPresence, ContentState, Ledger, StoredCheckpoint,
+    anchor_path, AppendHook, CheckpointHook, ContentPresence, ContentState, Ledger,
+    StoredCheckpoint,
 };
