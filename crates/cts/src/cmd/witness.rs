@@ -358,16 +358,31 @@ async fn witness_checkpoint(
     ledger: &Ledger,
     cp: StoredCheckpoint,
 ) -> Result<StoredCheckpoint, cts_store::StoreError> {
-    let (id, size) = (cp.id, cp.size);
+    let quorum = project.config.log.witness_quorum.unwrap_or(0);
+    let signed = cp.clone();
     let Collected {
         cp,
         cosigned,
         failures,
-    } = collect(project, ledger, cp, false).await.map_err(|e| {
-        cts_store::StoreError::Unwitnessed(format!(
-            "checkpoint #{id} (size {size}) is signed and stored, but no witness was asked: {e:#}"
-        ))
-    })?;
+    } = match collect(project, ledger, cp, false).await {
+        Ok(c) => c,
+        // E.g. an unreadable witness key, or a concurrent signer that stored
+        // its cosignatures first: the signed checkpoint stands.
+        Err(e) if quorum == 0 => {
+            tracing::warn!(
+                checkpoint = signed.id,
+                size = signed.size.0,
+                "not cosigned: {e:#}; the checkpoint is signed and stored without witnesses"
+            );
+            return Ok(signed);
+        }
+        Err(e) => {
+            return Err(cts_store::StoreError::Unwitnessed(format!(
+                "checkpoint #{} (size {}) is signed and stored, but [log] witness_quorum = {quorum} could not be met: {e:#}",
+                signed.id, signed.size
+            )))
+        }
+    };
     for failure in &failures {
         tracing::warn!(
             checkpoint = cp.id,
@@ -375,7 +390,6 @@ async fn witness_checkpoint(
             "not cosigned: {failure}; the checkpoint is signed and stored without this witness"
         );
     }
-    let quorum = project.config.log.witness_quorum.unwrap_or(0);
     if cosigned < quorum {
         return Err(cts_store::StoreError::Unwitnessed(format!(
             "checkpoint #{} (size {}) is signed and stored with {cosigned} witness cosignatures, fewer than [log] witness_quorum = {quorum}; {}",
