@@ -19,6 +19,8 @@
 //! and the synthetic reviewed stores they seed (`cts_store::seed`, shared
 //! with tests).
 
+#![warn(missing_docs)]
+
 pub mod baseline;
 pub mod dataset;
 pub mod generate;
