@@ -20,7 +20,7 @@
 
 mod backoff;
 mod sse;
-mod wire;
+pub mod wire;
 
 use std::error::Error as StdError;
 use std::future::Future;

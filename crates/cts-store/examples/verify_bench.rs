@@ -22,7 +22,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rubric = cts_review::Rubric::default_medication_safety();
     let started = Instant::now();
     let cases = (traces / 5).max(1) as usize;
-    cts_store::bench::seed_reviews(&ledger, &rubric, cases, traces, 2, &|_| {}).await?;
+    cts_store::seed::seed_reviews(&ledger, &rubric, cases, traces, 2, &|_| {}).await?;
     let seed_s = started.elapsed().as_secs_f64();
     let (skey, vkey) = cts_ledger::LogSigner::generate("bench.cts.invalid/verify")?;
     ledger

@@ -455,6 +455,15 @@ async fn entries_first_kind(pool: &SqlitePool) -> Result<Option<String>, StoreEr
     }))
 }
 
+/// [`audit`] of the database `ledger` writes to.
+pub async fn audit_ledger(
+    ledger: &crate::Ledger,
+    verifier: &LogVerifier,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<AuditReport, StoreError> {
+    audit(ledger.pool(), verifier, progress).await
+}
+
 /// Checks the signed checkpoint kept outside the database (`<db>.checkpoint`)
 /// against the log and the stored checkpoints: the log must not be behind it
 /// or inconsistent with it, and the database must still hold it.

@@ -9,11 +9,13 @@ use sqlx::SqlitePool;
 
 use crate::StoreError;
 
-/// Connection options: WAL, `synchronous=FULL` (a commit is fsync'd), a busy timeout.
 /// How long a connection waits for another's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(crate) fn options(path: &Path) -> SqliteConnectOptions {
+/// Connection options: WAL, `synchronous=FULL` (a commit is fsync'd), a busy
+/// timeout, foreign keys. Public (as `connect_options`) so that benchmark
+/// baselines use plain SQLite on the same terms as the ledger.
+pub fn options(path: &Path) -> SqliteConnectOptions {
     SqliteConnectOptions::from_str("sqlite:")
         .unwrap_or_default()
         .filename(path)

@@ -10,7 +10,6 @@
 //! Not here: Merkle math, encodings and signatures (`cts-ledger`).
 
 pub mod audit;
-pub mod bench;
 pub mod cases;
 pub mod datasets;
 mod db;
@@ -24,11 +23,12 @@ pub mod redteam;
 pub mod releases;
 pub mod review;
 mod run_records;
+pub mod seed;
 pub mod traces;
 pub mod users;
 
-pub use audit::{audit, audit_anchor, AuditFailure, AuditReport};
-pub use db::open_pool;
+pub use audit::{audit, audit_anchor, audit_ledger, AuditFailure, AuditReport};
+pub use db::{open_pool, options as connect_options};
 pub use error::StoreError;
 pub use ledger::{
     anchor_path, AppendHook, CheckpointHook, ContentPresence, ContentState, Ledger,

@@ -13,7 +13,7 @@ use cts_store::StoredCheckpoint;
 
 use crate::auth::Session;
 use crate::error::WebError;
-use crate::pages::Nav;
+use crate::layout::Nav;
 use crate::Shared;
 
 fn auditor(session: &Session) -> Result<(), WebError> {

@@ -28,6 +28,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use askama::Template;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
@@ -38,7 +39,7 @@ use axum::Form;
 use cts_store::users::{self, Login, Role, User};
 use rand::RngCore;
 
-use crate::error::WebError;
+use crate::error::{ApiError, WebError};
 use crate::Shared;
 
 /// The session cookie's name.
@@ -157,13 +158,14 @@ pub async fn session_layer(State(state): State<Shared>, req: Request, next: Next
     let mut body = body;
     if changes_state {
         if let Err(why) = same_origin(&parts.headers) {
-            let e = WebError::forbidden(why);
-            return if api { e.as_json() } else { e }.into_response();
+            return refusal(api, WebError::forbidden(why));
         }
         if path != "/login" {
             let Some(session) = &session else {
-                let e = WebError::new(StatusCode::UNAUTHORIZED, "sign in first");
-                return if api { e.as_json() } else { e }.into_response();
+                return refusal(
+                    api,
+                    WebError::new(StatusCode::UNAUTHORIZED, "sign in first"),
+                );
             };
             let header_token = parts
                 .headers
@@ -199,7 +201,7 @@ pub async fn session_layer(State(state): State<Shared>, req: Request, next: Next
             };
             if !token.as_deref().is_some_and(|t| same(t, &session.csrf)) {
                 let e = WebError::forbidden("missing or wrong CSRF token; reload the page");
-                return if api { e.as_json() } else { e }.into_response();
+                return refusal(api, e);
             }
         }
     }
@@ -207,6 +209,25 @@ pub async fn session_layer(State(state): State<Shared>, req: Request, next: Next
         parts.extensions.insert(s);
     }
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// An error as `/api` answers it (JSON) or as pages do (HTML).
+fn refusal(api: bool, e: WebError) -> Response {
+    if api {
+        ApiError(e).into_response()
+    } else {
+        e.into_response()
+    }
+}
+
+/// The `/api` group's layer: a request without a session is answered
+/// with a JSON 401 before any handler runs (a page's [`Session`] extractor
+/// sends a browser to sign in instead).
+pub async fn require_session(req: Request, next: Next) -> Response {
+    if req.extensions().get::<Session>().is_none() {
+        return ApiError(WebError::new(StatusCode::UNAUTHORIZED, "sign in first")).into_response();
+    }
+    next.run(req).await
 }
 
 /// Whether a state-changing request comes from this origin: scheme and
@@ -280,11 +301,6 @@ impl FromRequestParts<Shared> for Session {
         if let Some(s) = parts.extensions.get::<Session>() {
             return Ok(s.clone());
         }
-        if is_api(parts.uri.path()) {
-            return Err(WebError::new(StatusCode::UNAUTHORIZED, "sign in first")
-                .as_json()
-                .into_response());
-        }
         if parts.method == Method::GET {
             let next = parts
                 .uri
@@ -338,6 +354,18 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
+/// The sign-in page.
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    /// Double-submit token.
+    pub csrf: &'a str,
+    /// Where to go after.
+    pub next: &'a str,
+    /// Why the last attempt failed.
+    pub error: Option<&'a str>,
+}
+
 /// GET /login.
 pub async fn login_page(Query(q): Query<NextQuery>) -> Result<Response, WebError> {
     render_login(&safe_next(q.next.as_deref()), None, StatusCode::OK)
@@ -345,12 +373,12 @@ pub async fn login_page(Query(q): Query<NextQuery>) -> Result<Response, WebError
 
 fn render_login(next: &str, error: Option<&str>, status: StatusCode) -> Result<Response, WebError> {
     let token = random_hex();
-    let page = crate::pages::LoginPage {
+    let page = LoginPage {
         csrf: &token,
         next,
         error,
     };
-    let html = askama::Template::render(&page)?;
+    let html = page.render()?;
     let mut resp = (status, Html(html)).into_response();
     let c = format!(
         "{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; Secure; SameSite=Strict; Max-Age=3600"

@@ -1,19 +1,43 @@
 //! Errors as HTTP responses: a status and a message that names what was
-//! wrong, as HTML for pages and JSON for `/api/*`.
+//! wrong, as an HTML page ([`WebError`]) or, under `/api`, as JSON
+//! ([`ApiError`]).
 
+use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cts_store::StoreError;
 
-/// A request that failed.
+/// A request that failed, answered as an error page.
 #[derive(Debug)]
 pub struct WebError {
     /// HTTP status.
     pub status: StatusCode,
     /// What to tell the user.
     pub message: String,
-    /// Answer as JSON (API routes) rather than HTML.
-    pub json: bool,
+}
+
+/// A failed `/api` request, answered as JSON:
+/// `{"error": message, "status": code}`. Anything that becomes a
+/// [`WebError`] becomes one, so API handlers use plain `?`.
+#[derive(Debug)]
+pub struct ApiError(pub WebError);
+
+impl<E: Into<WebError>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError(e.into())
+    }
+}
+
+/// An error page.
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    /// HTTP status.
+    pub status: u16,
+    /// Its reason phrase.
+    pub reason: &'a str,
+    /// What went wrong.
+    pub message: &'a str,
 }
 
 impl WebError {
@@ -22,7 +46,6 @@ impl WebError {
         WebError {
             status,
             message: message.into(),
-            json: false,
         }
     }
     /// 400.
@@ -36,11 +59,6 @@ impl WebError {
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
-    }
-    /// The same error, answered as JSON.
-    pub fn as_json(mut self) -> Self {
-        self.json = true;
-        self
     }
 }
 
@@ -67,18 +85,22 @@ impl From<askama::Error> for WebError {
     }
 }
 
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let ApiError(e) = self;
+        let body = serde_json::json!({ "error": e.message, "status": e.status.as_u16() });
+        (e.status, axum::Json(body)).into_response()
+    }
+}
+
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        if self.json {
-            let body = serde_json::json!({ "error": self.message, "status": self.status.as_u16() });
-            return (self.status, axum::Json(body)).into_response();
-        }
-        let page = crate::pages::ErrorPage {
+        let page = ErrorPage {
             status: self.status.as_u16(),
             reason: self.status.canonical_reason().unwrap_or(""),
             message: &self.message,
         };
-        match askama::Template::render(&page) {
+        match page.render() {
             Ok(html) => (self.status, axum::response::Html(html)).into_response(),
             Err(_) => (self.status, self.message).into_response(),
         }

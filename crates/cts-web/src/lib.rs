@@ -12,9 +12,11 @@
 //! admits. The store enforces what depends on data (assignments, blindness,
 //! stale drafts) inside its transactions.
 
+mod api;
 mod audit;
 pub mod auth;
 mod error;
+mod layout;
 mod pages;
 mod review;
 
@@ -29,7 +31,7 @@ use cts_ledger::checkpoint::{LogSigner, LogVerifier};
 use cts_store::review::ReviewConfig;
 use cts_store::Ledger;
 
-pub use error::WebError;
+pub use error::{ApiError, WebError};
 
 /// Largest request body accepted (bytes).
 pub const MAX_BODY: usize = 256 * 1024;
@@ -68,9 +70,6 @@ pub fn router(state: Shared) -> Router {
         .route("/review/release", post(review::release))
         .route("/review/revise", post(review::revise))
         .route("/history", get(review::history_page))
-        .route("/api/draft", get(review::get_draft).put(review::put_draft))
-        .route("/api/submit", post(review::submit))
-        .route("/api/diff", post(review::diff))
         .route("/adjudication", get(review::adjudication_queue))
         .route("/adjudication/trace", get(review::adjudication_page))
         .route("/adjudication/decide", post(review::decide))
@@ -82,6 +81,7 @@ pub fn router(state: Shared) -> Router {
             "/admin/users",
             get(pages::users_page).post(pages::create_user),
         )
+        .nest("/api", api::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::session_layer,

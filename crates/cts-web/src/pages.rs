@@ -1,4 +1,4 @@
-//! Plain pages: health, assets, home, sign-in, users, agreement, errors.
+//! Plain pages: health, assets, home, users, agreement.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -10,78 +10,8 @@ use cts_store::users::{self, Role, User};
 
 use crate::auth::Session;
 use crate::error::WebError;
+use crate::layout::Nav;
 use crate::Shared;
-
-/// What every signed-in page's header shows.
-pub struct Nav {
-    /// Login name.
-    pub username: String,
-    /// Pseudonym.
-    pub pseudonym: String,
-    /// Role name.
-    pub role: &'static str,
-    /// CSRF token for forms.
-    pub csrf: String,
-    /// Links for this role: (href, label).
-    pub links: Vec<(&'static str, &'static str)>,
-}
-
-impl Nav {
-    /// The header for `session`.
-    pub fn of(session: &Session) -> Nav {
-        let role = session.user.role;
-        let mut links = vec![("/", "Home")];
-        if role.reviews() {
-            links.push(("/queue", "Review queue"));
-        }
-        if role == Role::Adjudicator {
-            links.push(("/adjudication", "Adjudication"));
-        }
-        if matches!(
-            role,
-            Role::Adjudicator | Role::Auditor | Role::Admin | Role::Researcher
-        ) {
-            links.push(("/agreement", "Agreement"));
-        }
-        if matches!(role, Role::Auditor | Role::Admin) {
-            links.push(("/audit", "Audit"));
-        }
-        if role == Role::Admin {
-            links.push(("/admin/users", "Users"));
-        }
-        Nav {
-            username: session.user.username.clone(),
-            pseudonym: session.user.pseudonym.clone(),
-            role: role.as_str(),
-            csrf: session.csrf.clone(),
-            links,
-        }
-    }
-}
-
-/// An error page.
-#[derive(Template)]
-#[template(path = "error.html")]
-pub struct ErrorPage<'a> {
-    /// HTTP status.
-    pub status: u16,
-    /// Its reason phrase.
-    pub reason: &'a str,
-    /// What went wrong.
-    pub message: &'a str,
-}
-
-/// The sign-in page.
-#[derive(Template)]
-#[template(path = "login.html")]
-pub struct LoginPage<'a> {
-    /// Double-submit token.
-    pub csrf: &'a str,
-    /// Where to go after.
-    pub next: &'a str,
-    /// Why the last attempt failed.
-    pub error: Option<&'a str>,
-}
 
 /// GET /healthz: the process answers and the database is reachable.
 pub async fn healthz(State(state): State<Shared>) -> Response {

@@ -1,11 +1,10 @@
-//! The review flow: queue, review page, drafts, submit, history and
-//! adjudication.
+//! The review flow's pages: queue, review page, history and adjudication
+//! (the review script's drafts and submissions are in [`crate::api`]).
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::{Form, Json};
+use axum::Form;
 use cts_review::review::{word_diff, DiffOp, StepChange};
 use cts_review::{ReviewBody, Rubric};
 use cts_store::review::{self as store, StoredReview};
@@ -13,16 +12,17 @@ use cts_store::users::Role;
 
 use crate::auth::{encode_component, Session};
 use crate::error::WebError;
-use crate::pages::Nav;
+use crate::layout::Nav;
 use crate::Shared;
 
 /// `?trace=ID`.
 #[derive(serde::Deserialize)]
 pub struct TraceQuery {
-    trace: String,
+    pub(crate) trace: String,
 }
 
-fn reviewer(session: &Session) -> Result<(), WebError> {
+/// Admits the roles that review.
+pub(crate) fn reviewer(session: &Session) -> Result<(), WebError> {
     session.require(&[Role::Clinician, Role::Adjudicator])
 }
 
@@ -221,120 +221,6 @@ pub async fn review_page(
         progress: store::progress(&state.ledger, &session.user).await?,
     };
     Ok(Html(page.render()?).into_response())
-}
-
-/// A draft or submission from the review script.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DraftIn {
-    body: ReviewBody,
-    revision: i64,
-    /// The browser tab's random id (see [`store::DraftSource`]).
-    #[serde(default)]
-    client: Option<String>,
-    /// The tab's change counter.
-    #[serde(default)]
-    seq: Option<i64>,
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, WebError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| WebError::bad_request(format!("request body: {e}")).as_json())
-}
-
-/// GET /api/draft?trace=: the caller's draft.
-pub async fn get_draft(
-    State(state): State<Shared>,
-    session: Session,
-    Query(q): Query<TraceQuery>,
-) -> Result<Response, WebError> {
-    reviewer(&session).map_err(WebError::as_json)?;
-    store::check_assigned(&state.ledger, &session.user, &q.trace)
-        .await
-        .map_err(|e| WebError::from(e).as_json())?;
-    let draft = store::load_draft(&state.ledger, &session.user, &q.trace)
-        .await
-        .map_err(|e| WebError::from(e).as_json())?;
-    Ok(Json(match draft {
-        Some((body, revision)) => serde_json::json!({ "body": body, "revision": revision }),
-        None => serde_json::json!({ "body": null, "revision": 0 }),
-    })
-    .into_response())
-}
-
-/// PUT /api/draft?trace=: autosave. 409 when another tab saved first.
-pub async fn put_draft(
-    State(state): State<Shared>,
-    session: Session,
-    Query(q): Query<TraceQuery>,
-    bytes: Bytes,
-) -> Result<Response, WebError> {
-    reviewer(&session).map_err(WebError::as_json)?;
-    let input: DraftIn = parse_json(&bytes)?;
-    let client = input.client.unwrap_or_default();
-    if client.len() > 64
-        || !client
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
-        return Err(WebError::bad_request("client: up to 64 letters, digits or '-'").as_json());
-    }
-    let source = store::DraftSource {
-        client,
-        seq: input.seq.unwrap_or(0),
-    };
-    let revision = store::save_draft_from(
-        &state.ledger,
-        &session.user,
-        &q.trace,
-        &input.body,
-        input.revision,
-        &source,
-    )
-    .await
-    .map_err(|e| WebError::from(e).as_json())?;
-    Ok(Json(serde_json::json!({ "revision": revision })).into_response())
-}
-
-/// POST /api/submit?trace=: submit the review (immutable once done).
-pub async fn submit(
-    State(state): State<Shared>,
-    session: Session,
-    Query(q): Query<TraceQuery>,
-    bytes: Bytes,
-) -> Result<Response, WebError> {
-    reviewer(&session).map_err(WebError::as_json)?;
-    let input: DraftIn = parse_json(&bytes)?;
-    let done = store::submit(
-        &state.ledger,
-        &state.review,
-        &session.user,
-        &q.trace,
-        input.body,
-        input.revision,
-    )
-    .await
-    .map_err(|e| WebError::from(e).as_json())?;
-    // Nothing here depends on the other reviews of the trace (not even
-    // whether they agree): a reviewer's answers reveal nothing about them.
-    Ok(Json(serde_json::json!({
-        "id": done.id, "version": done.version, "leaf": done.leaf, "edit_leaves": done.edit_leaves,
-    }))
-    .into_response())
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DiffIn {
-    original: String,
-    text: String,
-}
-
-/// POST /api/diff: word-level diff of an edit against the original.
-pub async fn diff(session: Session, bytes: Bytes) -> Result<Response, WebError> {
-    reviewer(&session).map_err(WebError::as_json)?;
-    let input: DiffIn = parse_json(&bytes)?;
-    Ok(Json(word_diff(&input.original, &input.text)).into_response())
 }
 
 /// One reviewed step as shown in history and adjudication.

@@ -1227,3 +1227,53 @@ async fn passwords_and_usernames() {
         303
     );
 }
+
+/// `/api` answers every refusal as JSON and pages answer as HTML (or send
+/// the browser to sign in), whichever layer refuses: no session, the
+/// wrong role, an unknown route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_refusals_are_json_and_page_refusals_are_html() {
+    let srv = common::start(2, 1).await;
+    let t0 = q(&srv.traces[0]);
+    let content_type = |resp: &reqwest::Response| {
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+
+    let anon = Client::anonymous(&srv.base);
+    let resp = anon.get(&format!("/api/draft?trace={t0}")).await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(content_type(&resp), "application/json");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body, json!({"error": "sign in first", "status": 401}));
+    let resp = anon.get(&format!("/review?trace={t0}")).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        resp.headers()["location"],
+        format!("/login?next=%2Freview%3Ftrace%3D{}", q(&t0)).as_str()
+    );
+
+    let dave = Client::login(&srv.base, "dave").await;
+    let resp = dave.get(&format!("/api/draft?trace={t0}")).await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(content_type(&resp), "application/json");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], 403);
+    assert!(
+        body["error"].as_str().unwrap().contains("auditor"),
+        "{body}"
+    );
+    let resp = dave.get("/queue").await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(content_type(&resp), "text/html; charset=utf-8");
+    assert!(resp.text().await.unwrap().contains("403 Forbidden"));
+
+    for client in [&anon, &dave] {
+        let resp = client.get("/api/no-such-route").await;
+        assert_eq!(resp.status(), 404);
+        assert_eq!(resp.text().await.unwrap(), "");
+    }
+}

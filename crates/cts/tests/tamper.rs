@@ -264,7 +264,7 @@ async fn domain_fixture() -> (tempfile::TempDir, PathBuf) {
             .await
             .unwrap();
         let rubric = cts_review::Rubric::default_medication_safety();
-        cts_store::bench::seed_reviews(&ledger, &rubric, 3, 6, 2, &|_| {})
+        cts_store::seed::seed_reviews(&ledger, &rubric, 3, 6, 2, &|_| {})
             .await
             .unwrap();
     }

@@ -46,7 +46,7 @@ async fn project_with_release(dir: &Path) -> (PathBuf, PathBuf) {
     {
         let ledger = cts_store::Ledger::open(&p.join("cts.db")).await.unwrap();
         let rubric = cts_review::Rubric::default_medication_safety();
-        cts_store::bench::seed_reviews(&ledger, &rubric, 4, 12, 2, &|_| {})
+        cts_store::seed::seed_reviews(&ledger, &rubric, 4, 12, 2, &|_| {})
             .await
             .unwrap();
     }

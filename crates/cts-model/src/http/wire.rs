@@ -1,48 +1,77 @@
 //! The OpenAI wire formats: chat completions (what we send, what we read
-//! back, how streamed chunks add up to one answer) and the legacy
-//! completions endpoint with echoed prompt log-probabilities, read into
-//! continuation scores. Pure data, no I/O.
+//! back, how streamed chunks add up to one answer — the same types
+//! `cts serve-model` writes) and the legacy completions endpoint with
+//! echoed prompt log-probabilities, read into continuation scores. Pure
+//! data, no I/O.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ChatMessage, GenerationParams};
+use crate::{ChatMessage, GenerationParams, Role};
 
-/// The request body of `POST /v1/chat/completions`.
-#[derive(Debug, Serialize)]
-pub(crate) struct ChatRequest<'a> {
-    pub model: &'a str,
-    pub messages: &'a [ChatMessage],
-    pub temperature: f32,
-    pub top_p: f32,
-    pub seed: u64,
-    pub max_tokens: u32,
+/// The request body of `POST /v1/chat/completions`: what [`OpenAiModel`]
+/// sends and what `cts serve-model` reads. Every sampling parameter is
+/// optional on the wire (a server fills in its defaults); CTS always sends
+/// them.
+///
+/// [`OpenAiModel`]: super::OpenAiModel
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChatRequest<'a> {
+    /// Model name (a server that serves one model may ignore it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<Cow<'a, str>>,
+    /// The conversation.
+    pub messages: Cow<'a, [ChatMessage]>,
+    /// Sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// Nucleus sampling mass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    /// Sampling seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Largest completion, tokens (newer clients call it `max_completion_tokens`).
+    #[serde(
+        default,
+        alias = "max_completion_tokens",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_tokens: Option<u32>,
+    /// Answer as server-sent events.
+    #[serde(default)]
     pub stream: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Asks a streaming server for a final chunk with token counts (sent;
+    /// `cts serve-model` does not read it).
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
 }
 
 /// Asks a streaming server for a final chunk with token counts.
 #[derive(Debug, Serialize)]
-pub(crate) struct StreamOptions {
+pub struct StreamOptions {
+    /// Whether to send the counts.
     pub include_usage: bool,
 }
 
 impl<'a> ChatRequest<'a> {
-    pub(crate) fn new(
+    /// The request CTS sends: every sampling parameter of `params`, and
+    /// token counts asked for when streaming.
+    pub fn new(
         model: &'a str,
         messages: &'a [ChatMessage],
         params: &GenerationParams,
         stream: bool,
     ) -> Self {
         Self {
-            model,
-            messages,
-            temperature: params.temperature,
-            top_p: params.top_p,
-            seed: params.seed,
-            max_tokens: params.max_tokens,
+            model: Some(Cow::Borrowed(model)),
+            messages: Cow::Borrowed(messages),
+            temperature: Some(params.temperature),
+            top_p: Some(params.top_p),
+            seed: Some(params.seed),
+            max_tokens: Some(params.max_tokens),
             stream,
             stream_options: stream.then_some(StreamOptions {
                 include_usage: true,
@@ -51,43 +80,91 @@ impl<'a> ChatRequest<'a> {
     }
 }
 
+// The response types below serve both sides: CTS reads them from servers,
+// `cts serve-model` writes them. Their fields are declared in alphabetical
+// order, the order `cts serve-model` has always written, and the fields
+// only a writer fills are never read (`skip_deserializing`), so a server
+// that sends them in another shape is still understood.
+
 /// Token counts as servers report them.
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
-pub(crate) struct WireUsage {
-    #[serde(default)]
-    pub prompt_tokens: u32,
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct WireUsage {
+    /// Tokens generated.
     #[serde(default)]
     pub completion_tokens: u32,
+    /// Tokens of the prompt.
+    #[serde(default)]
+    pub prompt_tokens: u32,
+    /// Both (written, not read).
+    #[serde(skip_deserializing)]
+    pub total_tokens: u32,
+}
+
+impl WireUsage {
+    /// Counts with their total.
+    pub fn new(prompt_tokens: u32, completion_tokens: u32) -> Self {
+        WireUsage {
+            completion_tokens,
+            prompt_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+        }
+    }
 }
 
 /// A whole (non-streamed) response.
-#[derive(Debug, Deserialize)]
-pub(crate) struct ChatResponse {
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChatResponse {
+    /// The answers (CTS asks for one).
     pub choices: Vec<Choice>,
-    #[serde(default)]
-    pub usage: Option<WireUsage>,
-    #[serde(default)]
+    /// Unix time of the answer, seconds (written, not read).
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub created: Option<u64>,
+    /// The answer's id (written, not read).
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The model's name (written, not read).
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// `chat.completion` (written, not read).
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The serving configuration's fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_fingerprint: Option<String>,
+    /// Token counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<WireUsage>,
 }
 
 /// One choice of a whole response.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Choice {
-    pub message: Message,
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Choice {
+    /// Why generation stopped (`stop`, `length`, …).
     #[serde(default)]
     pub finish_reason: Option<String>,
+    /// Its place among the choices (written, not read).
+    #[serde(skip_deserializing)]
+    pub index: u32,
+    /// The answer.
+    pub message: Message,
 }
 
 /// Text of a message or of a streamed delta. Reasoning arrives as
 /// `reasoning_content` (vLLM, DeepSeek) or `reasoning` (some newer servers).
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct Message {
-    #[serde(default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Message {
+    /// The answer's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
-    #[serde(default)]
-    pub reasoning_content: Option<String>,
-    #[serde(default)]
+    /// Reasoning text, as some servers name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,
+    /// Reasoning text, as vLLM and DeepSeek name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// Who speaks (written, not read).
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
 }
 
 impl Message {
@@ -100,26 +177,46 @@ impl Message {
 }
 
 /// One streamed `data:` payload.
-#[derive(Debug, Deserialize)]
-pub(crate) struct ChatChunk {
-    #[serde(default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ChatChunk {
+    /// The choices' deltas (CTS asks for one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub choices: Vec<ChunkChoice>,
-    #[serde(default)]
-    pub usage: Option<WireUsage>,
-    #[serde(default)]
-    pub system_fingerprint: Option<String>,
+    /// Unix time of the answer, seconds (written, not read).
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub created: Option<u64>,
     /// Some servers (vLLM) report a failure mid-stream this way.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<serde_json::Value>,
+    /// The answer's id (written, not read).
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The model's name (written, not read).
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// `chat.completion.chunk` (written, not read).
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The serving configuration's fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+    /// Token counts (in the last chunk, when asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<WireUsage>,
 }
 
 /// One choice of a streamed chunk.
-#[derive(Debug, Deserialize)]
-pub(crate) struct ChunkChoice {
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    /// What this chunk adds.
     #[serde(default)]
     pub delta: Message,
+    /// Why generation stopped, in the last chunk (`null` before).
     #[serde(default)]
     pub finish_reason: Option<String>,
+    /// Its place among the choices (written, not read).
+    #[serde(skip_deserializing)]
+    pub index: u32,
 }
 
 /// A streamed answer so far.
@@ -361,7 +458,6 @@ pub(crate) fn truncate_chars(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Role;
 
     #[test]
     fn request_carries_sampling_parameters_and_stream_options() {
@@ -386,6 +482,100 @@ mod tests {
         let body =
             serde_json::to_value(ChatRequest::new("m", &messages, &params, false)).expect("json");
         assert!(body.get("stream_options").is_none());
+    }
+
+    #[test]
+    fn a_request_cts_sends_is_read_back_as_a_server_reads_it() {
+        let messages = [ChatMessage::new(Role::User, "hi")];
+        let params = GenerationParams {
+            temperature: 0.5,
+            top_p: 0.9,
+            seed: 7,
+            max_tokens: 64,
+        };
+        let text =
+            serde_json::to_string(&ChatRequest::new("m", &messages, &params, true)).expect("json");
+        let back: ChatRequest<'static> = serde_json::from_str(&text).expect("read back");
+        assert_eq!(back.model.as_deref(), Some("m"));
+        assert_eq!(back.messages.len(), 1);
+        assert_eq!(
+            (back.temperature, back.top_p, back.seed, back.max_tokens),
+            (Some(0.5), Some(0.9), Some(7), Some(64))
+        );
+        assert!(back.stream);
+        // What servers fill in themselves may be left out; the newer name
+        // of max_tokens is accepted.
+        let sparse: ChatRequest<'static> = serde_json::from_str(
+            r#"{"messages":[],"max_completion_tokens":5,"stream_options":"ignored"}"#,
+        )
+        .expect("sparse");
+        assert_eq!((sparse.model, sparse.max_tokens), (None, Some(5)));
+        assert!(!sparse.stream && sparse.stream_options.is_none());
+    }
+
+    #[test]
+    fn a_response_is_written_in_alphabetical_order_and_read_back() {
+        let response = ChatResponse {
+            choices: vec![Choice {
+                finish_reason: Some("stop".into()),
+                index: 0,
+                message: Message {
+                    content: Some("B".into()),
+                    role: Some(Role::Assistant),
+                    ..Message::default()
+                },
+            }],
+            created: Some(1),
+            id: Some("x".into()),
+            model: Some("m".into()),
+            object: Some("chat.completion".into()),
+            system_fingerprint: Some("fp".into()),
+            usage: Some(WireUsage::new(3, 2)),
+        };
+        let text = serde_json::to_string(&response).expect("json");
+        assert_eq!(
+            text,
+            r#"{"choices":[{"finish_reason":"stop","index":0,"message":{"content":"B","role":"assistant"}}],"created":1,"id":"x","model":"m","object":"chat.completion","system_fingerprint":"fp","usage":{"completion_tokens":2,"prompt_tokens":3,"total_tokens":5}}"#
+        );
+        let back: ChatResponse = serde_json::from_str(&text).expect("read back");
+        assert_eq!(back.choices[0].message.content.as_deref(), Some("B"));
+        assert_eq!(back.system_fingerprint.as_deref(), Some("fp"));
+        let usage = back.usage.expect("usage");
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens), (3, 2));
+        // Fields only a writer fills are never read, whatever their shape.
+        let odd: ChatResponse = serde_json::from_str(
+            r#"{"id":7,"created":"now","choices":[{"index":"0","message":{"role":"tool","content":"A"}}]}"#,
+        )
+        .expect("odd");
+        assert_eq!(odd.choices[0].message.content.as_deref(), Some("A"));
+    }
+
+    #[test]
+    fn a_chunk_writes_a_null_finish_reason_until_the_last() {
+        let chunk = ChatChunk {
+            choices: vec![ChunkChoice {
+                delta: Message {
+                    content: Some("I".into()),
+                    ..Message::default()
+                },
+                finish_reason: None,
+                index: 0,
+            }],
+            id: Some("x".into()),
+            ..ChatChunk::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&chunk).expect("json"),
+            r#"{"choices":[{"delta":{"content":"I"},"finish_reason":null,"index":0}],"id":"x"}"#
+        );
+        let error = ChatChunk {
+            error: Some(serde_json::json!({"message": "boom"})),
+            ..ChatChunk::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&error).expect("json"),
+            r#"{"error":{"message":"boom"}}"#
+        );
     }
 
     #[test]

@@ -117,7 +117,7 @@ pub async fn run(cmd: DatasetCommand, project: Option<&Path>, out: &Output) -> R
             if let Some(o) = json.as_object_mut() {
                 o.insert(
                     "peak_rss_mib".into(),
-                    serde_json::json!(super::bench::peak_rss_mib()),
+                    serde_json::json!(cts_bench::peak_rss_mib()),
                 );
                 o.insert(
                     "ledger_tree_mib".into(),

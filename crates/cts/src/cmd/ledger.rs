@@ -398,7 +398,7 @@ async fn verify(project: &Project, ledger: &Ledger, out: &Output) -> Result<Exit
     let verifier = project.verifier()?;
     let size = ledger.committed_size();
     let bar = out.progress(size.0, "auditing the log");
-    let mut report = cts_store::audit(ledger.pool(), &verifier, &|n| bar.set_position(n)).await?;
+    let mut report = cts_store::audit_ledger(ledger, &verifier, &|n| bar.set_position(n)).await?;
     report
         .failures
         .extend(cts_store::audit_anchor(ledger, &verifier).await?);
@@ -458,7 +458,7 @@ async fn verify(project: &Project, ledger: &Ledger, out: &Output) -> Result<Exit
 async fn rebuild(project: &Project, ledger: &Ledger, to: &Path, out: &Output) -> Result<ExitCode> {
     let verifier = project.verifier()?;
     let bar = out.progress(ledger.committed_size().0, "auditing the log");
-    let mut audit = cts_store::audit(ledger.pool(), &verifier, &|n| bar.set_position(n)).await?;
+    let mut audit = cts_store::audit_ledger(ledger, &verifier, &|n| bar.set_position(n)).await?;
     audit
         .failures
         .extend(cts_store::audit_anchor(ledger, &verifier).await?);

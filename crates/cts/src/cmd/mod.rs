@@ -1,10 +1,6 @@
 //! One module per top-level subcommand.
 
 pub mod bench;
-pub mod bench_dataset;
-pub mod bench_loglik;
-pub mod bench_redteam;
-pub mod bench_review;
 pub mod cases;
 pub mod dataset;
 pub mod eval;

@@ -15,8 +15,10 @@ use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use cts_model::{ChatMessage, ChatModel, GenerationParams};
-use serde::Deserialize;
+use cts_model::http::wire::{
+    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Message, WireUsage,
+};
+use cts_model::{ChatModel, GenerationParams, Role};
 
 use crate::output::Output;
 use crate::project::Project;
@@ -41,20 +43,6 @@ struct AppState {
     defaults: GenerationParams,
 }
 
-#[derive(Deserialize)]
-struct ChatRequest {
-    #[serde(default)]
-    model: Option<String>,
-    messages: Vec<ChatMessage>,
-    temperature: Option<f32>,
-    top_p: Option<f32>,
-    seed: Option<u64>,
-    #[serde(alias = "max_completion_tokens")]
-    max_tokens: Option<u32>,
-    #[serde(default)]
-    stream: bool,
-}
-
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     let body = serde_json::json!({ "error": { "message": message.into(), "type": "invalid_request_error" } });
     (status, Json(body)).into_response()
@@ -71,7 +59,7 @@ fn fingerprint(model: &dyn ChatModel) -> String {
 }
 
 async fn chat(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
-    let req: ChatRequest = match serde_json::from_slice(&body) {
+    let req: ChatRequest<'static> = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
             return error(
@@ -92,7 +80,10 @@ async fn chat(State(state): State<AppState>, body: axum::body::Bytes) -> Respons
             .unwrap_or(state.defaults.max_tokens)
             .min(8192),
     };
-    let name = req.model.unwrap_or_else(|| state.model.identity().name);
+    let name = req
+        .model
+        .as_deref()
+        .map_or_else(|| state.model.identity().name, str::to_owned);
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -100,42 +91,69 @@ async fn chat(State(state): State<AppState>, body: axum::body::Bytes) -> Respons
     let system_fingerprint = fingerprint(state.model.as_ref());
     if !req.stream {
         return match state.model.complete(&req.messages, &params, &|_| {}).await {
-            Ok(c) => Json(serde_json::json!({
-                "id": id, "object": "chat.completion", "created": created, "model": name,
-                "system_fingerprint": system_fingerprint,
-                "choices": [{ "index": 0, "message": { "role": "assistant", "content": c.content }, "finish_reason": c.finish_reason }],
-                "usage": { "prompt_tokens": c.usage.prompt_tokens, "completion_tokens": c.usage.completion_tokens,
-                           "total_tokens": c.usage.prompt_tokens + c.usage.completion_tokens },
-            }))
+            Ok(c) => Json(ChatResponse {
+                choices: vec![Choice {
+                    finish_reason: Some(c.finish_reason),
+                    index: 0,
+                    message: Message {
+                        content: Some(c.content),
+                        role: Some(Role::Assistant),
+                        ..Message::default()
+                    },
+                }],
+                created: Some(created),
+                id: Some(id),
+                model: Some(name),
+                object: Some("chat.completion".into()),
+                system_fingerprint: Some(system_fingerprint),
+                usage: Some(WireUsage::new(
+                    c.usage.prompt_tokens,
+                    c.usage.completion_tokens,
+                )),
+            })
             .into_response(),
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         };
     }
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
-    let chunk = {
-        let (id, name, fp) = (id.clone(), name.clone(), system_fingerprint.clone());
-        move |delta: serde_json::Value, finish: Option<&str>| {
-            serde_json::json!({ "id": id, "object": "chat.completion.chunk", "created": created, "model": name,
-                "system_fingerprint": fp, "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] })
-        }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<ChatChunk>();
+    let chunk = move |delta: Message, finish_reason: Option<String>| ChatChunk {
+        choices: vec![ChunkChoice {
+            delta,
+            finish_reason,
+            index: 0,
+        }],
+        created: Some(created),
+        id: Some(id.clone()),
+        model: Some(name.clone()),
+        object: Some("chat.completion.chunk".into()),
+        system_fingerprint: Some(system_fingerprint.clone()),
+        ..ChatChunk::default()
+    };
+    let text = |t: &str| Message {
+        content: Some(t.to_owned()),
+        ..Message::default()
     };
     let model = state.model.clone();
     tokio::spawn(async move {
-        let _ = tx.send(chunk(
-            serde_json::json!({ "role": "assistant", "content": "" }),
-            None,
-        ));
+        let first = Message {
+            role: Some(Role::Assistant),
+            ..text("")
+        };
+        let _ = tx.send(chunk(first, None));
         let text_tx = tx.clone();
         let text_chunk = chunk.clone();
         let on_text = move |t: &str| {
-            let _ = text_tx.send(text_chunk(serde_json::json!({ "content": t }), None));
+            let _ = text_tx.send(text_chunk(text(t), None));
         };
         match model.complete(&req.messages, &params, &on_text).await {
             Ok(c) => {
-                let _ = tx.send(chunk(serde_json::json!({}), Some(&c.finish_reason)));
+                let _ = tx.send(chunk(Message::default(), Some(c.finish_reason)));
             }
             Err(e) => {
-                let _ = tx.send(serde_json::json!({ "error": { "message": e.to_string() } }));
+                let _ = tx.send(ChatChunk {
+                    error: Some(serde_json::json!({ "message": e.to_string() })),
+                    ..ChatChunk::default()
+                });
             }
         }
     });
@@ -144,8 +162,10 @@ async fn chat(State(state): State<AppState>, body: axum::body::Bytes) -> Respons
             return None;
         }
         match rx.recv().await {
-            Some(v) => Some((
-                Ok::<_, Infallible>(Event::default().data(v.to_string())),
+            Some(chunk) => Some((
+                Ok::<_, Infallible>(
+                    Event::default().data(serde_json::to_string(&chunk).unwrap_or_default()),
+                ),
                 (rx, false),
             )),
             None => Some((Ok(Event::default().data("[DONE]")), (rx, true))),

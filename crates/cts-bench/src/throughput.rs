@@ -5,9 +5,8 @@
 
 use std::time::Instant;
 
+use cts_llama::LocalModel;
 use cts_model::{ChatMessage, GenerationParams, ModelError};
-
-use crate::local::LocalModel;
 
 /// Tokens per second of prompt processing and of generation.
 #[derive(Clone, Copy, Debug, PartialEq)]

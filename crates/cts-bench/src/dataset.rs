@@ -2,16 +2,34 @@
 //! store sizes, next to a baseline that only streams the same content out
 //! of SQLite into a file.
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use cts_ledger::LogVerifier;
 use cts_store::Ledger;
 use serde::Serialize;
 
-use crate::output::Output;
-use crate::project::Project;
+use crate::{baseline, Progress};
+
+/// What this benchmark needs from the `cts` binary, which builds the
+/// releases it times.
+pub struct Cli<'a> {
+    /// The `cts` executable, run as `cts dataset build`.
+    pub exe: PathBuf,
+    /// Creates a project in a folder with a log origin.
+    pub init_project: &'a dyn Fn(&Path, &str) -> Result<NewProject>,
+}
+
+/// A project made by [`Cli::init_project`].
+pub struct NewProject {
+    /// Its database file.
+    pub database: PathBuf,
+    /// Its log's verifier key.
+    pub verifier: LogVerifier,
+}
 
 /// One build, run as its own `cts dataset build` process.
 #[derive(Serialize)]
@@ -76,15 +94,19 @@ async fn one(
     dir: &Path,
     traces: u64,
     per_trace: usize,
-    out: &Output,
+    cli: &Cli<'_>,
+    progress: &Progress,
 ) -> Result<(BuildFigures, f64)> {
-    let project = Project::init(&dir.join("project"), Some("bench.cts.invalid/log"))?;
-    let ledger = Ledger::open(&project.database_path()).await?;
+    let NewProject {
+        database: db,
+        verifier,
+    } = (cli.init_project)(&dir.join("project"), "bench.cts.invalid/log")?;
+    let ledger = Ledger::open(&db).await?;
     let rubric = cts_review::Rubric::default_medication_safety();
-    let bar = out.progress(traces, "seeding");
+    let bar = progress(traces, "seeding");
     let started = Instant::now();
     let cases = (traces / 5).max(1) as usize;
-    cts_store::bench::seed_reviews(&ledger, &rubric, cases, traces, per_trace, &|n| {
+    cts_store::seed::seed_reviews(&ledger, &rubric, cases, traces, per_trace, &|n| {
         bar.set_position(n)
     })
     .await?;
@@ -92,11 +114,9 @@ async fn one(
     let seed_s = started.elapsed().as_secs_f64();
 
     // `cts ledger verify` on the same store: the log audit, then the tables against the log.
-    let verifier = project.verifier()?;
     let started = Instant::now();
-    let audit = cts_store::audit(ledger.pool(), &verifier, &|_| {}).await?;
+    let audit = cts_store::audit_ledger(&ledger, &verifier, &|_| {}).await?;
     let audit_s = started.elapsed().as_secs_f64();
-    let db = project.database_path();
     let started = Instant::now();
     let projection =
         tokio::task::spawn_blocking(move || cts_store::projection::check(&db, &|_| {})).await??;
@@ -109,16 +129,15 @@ async fn one(
     }
 
     let started = Instant::now();
-    let rows = cts_store::bench::dump_content(&ledger, &dir.join("dump.jsonl")).await?;
+    let rows = baseline::dump_content(&ledger, &dir.join("dump.jsonl")).await?;
     let baseline_dump_s = started.elapsed().as_secs_f64();
     tracing::debug!(rows, baseline_dump_s, "baseline dump");
     drop(ledger);
 
     let spec = dir.join("spec.toml");
     std::fs::write(&spec, SPEC)?;
-    let exe = std::env::current_exe().context("locating the cts binary")?;
     let started = Instant::now();
-    let run = Command::new(exe)
+    let run = Command::new(&cli.exe)
         .arg("--project")
         .arg(dir.join("project"))
         .args(["--json", "dataset", "build", "--spec"])
@@ -159,19 +178,23 @@ async fn one(
     ))
 }
 
-/// Runs the benchmark in `dir`.
+/// Builds a release from a store of `traces / 10` and one of `traces`
+/// reviewed traces (`per_trace` reviews each), in `dir` (default: a
+/// temporary folder).
 pub async fn run(
-    dir: &Path,
+    dir: Option<PathBuf>,
     traces: u64,
     per_trace: usize,
-    out: &Output,
+    cli: &Cli<'_>,
+    progress: &Progress,
 ) -> Result<DatasetBenchFigures> {
+    let (dir, _tmp) = crate::scratch(dir)?;
     let small_dir = dir.join("small");
     let full_dir = dir.join("full");
     std::fs::create_dir_all(&small_dir)?;
     std::fs::create_dir_all(&full_dir)?;
-    let (small, s1) = one(&small_dir, (traces / 10).max(10), per_trace, out).await?;
-    let (full, s2) = one(&full_dir, traces, per_trace, out).await?;
+    let (small, s1) = one(&small_dir, (traces / 10).max(10), per_trace, cli, progress).await?;
+    let (full, s2) = one(&full_dir, traces, per_trace, cli, progress).await?;
     Ok(DatasetBenchFigures {
         rss_full_vs_small: full.peak_rss_mib / small.peak_rss_mib.max(1e-9),
         build_rss_full_vs_small: full.build_rss_mib / small.build_rss_mib.max(1e-9),
@@ -179,4 +202,22 @@ pub async fn run(
         full,
         seed_s: s1 + s2,
     })
+}
+
+impl fmt::Display for DatasetBenchFigures {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = self;
+        let row = |b: &BuildFigures| {
+            format!(
+                "{:>7} traces: {:>8} examples in {:>6.2} s = {:>8.0} examples/s ({:>7.0} traces/s), peak RSS {:>6.1} MiB (ledger tree {:.1} MiB); baseline dump {:>5.2} s, build/dump {:.2}x\n         verify: log audit {:>9.0} leaves/s; tables against the log {:>9.0} rows/s ({:.0} events/s, {:.2} s)\n",
+                b.traces, b.examples, b.build_s, b.examples_per_s, b.traces_per_s, b.peak_rss_mib, b.ledger_tree_mib, b.baseline_dump_s, b.build_vs_dump,
+                b.audit_leaves_per_s, b.projection_rows_per_s, b.projection_events_per_s, b.projection_s
+            )
+        };
+        write!(
+            out,
+            "dataset release benchmark (all six exports, provenance, evidence, example index; seeded in {:.0} s)\n{}{}peak memory full/small: {:.2}x for 10x the examples ({:.2}x without the ledger tree)\n",
+            f.seed_s, row(&f.small), row(&f.full), f.rss_full_vs_small, f.build_rss_full_vs_small
+        )
+    }
 }

@@ -1,9 +1,8 @@
 //! Prints prompt and generation throughput of the default model, one
-//! sequence at a time and batched: `cargo run --release -p cts-llama --example throughput`.
+//! sequence at a time and batched: `cargo run --release -p cts-bench --example throughput`.
 
-use cts_llama::{
-    bench_batch, bench_generate, default_cache_dir, fetch_default_model, LocalModel, LocalOptions,
-};
+use cts_bench::throughput::{bench_batch, bench_generate};
+use cts_llama::{default_cache_dir, fetch_default_model, LocalModel, LocalOptions};
 use cts_model::{ChatMessage, Role};
 
 const QUESTIONS: [&str; 8] = [

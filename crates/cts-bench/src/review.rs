@@ -3,7 +3,8 @@
 //! drives the review page, the submit endpoint and `/healthz` (the
 //! baseline: the same server doing no work) with `wrk`, in one run.
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use cts_store::users::{self, Login, Role};
 use cts_store::Ledger;
 use serde::Serialize;
 
-use crate::output::Output;
+use crate::Progress;
 
 /// Open traces for the submit load (two clinicians each).
 const OPEN_TRACES: i64 = 32;
@@ -41,7 +42,7 @@ pub struct LoadFigures {
 #[derive(Debug, Serialize)]
 pub struct ReviewBenchFigures {
     /// What the store held.
-    pub seed: cts_store::bench::SeedReport,
+    pub seed: cts_store::seed::SeedReport,
     /// Seconds to seed.
     pub seed_s: f64,
     /// Connections and seconds per run.
@@ -163,23 +164,26 @@ async fn record_open_trace(
     Ok(())
 }
 
-/// Runs the benchmark in `dir`.
+/// Seeds a store of `traces` traces reviewed `per_trace` times in `dir`
+/// (default: a temporary folder), serves it, and runs `wrk` with
+/// `connections` connections for `seconds` seconds on each target.
 pub async fn run(
-    dir: &Path,
+    dir: Option<PathBuf>,
     traces: u64,
     per_trace: usize,
     connections: u32,
     seconds: u32,
-    out: &Output,
+    progress: &Progress,
 ) -> Result<ReviewBenchFigures> {
+    let (dir, _tmp) = crate::scratch(dir)?;
     if Command::new("wrk").arg("--version").output().is_err() {
         bail!("this benchmark drives the server with wrk: install it with `apt-get install wrk`");
     }
     let ledger = Ledger::open(&dir.join("bench.db")).await?;
     let rubric = cts_review::Rubric::default_medication_safety();
-    let bar = out.progress(traces, "seeding");
+    let bar = progress(traces, "seeding");
     let started = Instant::now();
-    let seed = cts_store::bench::seed_reviews(&ledger, &rubric, 0, traces, per_trace, &|n| {
+    let seed = cts_store::seed::seed_reviews(&ledger, &rubric, 0, traces, per_trace, &|n| {
         bar.set_position(n)
     })
     .await?;
@@ -413,4 +417,22 @@ pub async fn run(
         submit,
         review_page_vs_healthz: ratio,
     })
+}
+
+impl fmt::Display for ReviewBenchFigures {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = self;
+        let row = |l: &LoadFigures| {
+            format!(
+                "{:<18} {:>9.0} req/s   p50 {:>7.2} ms   p90 {:>7.2} ms   p99 {:>7.2} ms   errors {}\n",
+                l.target, l.requests_per_s, l.p50_ms, l.p90_ms, l.p99_ms, l.errors
+            )
+        };
+        write!(
+            out,
+            "review workbench benchmark: {} traces, {} reviews, log size {} (seeded in {:.1} s); wrk {} connections x {} s each, on loopback\n{}{}{}review page throughput is {:.2}x /healthz in the same run\n",
+            f.seed.traces, f.seed.reviews, f.seed.log_size, f.seed_s, f.connections, f.seconds,
+            row(&f.healthz), row(&f.review_page), row(&f.submit), f.review_page_vs_healthz
+        )
+    }
 }

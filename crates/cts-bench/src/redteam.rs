@@ -2,6 +2,7 @@
 //! per instance, cached) against a zero-latency stub, beside the benchmark
 //! runner's dispatch (one generation per item, cached) in the same run.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -66,7 +67,7 @@ fn synthetic_item(i: usize) -> BenchItem {
 }
 
 /// Runs both dispatches against one in-process stub.
-pub async fn bench_redteam(instances: usize, concurrency: usize) -> Result<RedteamFigures> {
+pub async fn run(instances: usize, concurrency: usize) -> Result<RedteamFigures> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(async move { axum::serve(listener, verdict_router()).await });
@@ -154,4 +155,19 @@ pub async fn bench_redteam(instances: usize, concurrency: usize) -> Result<Redte
         ratio: redteam_rate / eval_rate,
         redteam_requests_per_s: 2.0 * redteam_rate,
     })
+}
+
+impl fmt::Display for RedteamFigures {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = self;
+        write!(
+            out,
+            "red-team dispatch, {} instances at concurrency {} against a zero-latency stub on loopback (one run)\n\
+             red-team runner  {:>9.0} instances/s ({:.0} requests/s: target + judge, verdict parsed, cached)\n\
+             benchmark runner {:>9.0} items/s (one generation each, answer extracted, cached)\n\
+             ratio {:.2}x (two requests per instance against one per item)\n",
+            f.instances, f.concurrency, f.redteam_instances_per_s, f.redteam_requests_per_s,
+            f.eval_items_per_s, f.ratio
+        )
+    }
 }

@@ -1,41 +1,10 @@
-//! Baselines for `cts bench`: the same rows inserted into plain SQLite.
+//! Synthetic reviewed stores for tests and benchmarks: cases, traces and
+//! submitted reviews written through the real ledger, every row a
+//! projection of its event.
+//!
+//! Not here: the benchmarks themselves (`cts-bench`).
 
-use std::path::Path;
-
-use sqlx::{Connection, QueryBuilder, SqliteConnection};
-
-use crate::db::options;
 use crate::StoreError;
-
-/// Inserts `(kind, entry)` rows into a plain table with the ledger's
-/// settings (WAL, `synchronous=FULL`), `batch` rows per transaction, in
-/// multi-row statements — what a careful application would do without a log.
-pub async fn plain_insert(
-    path: &Path,
-    rows: &[(String, Vec<u8>)],
-    batch: usize,
-) -> Result<(), StoreError> {
-    let mut conn = SqliteConnection::connect_with(&options(path)).await?;
-    sqlx::query("CREATE TABLE IF NOT EXISTS plain (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, entry BLOB NOT NULL)")
-        .execute(&mut conn)
-        .await?;
-    let mut id: i64 = 0;
-    for tx_rows in rows.chunks(batch.max(1)) {
-        let mut tx = conn.begin().await?;
-        for chunk in tx_rows.chunks(500) {
-            let mut q = QueryBuilder::new("INSERT INTO plain (id, kind, entry) ");
-            q.push_values(chunk, |mut b, (kind, entry)| {
-                b.push_bind(id)
-                    .push_bind(kind.as_str())
-                    .push_bind(&entry[..]);
-                id += 1;
-            });
-            q.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-    }
-    Ok(())
-}
 
 /// What [`seed_reviews`] made.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -312,33 +281,4 @@ pub async fn seed_reviews(
         reviewers: reviewers.len(),
         log_size: ledger.committed_size().0,
     })
-}
-
-/// Baseline for the dataset benchmark: streams every content row of the
-/// store, in log order, into a file, one line each (no parsing, no
-/// derivation, no hashing). Returns the rows written.
-pub async fn dump_content(ledger: &crate::Ledger, out: &Path) -> Result<u64, StoreError> {
-    use futures_util::StreamExt;
-    use std::io::Write;
-    let file = std::fs::File::create(out)
-        .map_err(|e| StoreError::Invalid(format!("{}: {e}", out.display())))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
-    let mut rows =
-        sqlx::query_scalar::<_, Option<Vec<u8>>>("SELECT bytes FROM content ORDER BY leaf")
-            .fetch(ledger.pool());
-    let mut n = 0u64;
-    while let Some(row) = rows.next().await {
-        if let Some(bytes) = row? {
-            w.write_all(&bytes)
-                .and_then(|_| w.write_all(b"\n"))
-                .map_err(|e| StoreError::Invalid(format!("{}: {e}", out.display())))?;
-            n += 1;
-        }
-    }
-    w.flush()
-        .map_err(|e| StoreError::Invalid(format!("{}: {e}", out.display())))?;
-    w.get_ref()
-        .sync_all()
-        .map_err(|e| StoreError::Invalid(format!("{}: {e}", out.display())))?;
-    Ok(n)
 }

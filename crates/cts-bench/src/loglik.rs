@@ -7,6 +7,7 @@
 //! `question\nA. …\nB. …\nC. …\nD. …\nAnswer:` with continuations `" A"` …
 //! `" D"`), zero-shot or k-shot from the subject's dev split.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -16,7 +17,7 @@ use cts_llama::{LocalModel, LocalOptions, PrefixSharing};
 use cts_model::{ContinuationScore, LoglikRequest};
 use serde::Serialize;
 
-use crate::output::Output;
+use crate::Progress;
 
 /// The six MMLU subjects of `shared/data/mmlu-medical`.
 const SUBJECTS: [&str; 6] = [
@@ -163,13 +164,13 @@ fn run_mode(
     model: &LocalModel,
     items: &[Item],
     sharing: PrefixSharing,
-    out: &Output,
+    progress: &Progress,
 ) -> Result<(ModeFigures, Vec<Vec<ContinuationScore>>)> {
     let mode = match sharing {
         PrefixSharing::Shared => "shared-prefix",
         PrefixSharing::Off => "from-scratch",
     };
-    let bar = out.progress(items.len() as u64, mode);
+    let bar = progress(items.len() as u64, mode);
     let started = Instant::now();
     let mut all = Vec::with_capacity(items.len());
     for chunk in items.chunks(CHUNK) {
@@ -195,14 +196,16 @@ fn run_mode(
     Ok((figures, all))
 }
 
-/// Runs the benchmark.
+/// Scores `items` MMLU-medical test items from `data` (`shots`-shot, each
+/// context after `context_prefix`) on `model` (default: the built-in
+/// model), with prefix sharing and then from scratch.
 pub async fn run(
     model: Option<PathBuf>,
     data: PathBuf,
     items: usize,
     shots: usize,
     context_prefix: &str,
-    out: &Output,
+    progress: &Progress,
 ) -> Result<LoglikFigures> {
     ensure!(items > 0, "--items must be at least 1");
     let path = match model {
@@ -214,7 +217,7 @@ pub async fn run(
         }
     };
     let items = load_items(&data, items, shots, context_prefix)?;
-    let out = Output { json: out.json };
+    let progress = progress.clone();
     tokio::task::spawn_blocking(move || -> Result<LoglikFigures> {
         let model = LocalModel::load(&path, LocalOptions::default())?;
         // Warm up (page in the weights) on a few items, untimed.
@@ -222,8 +225,8 @@ pub async fn run(
         for result in model.loglik_blocking(&warm, PrefixSharing::Shared) {
             result?;
         }
-        let (shared, a) = run_mode(&model, &items, PrefixSharing::Shared, &out)?;
-        let (scratch, b) = run_mode(&model, &items, PrefixSharing::Off, &out)?;
+        let (shared, a) = run_mode(&model, &items, PrefixSharing::Shared, &progress)?;
+        let (scratch, b) = run_mode(&model, &items, PrefixSharing::Off, &progress)?;
         let max_abs_logprob_diff = a
             .iter()
             .flatten()
@@ -256,4 +259,22 @@ pub async fn run(
         })
     })
     .await?
+}
+
+impl fmt::Display for LoglikFigures {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = self;
+        let row = |m: &ModeFigures| {
+            format!(
+                "{:<14} {:>8.2} items/s  ({:>6.2} s)  accuracy {:.3}\n",
+                m.mode, m.items_per_s, m.seconds, m.accuracy
+            )
+        };
+        write!(
+            out,
+            "log-likelihood scoring, {} ({} MMLU-medical test items, 4 options, {}-shot, mean context {:.0} chars; one run on this machine)\n{}{}prefix sharing is {:.2}x scoring from scratch; largest log-probability difference {:.2e}, {} items choose differently\n",
+            f.model, f.items, f.shots, f.mean_prompt_chars,
+            row(&f.shared), row(&f.scratch), f.speedup, f.max_abs_logprob_diff, f.disagreements
+        )
+    }
 }
