@@ -318,7 +318,7 @@ async fn every_signing_path_collects_cosignatures() {
             .await
             .unwrap();
         let rubric = cts_review::Rubric::default_medication_safety();
-        cts_store::bench::seed_reviews(&ledger, &rubric, 4, 8, 2, &|_| {})
+        cts_store::seed::seed_reviews(&ledger, &rubric, 4, 8, 2, &|_| {})
             .await
             .unwrap();
     }
