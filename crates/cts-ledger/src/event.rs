@@ -87,6 +87,10 @@ impl EventKind {
         ),
         ("user.role_changed", "an account's role was changed"),
         ("user.disabled", "an account was disabled or re-enabled"),
+        (
+            "user.renamed",
+            "an account's login name was changed (content: the new name)",
+        ),
     ];
 
     /// Validates and wraps a kind.

@@ -43,12 +43,113 @@ pub(crate) fn bulk_connection(
     Ok(conn)
 }
 
+/// How far [`open_pool_to`] may bring a store's schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schema {
+    /// Every migration (what every command but one uses).
+    Current,
+    /// For `cts user rename` only: a store still holding usernames that
+    /// differ only in case stops before [`UNIQUE_NAMES`], so that the
+    /// duplicates can be renamed (ledgered) before that migration makes
+    /// names unique regardless of case. Any other store migrates fully.
+    BeforeUniqueNames,
+}
+
+/// The migration that makes usernames unique regardless of case
+/// (`0007_workbench.sql`).
+pub const UNIQUE_NAMES: i64 = 7;
+
 /// Opens (creating if needed) the database at `path` and brings its schema up to date.
 pub async fn open_pool(path: &Path) -> Result<SqlitePool, StoreError> {
+    open_pool_to(path, Schema::Current).await
+}
+
+/// Opens the database at `path` and migrates it as far as `schema` allows.
+///
+/// Before [`UNIQUE_NAMES`] runs, accounts whose usernames differ only in
+/// case (which releases before it allowed) are looked for: the migration
+/// would fail on them with a bare constraint message. With
+/// [`Schema::Current`] they are a [`StoreError::CaseDuplicateUsernames`]
+/// naming every group, and nothing is migrated past the schema the store
+/// already had.
+pub async fn open_pool_to(path: &Path, schema: Schema) -> Result<SqlitePool, StoreError> {
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         .connect_with(options(path))
         .await?;
-    sqlx::migrate!("./migrations").run(&pool).await?;
-    Ok(pool)
+    let all = sqlx::migrate!("./migrations");
+    let duplicates = if applied(&pool, UNIQUE_NAMES).await? {
+        Vec::new()
+    } else {
+        case_duplicate_usernames(&pool).await?
+    };
+    if duplicates.is_empty() {
+        all.run(&pool).await?;
+        return Ok(pool);
+    }
+    let before = sqlx::migrate::Migrator {
+        migrations: all
+            .migrations
+            .iter()
+            .filter(|m| m.version < UNIQUE_NAMES)
+            .cloned()
+            .collect(),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    before.run(&pool).await?;
+    match schema {
+        Schema::BeforeUniqueNames => Ok(pool),
+        Schema::Current => Err(StoreError::CaseDuplicateUsernames {
+            path: path.to_owned(),
+            groups: duplicates,
+        }),
+    }
+}
+
+/// Whether migration `version` has been applied (false on a new file).
+async fn applied(pool: &SqlitePool, version: i64) -> Result<bool, StoreError> {
+    let has_table: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_optional(pool)
+    .await?;
+    if has_table.is_none() {
+        return Ok(false);
+    }
+    let row: Option<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE version = ? AND success")
+            .bind(version)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.is_some())
+}
+
+/// Groups of usernames equal when case is ignored (each group sorted, the
+/// groups in name order); empty on a store without accounts.
+pub(crate) async fn case_duplicate_usernames(
+    pool: &SqlitePool,
+) -> Result<Vec<Vec<String>>, StoreError> {
+    let has_users: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'users'",
+    )
+    .fetch_optional(pool)
+    .await?;
+    if has_users.is_none() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT username FROM users WHERE username COLLATE NOCASE IN
+           (SELECT username FROM users GROUP BY username COLLATE NOCASE HAVING count(*) > 1)
+         ORDER BY username COLLATE NOCASE, username",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    for name in names {
+        match groups.last_mut() {
+            Some(g) if g[0].eq_ignore_ascii_case(&name) => g.push(name),
+            _ => groups.push(vec![name]),
+        }
+    }
+    Ok(groups)
 }

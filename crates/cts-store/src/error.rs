@@ -43,6 +43,24 @@ pub enum StoreError {
     /// than the configuration requires.
     #[error("witnessing: {0}")]
     Unwitnessed(String),
+    /// The store holds accounts whose usernames differ only in case (an
+    /// earlier release allowed them); this release makes usernames unique
+    /// regardless of case, so its schema migration cannot run until all but
+    /// one of each group are renamed. Nothing was migrated.
+    #[error(
+        "{}: accounts whose usernames differ only in case: {}; usernames are now unique \
+         regardless of case, so this store cannot be upgraded until all but one name of \
+         each group is changed with `cts user rename OLD NEW` (ledgered; it runs on this \
+         store as it is)",
+        path.display(),
+        groups.iter().map(|g| g.join(" / ")).collect::<Vec<_>>().join("; ")
+    )]
+    CaseDuplicateUsernames {
+        /// The database file.
+        path: std::path::PathBuf,
+        /// Each group of equal-but-for-case names.
+        groups: Vec<Vec<String>>,
+    },
     /// The writer task has stopped.
     #[error("the ledger writer has stopped")]
     WriterGone,

@@ -18,7 +18,7 @@ use cts_ledger::{
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{open_pool, options};
+use crate::db::{open_pool_to, options, Schema};
 use crate::StoreError;
 
 /// Largest number of events one group commit takes.
@@ -142,7 +142,13 @@ fn hash_of(bytes: &[u8], what: &str) -> Result<Hash, StoreError> {
 impl Ledger {
     /// Opens the ledger in the database at `path` and starts its writer.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let pool = open_pool(path).await?;
+        Self::open_to(path, Schema::Current).await
+    }
+
+    /// Opens the store with its schema brought only as far as `schema`
+    /// allows (see [`Schema::BeforeUniqueNames`], for `cts user rename`).
+    pub async fn open_to(path: &Path, schema: Schema) -> Result<Self, StoreError> {
+        let pool = open_pool_to(path, schema).await?;
         let conn = SqliteConnection::connect_with(&options(path)).await?;
         let shared = Arc::new(Shared {
             tree: RwLock::new(MemTree::new()),

@@ -28,7 +28,7 @@ pub mod traces;
 pub mod users;
 
 pub use audit::{audit, audit_anchor, audit_ledger, AuditFailure, AuditReport};
-pub use db::{open_pool, options as connect_options};
+pub use db::{open_pool, open_pool_to, options as connect_options, Schema, UNIQUE_NAMES};
 pub use error::StoreError;
 pub use ledger::{
     anchor_path, AppendHook, CheckpointHook, ContentPresence, ContentState, Ledger,

@@ -391,11 +391,19 @@ impl Projection {
         }
     }
 
-    /// Changes one column of an earlier row (role changes, disabling).
-    fn amend(&mut self, table: &'static str, key: &str, column: usize, value: Value, leaf: u64) {
+    /// Changes one column of an earlier row (role changes, disabling,
+    /// renames; `None`: the log cannot say, e.g. an erased name).
+    fn amend(
+        &mut self,
+        table: &'static str,
+        key: &str,
+        column: usize,
+        value: Option<Value>,
+        leaf: u64,
+    ) {
         match self.tables.get_mut(table).and_then(|t| t.get_mut(key)) {
             Some(row) => {
-                row.columns[column] = Some(value);
+                row.columns[column] = value;
                 row.leaf = leaf;
             }
             None => self.fail(
@@ -583,6 +591,22 @@ impl Projection {
                     ],
                 );
             }
+            "user.renamed" => {
+                let Some(p) = subject(e, "user:") else {
+                    self.fail(format!("leaf {leaf}"), "user.renamed names no user".into());
+                    return Ok(());
+                };
+                let Some(c) = e.content.get("username") else {
+                    self.fail(
+                        format!("leaf {leaf}"),
+                        "user.renamed commits no name".into(),
+                    );
+                    return Ok(());
+                };
+                // An erased name: the log cannot say what it is (None).
+                let name = content.get(c)?.and_then(|b| String::from_utf8(b).ok());
+                self.amend("users", p, 3, name.map(Value::Text), leaf);
+            }
             "user.role_changed" | "user.disabled" => {
                 let Some(p) = subject(e, "user:") else {
                     {
@@ -601,7 +625,7 @@ impl Projection {
                     )
                 };
                 match value {
-                    Some(v) => self.amend("users", p, column, v, leaf),
+                    Some(v) => self.amend("users", p, column, Some(v), leaf),
                     None => self.fail(format!("leaf {leaf}"), format!("{} has no value", e.kind)),
                 }
             }

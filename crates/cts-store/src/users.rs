@@ -463,6 +463,65 @@ pub async fn set_role(
     .await
 }
 
+/// Changes an account's login name. Ledgered as `user.renamed` with the new
+/// name as committed content (like `user.created`'s). `old` must match
+/// exactly, case included, so that one of two names that differ only in case
+/// (allowed before migration [`crate::UNIQUE_NAMES`]) can be picked; `new` may
+/// not equal any other account's name, case ignored. The account's sessions
+/// stay valid: they are tied to the account, not its name.
+pub async fn rename_user(
+    ledger: &Ledger,
+    actor: &str,
+    old: &str,
+    new: &str,
+) -> Result<User, StoreError> {
+    check_username(new)?;
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE username = ? COLLATE BINARY"
+    ))
+    .bind(old)
+    .fetch_optional(ledger.pool())
+    .await?;
+    let user = row
+        .as_ref()
+        .map(user_from_row)
+        .transpose()?
+        .ok_or_else(|| StoreError::NotFound(format!("no user {old:?} (case must match)")))?;
+    let taken: Option<String> = sqlx::query_scalar(
+        "SELECT username FROM users WHERE username = ? COLLATE NOCASE AND id != ?",
+    )
+    .bind(new)
+    .bind(user.id)
+    .fetch_optional(ledger.pool())
+    .await?;
+    if let Some(existing) = taken {
+        return Err(StoreError::Invalid(format!(
+            "user {new:?} already exists (as {existing:?}; usernames ignore case)"
+        )));
+    }
+    let draft = EventDraft::new(EventKind::new("user.renamed")?, actor)
+        .subject(format!("user:{}", user.pseudonym))
+        .body(serde_json::json!({}))
+        .attach("username", new.as_bytes().to_vec());
+    let (id, name) = (user.id, new.to_owned());
+    let hook: AppendHook = Box::new(move |conn, _| {
+        Box::pin(async move {
+            sqlx::query("UPDATE users SET username = ? WHERE id = ?")
+                .bind(&name)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
+    });
+    ledger
+        .append_prepared(vec![draft.prepare(cts_ledger::Salt::random)?], Some(hook))
+        .await?;
+    user_by_id(ledger, id)
+        .await?
+        .ok_or_else(|| StoreError::Inconsistent("user vanished".into()))
+}
+
 /// The wait after `failures` failed sign-ins in a row: none up to
 /// [`FREE_FAILURES`] − 1, then [`FIRST_THROTTLE_SECONDS`], doubling up to
 /// [`MAX_THROTTLE_SECONDS`]. (The store computes the same in SQL.)

@@ -359,7 +359,14 @@ impl Project {
     /// inconsistent with the signed checkpoint kept beside it. Every
     /// checkpoint it signs collects cosignatures from the `[[witness]]`es.
     pub async fn open_ledger(&self) -> Result<cts_store::Ledger> {
-        let ledger = cts_store::Ledger::open(&self.database_path()).await?;
+        self.open_ledger_to(cts_store::Schema::Current).await
+    }
+
+    /// [`Project::open_ledger`] with the schema brought only as far as
+    /// `schema` allows (`cts user rename` clears usernames that differ only
+    /// in case before the migration that forbids them).
+    pub async fn open_ledger_to(&self, schema: cts_store::Schema) -> Result<cts_store::Ledger> {
+        let ledger = cts_store::Ledger::open_to(&self.database_path(), schema).await?;
         ledger
             .check_anchor(&self.verifier()?)
             .await

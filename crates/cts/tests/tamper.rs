@@ -718,3 +718,57 @@ async fn a_rolled_back_database_is_refused() {
         "{found:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_rename_is_ledgered_checked_and_rebuilt() {
+    let (d, p) = domain_fixture().await;
+    let out = cts(&p, &["user", "rename", "DR-LEE", "dr.lee"], None);
+    assert!(!out.status.success(), "the old name must match exactly");
+    let out = cts(&p, &["--json", "user", "rename", "dr-lee", "dr.lee"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let renamed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(renamed["username"], "dr.lee");
+    let out = cts(&p, &["--json", "ledger", "verify"], None);
+    assert!(
+        out.status.success(),
+        "a rename verifies: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Putting the old name back in the table is named, and a rebuild from
+    // the log restores the new one.
+    sql(
+        &p,
+        &["UPDATE users SET username = 'dr-lee' WHERE username = 'dr.lee'"],
+    )
+    .await;
+    let found = failures(&p);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("users ") && f.contains("column username")),
+        "{found:?}"
+    );
+    let rebuilt = d.path().join("rebuilt.db");
+    let out = cts(
+        &p,
+        &["ledger", "rebuild", "--out", rebuilt.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = format!("sqlite://{}", rebuilt.display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT username FROM users WHERE username LIKE 'dr%'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(names, vec!["dr.lee".to_owned()]);
+}

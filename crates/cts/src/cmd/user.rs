@@ -39,6 +39,15 @@ pub enum UserCommand {
         #[arg(long)]
         enable: bool,
     },
+    /// Change an account's login name (ledgered; sessions stay valid).
+    /// OLD must match exactly, case included. Also runs on a store that an
+    /// upgrade refused because two usernames differ only in case.
+    Rename {
+        /// The current login name, exactly.
+        old: String,
+        /// The new login name (unique, case ignored).
+        new: String,
+    },
     /// Change an account's role.
     SetRole {
         /// Login name.
@@ -60,7 +69,12 @@ fn generated_password() -> String {
 /// Runs a `cts user` command.
 pub async fn run(cmd: UserCommand, project: Option<&Path>, out: &Output) -> Result<ExitCode> {
     let project = Project::find(project)?;
-    let ledger = project.open_ledger().await?;
+    // Renaming also works on a store whose upgrade is waiting for it.
+    let schema = match cmd {
+        UserCommand::Rename { .. } => cts_store::Schema::BeforeUniqueNames,
+        _ => cts_store::Schema::Current,
+    };
+    let ledger = project.open_ledger_to(schema).await?;
     let actor = project.actor();
     match cmd {
         UserCommand::Add {
@@ -136,6 +150,12 @@ pub async fn run(cmd: UserCommand, project: Option<&Path>, out: &Output) -> Resu
                     u.username,
                     if u.disabled { "disabled" } else { "active" }
                 )
+            });
+        }
+        UserCommand::Rename { old, new } => {
+            let u = users::rename_user(&ledger, &actor, &old, &new).await?;
+            out.emit(&u, || {
+                format!("{old} is now {} (pseudonym {})\n", u.username, u.pseudonym)
             });
         }
         UserCommand::SetRole { username, role } => {
