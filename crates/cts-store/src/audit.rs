@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use cts_ledger::proof::verify_consistency;
 use cts_ledger::tile::{decode_hash_tile, split_bundle, TILE_HEIGHT, TILE_WIDTH};
-use cts_ledger::{leaf_hash, Commitment, Hash, LogVerifier, MemTree, Opening, Salt, TreeSize};
+use cts_ledger::{leaf_hash, Commitment, Hash, LogVerifier, MemTree, Salt, TreeSize};
 use rayon::prelude::*;
 use sqlx::{Row, SqlitePool};
 
@@ -130,14 +130,36 @@ fn decode(entry: &[u8]) -> Decoded {
 /// Recomputes the tree from every stored event and checks every tile,
 /// checkpoint (signature, size, root, consistency) and content commitment.
 /// `progress` is called with the number of leaves done.
+///
+/// One function per check, in this order: the stored leaf hashes
+/// ([`read_leaf_tiles`]), the events replayed against them
+/// ([`replay_entries`]), the higher tiles, the checkpoints and the content.
 pub async fn audit(
     pool: &SqlitePool,
     verifier: &LogVerifier,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<AuditReport, StoreError> {
     let mut found = Findings(Vec::new());
+    let stored_leaves = read_leaf_tiles(pool, &mut found).await?;
+    let replayed = replay_entries(pool, &stored_leaves, &mut found, progress).await?;
+    drop(stored_leaves);
+    check_higher_tiles(pool, &replayed.tree, &mut found).await?;
+    let checkpoints = check_checkpoints(pool, verifier, &replayed.tree, &mut found).await?;
+    let content = check_content(pool, &replayed, &mut found).await?;
+    let size = replayed.tree.size();
+    let root = replayed.tree.root(size)?;
+    Ok(AuditReport {
+        leaves: size.0,
+        root: cts_ledger::hash_to_base64(&root),
+        checkpoints,
+        content_checked: content.checked,
+        content_redacted: content.redacted,
+        failures: found.0,
+    })
+}
 
-    // Stored leaf hashes (level-0 tiles), to name the first altered leaf.
+/// The stored leaf hashes (level-0 tiles), to name the first altered leaf.
+async fn read_leaf_tiles(pool: &SqlitePool, found: &mut Findings) -> Result<Vec<Hash>, StoreError> {
     let mut stored_leaves: Vec<Hash> = Vec::new();
     let rows = sqlx::query("SELECT idx, hashes FROM tiles WHERE level = 0 ORDER BY idx")
         .fetch_all(pool)
@@ -155,8 +177,26 @@ pub async fn audit(
         }
         stored_leaves.extend(decode_hash_tile(&bytes, bytes.len() as u64 / 32).unwrap_or_default());
     }
-    drop(rows);
+    Ok(stored_leaves)
+}
 
+/// What replaying the events yields: the recomputed tree, and which leaf
+/// commits to (or erases) each piece of content.
+struct Replayed {
+    tree: MemTree,
+    referenced: HashMap<Commitment, u64>,
+    redactions: HashMap<Commitment, u64>,
+}
+
+/// Reads every entry bundle in order, hashes its entries in parallel,
+/// compares each with its stored leaf hash and builds the tree; names
+/// missing, partial and malformed bundles and a truncated log.
+async fn replay_entries(
+    pool: &SqlitePool,
+    stored_leaves: &[Hash],
+    found: &mut Findings,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Replayed, StoreError> {
     let mut tree = MemTree::new();
     let mut referenced: HashMap<Commitment, u64> = HashMap::new();
     let mut redactions: HashMap<Commitment, u64> = HashMap::new();
@@ -242,9 +282,19 @@ pub async fn audit(
             format!("missing: the tiles commit to {} leaves but only {} events are stored (the log was truncated)", stored_leaves.len(), size.0),
         );
     }
-    drop(stored_leaves);
+    Ok(Replayed {
+        tree,
+        referenced,
+        redactions,
+    })
+}
 
-    // Higher tiles.
+/// Every stored tile above level 0 against the recomputed tree.
+async fn check_higher_tiles(
+    pool: &SqlitePool,
+    tree: &MemTree,
+    found: &mut Findings,
+) -> Result<(), StoreError> {
     let rows =
         sqlx::query("SELECT level, idx, hashes FROM tiles WHERE level > 0 ORDER BY level, idx")
             .fetch_all(pool)
@@ -266,8 +316,19 @@ pub async fn audit(
             );
         }
     }
+    Ok(())
+}
 
-    // Checkpoints.
+/// Every stored checkpoint: its signature, its columns against its note, its
+/// root against the recomputed tree, and consistency with the one before;
+/// and a `cts init` log must have at least one. Returns how many were read.
+async fn check_checkpoints(
+    pool: &SqlitePool,
+    verifier: &LogVerifier,
+    tree: &MemTree,
+    found: &mut Findings,
+) -> Result<usize, StoreError> {
+    let size = tree.size();
     let rows = sqlx::query("SELECT id, size, root, note FROM checkpoints ORDER BY id")
         .fetch_all(pool)
         .await?;
@@ -337,10 +398,36 @@ pub async fn audit(
             format!("the log holds {size} leaves but no signed checkpoint (`cts init` signs one at once, so rows were deleted)"),
         );
     }
+    Ok(checkpoints)
+}
 
-    // Content.
-    let mut content_checked = 0;
-    let mut content_redacted = 0;
+/// What the content check counted.
+struct ContentCounts {
+    checked: u64,
+    redacted: u64,
+}
+
+/// One stored content row, read for the check.
+struct ContentRow {
+    raw: Vec<u8>,
+    leaf: u64,
+    salt: Option<Vec<u8>>,
+    bytes: Option<Vec<u8>>,
+    redacted: Option<i64>,
+}
+
+/// Every content row: committed by the leaf it names, opening its
+/// commitment (hashed in parallel), or erased by a `content.redacted`
+/// event; then every commitment whose row is gone.
+async fn check_content(
+    pool: &SqlitePool,
+    replayed: &Replayed,
+    found: &mut Findings,
+) -> Result<ContentCounts, StoreError> {
+    let mut counts = ContentCounts {
+        checked: 0,
+        redacted: 0,
+    };
     let mut seen = 0usize;
     let mut after: Vec<u8> = Vec::new();
     loop {
@@ -349,22 +436,40 @@ pub async fn audit(
             .bind(CHUNK)
             .fetch_all(pool)
             .await?;
-        if rows.is_empty() {
-            break;
-        }
+        let Some(last) = rows.last() else { break };
+        after = last.try_get(0)?;
+        let mut chunk = Vec::with_capacity(rows.len());
         for row in rows {
-            let raw: Vec<u8> = row.try_get(0)?;
-            after.clone_from(&raw);
-            let Ok(c) = <[u8; 32]>::try_from(raw.as_slice()).map(Commitment) else {
+            chunk.push(ContentRow {
+                raw: row.try_get(0)?,
+                leaf: row.try_get::<i64, _>(1)? as u64,
+                salt: row.try_get(2)?,
+                bytes: row.try_get(3)?,
+                redacted: row.try_get(4)?,
+            });
+        }
+        // Opening a commitment hashes the whole content: in parallel.
+        let opens: Vec<bool> = chunk
+            .par_iter()
+            .map(
+                |r| match (<[u8; 32]>::try_from(r.raw.as_slice()), &r.salt, &r.bytes) {
+                    (Ok(c), Some(salt), Some(bytes)) => <[u8; 32]>::try_from(salt.as_slice())
+                        .is_ok_and(|s| Commitment::compute(&Salt(s), bytes) == Commitment(c)),
+                    _ => false,
+                },
+            )
+            .collect();
+        for (row, opens) in chunk.into_iter().zip(opens) {
+            let Ok(c) = <[u8; 32]>::try_from(row.raw.as_slice()).map(Commitment) else {
                 found.add(
-                    format!("content {}", hex::encode(&raw)),
+                    format!("content {}", hex::encode(&row.raw)),
                     "malformed commitment",
                 );
                 continue;
             };
             let place = format!("content {c}");
-            let leaf = row.try_get::<i64, _>(1)? as u64;
-            match referenced.get(&c) {
+            let leaf = row.leaf;
+            match replayed.referenced.get(&c) {
                 Some(&at) if at == leaf => seen += 1,
                 Some(&at) => {
                     seen += 1;
@@ -375,24 +480,19 @@ pub async fn audit(
                 }
                 None => found.add(place.clone(), "no event commits to this content"),
             }
-            let salt: Option<Vec<u8>> = row.try_get(2)?;
-            let bytes: Option<Vec<u8>> = row.try_get(3)?;
-            let redacted: Option<i64> = row.try_get(4)?;
-            match (salt, bytes, redacted) {
-                (Some(salt), Some(bytes), None) => {
-                    content_checked += 1;
-                    let ok = <[u8; 32]>::try_from(salt.as_slice())
-                        .is_ok_and(|s| Opening::new(Salt(s), bytes).opens(&c));
-                    if !ok {
+            match (row.salt.is_some(), row.bytes.is_some(), row.redacted) {
+                (true, true, None) => {
+                    counts.checked += 1;
+                    if !opens {
                         found.add(
                             place,
                             format!("stored content (leaf {leaf}) does not match its commitment"),
                         );
                     }
                 }
-                (None, None, Some(at)) => {
-                    content_redacted += 1;
-                    if redactions.get(&c) != Some(&(at as u64)) {
+                (false, false, Some(at)) => {
+                    counts.redacted += 1;
+                    if replayed.redactions.get(&c) != Some(&(at as u64)) {
                         found.add(
                             place,
                             format!("erased, but leaf {at} is not a content.redacted event for it"),
@@ -406,10 +506,10 @@ pub async fn audit(
             }
         }
     }
-    if seen < referenced.len() {
+    if seen < replayed.referenced.len() {
         // Name the first event (by leaf) whose content row is gone.
         let mut missing: Vec<(u64, Commitment)> = Vec::new();
-        for (c, leaf) in &referenced {
+        for (c, leaf) in &replayed.referenced {
             let exists: Option<i64> =
                 sqlx::query_scalar("SELECT 1 FROM content WHERE commitment = ?")
                     .bind(&c.0[..])
@@ -427,16 +527,7 @@ pub async fn audit(
             );
         }
     }
-
-    let root = tree.root(size)?;
-    Ok(AuditReport {
-        leaves: size.0,
-        root: cts_ledger::hash_to_base64(&root),
-        checkpoints,
-        content_checked,
-        content_redacted,
-        failures: found.0,
-    })
+    Ok(counts)
 }
 
 /// The kind of the log's first event (`log.created` in a `cts init` project,
