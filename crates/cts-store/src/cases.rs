@@ -69,10 +69,13 @@ pub async fn import_cases(
                     continue;
                 }
                 if !new_version {
-                    return Err(StoreError::Invalid(format!(
-                        "case {:?} is already stored (version {v}) with other content; pass --new-version to record a new version",
-                        case.id.as_str()
-                    )));
+                    return Err(StoreError::Conflict {
+                        what: "case",
+                        id: format!("{:?}", case.id.as_str()),
+                        reason: format!(
+                            "is already stored (version {v}) with other content; pass --new-version to record a new version"
+                        ),
+                    });
                 }
                 summary.new_versions += 1;
                 v + 1
@@ -178,7 +181,11 @@ pub async fn case_at(
     .fetch_optional(ledger.pool())
     .await?;
     let Some(raw) = raw else {
-        return Err(StoreError::NotFound(format!("no case {id:?}")));
+        return Err(StoreError::NotFound {
+            what: "case",
+            id: format!("{id:?}"),
+            hint: None,
+        });
     };
     let commitment = cts_ledger::Commitment(
         <[u8; 32]>::try_from(raw.as_slice())
@@ -200,8 +207,11 @@ pub async fn case_leaf(ledger: &Ledger, id: &str, version: i64) -> Result<u64, S
             .bind(version)
             .fetch_optional(ledger.pool())
             .await?;
-    leaf.map(|l| l as u64)
-        .ok_or_else(|| StoreError::NotFound(format!("no case {id:?} version {version}")))
+    leaf.map(|l| l as u64).ok_or_else(|| StoreError::NotFound {
+        what: "case",
+        id: format!("{id:?} version {version}"),
+        hint: None,
+    })
 }
 
 /// Latest versions of the cases a selector names, with their text.
@@ -226,7 +236,11 @@ pub async fn select_cases(ledger: &Ledger, selector: &str) -> Result<Vec<(Case, 
             out.push(
                 all.iter()
                     .find(|c| c.id == id)
-                    .ok_or_else(|| StoreError::NotFound(format!("no case {id:?}")))?,
+                    .ok_or_else(|| StoreError::NotFound {
+                        what: "case",
+                        id: format!("{id:?}"),
+                        hint: None,
+                    })?,
             );
         }
         out

@@ -206,7 +206,9 @@ pub async fn eval_run(ledger: &Ledger, id: &str) -> Result<EvalRun, StoreError> 
         .await?
         .into_iter()
         .find(|r| r.record.id == id)
-        .ok_or_else(|| {
-            StoreError::NotFound(format!("no evaluation run {id} (see `cts eval list`)"))
+        .ok_or_else(|| StoreError::NotFound {
+            what: "evaluation run",
+            id: id.to_owned(),
+            hint: Some("see `cts eval list`"),
         })
 }

@@ -199,9 +199,9 @@ pub async fn healthbench_run(ledger: &Ledger, id: &str) -> Result<HealthbenchRun
         .await?
         .into_iter()
         .find(|r| r.record.id == id)
-        .ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "no rubric-graded run {id} (see `cts eval healthbench-list`)"
-            ))
+        .ok_or_else(|| StoreError::NotFound {
+            what: "rubric-graded run",
+            id: id.to_owned(),
+            hint: Some("see `cts eval healthbench-list`"),
         })
 }

@@ -130,7 +130,7 @@ impl std::fmt::Debug for Ledger {
 }
 
 fn i64_of(n: u64) -> Result<i64, StoreError> {
-    i64::try_from(n).map_err(|_| StoreError::Invalid(format!("{n} is out of range")))
+    i64::try_from(n).map_err(|_| StoreError::OutOfRange(n))
 }
 
 fn hash_of(bytes: &[u8], what: &str) -> Result<Hash, StoreError> {
@@ -216,10 +216,7 @@ impl Ledger {
     /// Appends one event; returns its leaf once durable.
     pub async fn append(&self, draft: EventDraft) -> Result<LeafIndex, StoreError> {
         let leaves = self.append_batch(vec![draft], None).await?;
-        leaves
-            .into_iter()
-            .next()
-            .ok_or_else(|| StoreError::Invalid("empty append".into()))
+        leaves.into_iter().next().ok_or(StoreError::EmptyAppend)
     }
 
     /// Appends events atomically (all or none), running `hook` in the same
@@ -243,7 +240,7 @@ impl Ledger {
         hook: Option<AppendHook>,
     ) -> Result<Vec<LeafIndex>, StoreError> {
         if events.is_empty() {
-            return Err(StoreError::Invalid("nothing to append".into()));
+            return Err(StoreError::EmptyAppend);
         }
         self.send(|reply| Command::Append {
             events,
@@ -273,10 +270,7 @@ impl Ledger {
                 reply,
             })
             .await?;
-        leaves
-            .into_iter()
-            .next()
-            .ok_or_else(|| StoreError::Invalid("empty append".into()))
+        leaves.into_iter().next().ok_or(StoreError::EmptyAppend)
     }
 
     /// Signs a checkpoint of the current tree, after checking it is
@@ -318,16 +312,12 @@ impl Ledger {
     pub async fn entry(&self, leaf: LeafIndex) -> Result<Vec<u8>, StoreError> {
         let mut entries = self
             .entries(leaf, LeafIndex(leaf.0.saturating_add(1)))
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound(_) => {
-                    StoreError::NotFound(format!("leaf {leaf} is not in the log"))
-                }
-                other => other,
-            })?;
-        entries
-            .pop()
-            .ok_or_else(|| StoreError::NotFound(format!("leaf {leaf} is not in the log")))
+            .await?;
+        entries.pop().ok_or_else(|| StoreError::NotFound {
+            what: "leaf",
+            id: leaf.to_string(),
+            hint: None,
+        })
     }
 
     /// Entry bytes of leaves `start..end`, in order.
@@ -367,10 +357,11 @@ impl Ledger {
             }
         }
         if (out.len() as u64) < end.0 - start.0 {
-            return Err(StoreError::NotFound(format!(
-                "leaf {} is not in the log",
-                start.0 + out.len() as u64
-            )));
+            return Err(StoreError::NotFound {
+                what: "leaf",
+                id: (start.0 + out.len() as u64).to_string(),
+                hint: None,
+            });
         }
         Ok(out)
     }
@@ -400,7 +391,11 @@ impl Ledger {
             .bind(i64_of(size.0)?)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("no checkpoint of size {size}")))?;
+            .ok_or_else(|| StoreError::NotFound {
+                what: "checkpoint of size",
+                id: size.to_string(),
+                hint: None,
+            })?;
         checkpoint_row(&row)
     }
 
@@ -408,9 +403,10 @@ impl Ledger {
         if self.committed_size() < size {
             let now = self.refresh().await?;
             if now < size {
-                return Err(StoreError::NotFound(format!(
-                    "the log has {now} leaves, not {size}"
-                )));
+                return Err(StoreError::LogTooShort {
+                    size: now,
+                    asked: size,
+                });
             }
         }
         Ok(())
@@ -481,7 +477,11 @@ impl Ledger {
         .bind(&commitment.0[..])
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no content with commitment {commitment}")))?;
+        .ok_or_else(|| StoreError::NotFound {
+            what: "content with commitment",
+            id: commitment.to_string(),
+            hint: None,
+        })?;
         let leaf = LeafIndex(row.try_get::<i64, _>(0)? as u64);
         let redacted: Option<i64> = row.try_get(3)?;
         if let Some(at) = redacted {
@@ -525,35 +525,47 @@ impl Ledger {
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?
-                .ok_or_else(|| StoreError::NotFound(format!("no checkpoint #{id}")))?;
+                .ok_or_else(|| StoreError::NotFound {
+                    what: "checkpoint",
+                    id: format!("#{id}"),
+                    hint: None,
+                })?;
         let stored = checkpoint_row(&row)?;
         let (old_body, old_sigs) = split(&stored.note).ok_or_else(|| {
             StoreError::Inconsistent(format!("checkpoint #{id}: stored note is malformed"))
         })?;
-        let (new_body, new_sigs) = split(note).ok_or_else(|| {
-            StoreError::Invalid(format!(
-                "checkpoint #{id}: the new note is not a signed note"
-            ))
+        let (new_body, new_sigs) = split(note).ok_or_else(|| StoreError::Invalid {
+            field: "note",
+            reason: format!("the new note of checkpoint #{id} is not a signed note"),
         })?;
         if old_body != new_body {
-            return Err(StoreError::Invalid(format!(
-                "checkpoint #{id}: the new note has another body; only signatures may be added"
-            )));
+            return Err(StoreError::Invalid {
+                field: "note",
+                reason: format!(
+                    "the new note of checkpoint #{id} has another body; only signatures may be added"
+                ),
+            });
         }
         if let Some(lost) = old_sigs.iter().find(|s| !new_sigs.contains(s)) {
-            return Err(StoreError::Invalid(format!(
-                "checkpoint #{id}: the new note drops the signature line {:?}",
-                String::from_utf8_lossy(lost)
-            )));
+            return Err(StoreError::Invalid {
+                field: "note",
+                reason: format!(
+                    "the new note of checkpoint #{id} drops the signature line {:?}",
+                    String::from_utf8_lossy(lost)
+                ),
+            });
         }
         if let Some(bad) = new_sigs
             .iter()
             .find(|s| !s.starts_with("\u{2014} ".as_bytes()))
         {
-            return Err(StoreError::Invalid(format!(
-                "checkpoint #{id}: {:?} is not a signature line",
-                String::from_utf8_lossy(bad)
-            )));
+            return Err(StoreError::Invalid {
+                field: "note",
+                reason: format!(
+                    "in the new note of checkpoint #{id}, {:?} is not a signature line",
+                    String::from_utf8_lossy(bad)
+                ),
+            });
         }
         // Compare-and-swap: a concurrent replacement makes this one fail, not vanish.
         let done = sqlx::query("UPDATE checkpoints SET note = ? WHERE id = ? AND note = ?")
@@ -563,9 +575,11 @@ impl Ledger {
             .execute(&self.pool)
             .await?;
         if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict(format!(
-                "checkpoint #{id} changed meanwhile; nothing was written"
-            )));
+            return Err(StoreError::Conflict {
+                what: "checkpoint",
+                id: format!("#{id}"),
+                reason: "changed meanwhile; nothing was written".into(),
+            });
         }
         // The copy kept beside the database carries the cosignatures too
         // when it is this checkpoint.
@@ -727,12 +741,14 @@ impl Writer {
                     tracing::error!(error = %e, requests = reply_count, "group commit failed");
                     let msg = e.to_string();
                     for r in replies {
-                        let _ = r.send(Err(StoreError::Invalid(format!(
-                            "the batch was not committed: {msg}"
-                        ))));
+                        let _ = r.send(Err(StoreError::NotCommitted {
+                            reason: msg.clone(),
+                        }));
                     }
                     for r in refreshes {
-                        let _ = r.send(Err(StoreError::Invalid(msg.clone())));
+                        let _ = r.send(Err(StoreError::NotCommitted {
+                            reason: msg.clone(),
+                        }));
                     }
                 }
             }
@@ -977,9 +993,11 @@ impl Writer {
                 .execute(&mut self.conn)
                 .await?;
                 if done.rows_affected() != 1 {
-                    return Err(StoreError::NotFound(format!(
-                        "no unredacted content with commitment {c}"
-                    )));
+                    return Err(StoreError::NotFound {
+                        what: "unredacted content with commitment",
+                        id: c.to_string(),
+                        hint: None,
+                    });
                 }
                 // A submitted review keeps a working copy of its committed
                 // body beside its row (queues and revisions read it): erase
@@ -1007,8 +1025,8 @@ impl Writer {
         combined.extend(fresh);
         let first = base / TILE_WIDTH;
         for (i, chunk) in combined.chunks(TILE_WIDTH as usize).enumerate() {
-            let bytes = encode_bundle(chunk.iter().map(Vec::as_slice))
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let bytes =
+                encode_bundle(chunk.iter().map(Vec::as_slice)).map_err(StoreError::Bundle)?;
             sqlx::query("INSERT OR REPLACE INTO entry_bundles (idx, entries) VALUES (?, ?)")
                 .bind(i64_of(first + i as u64)?)
                 .bind(bytes)
@@ -1126,12 +1144,12 @@ impl Writer {
         // with the log's key.
         let mut signed = Vec::new();
         if let Some(l) = &last {
-            let opened = verifier.open(&l.note).map_err(|e| {
-                StoreError::Inconsistent(format!(
-                    "checkpoint #{} does not verify with the log's key ({e}); refusing to sign",
-                    l.id
-                ))
-            })?;
+            let opened = verifier
+                .open(&l.note)
+                .map_err(|source| StoreError::Unverified {
+                    what: format!("checkpoint #{}", l.id),
+                    source,
+                })?;
             signed.push((format!("checkpoint #{}", l.id), opened));
         } else if size.0 > 1
             && read_anchor(&self.anchor, verifier)?.is_none()
@@ -1215,26 +1233,31 @@ fn read_anchor(
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(StoreError::Inconsistent(format!(
-                "reading {}: {e}",
-                path.display()
-            )))
+        Err(source) => {
+            return Err(StoreError::File {
+                doing: "reading",
+                path: path.to_owned(),
+                source,
+            })
         }
     };
-    verifier.open(&bytes).map(Some).map_err(|e| {
-        StoreError::Inconsistent(format!(
-            "{} is not a checkpoint signed by the log's key: {e}",
-            path.display()
-        ))
-    })
+    verifier
+        .open(&bytes)
+        .map(Some)
+        .map_err(|source| StoreError::Unverified {
+            what: format!("the checkpoint in {}", path.display()),
+            source,
+        })
 }
 
 /// Replaces the file atomically: a temporary file, fsync, rename, fsync of the folder.
 fn write_anchor(path: &Path, note: &[u8]) -> Result<(), StoreError> {
     use std::io::Write;
-    let io =
-        |e: std::io::Error| StoreError::Inconsistent(format!("writing {}: {e}", path.display()));
+    let io = |source: std::io::Error| StoreError::File {
+        doing: "writing",
+        path: path.to_owned(),
+        source,
+    };
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

@@ -61,10 +61,13 @@ pub async fn register_policies(
         match stored {
             Some(d) if d == p.digest() => {}
             Some(_) => {
-                return Err(StoreError::Conflict(format!(
-                    "policy {}@{} is already registered with different text; give the change a new version",
-                    p.id, p.version
-                )))
+                return Err(StoreError::Conflict {
+                    what: "policy",
+                    id: format!("{}@{}", p.id, p.version),
+                    reason:
+                        "is already registered with different text; give the change a new version"
+                            .into(),
+                })
             }
             None => new.push(p.clone()),
         }

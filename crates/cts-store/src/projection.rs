@@ -1249,10 +1249,10 @@ pub fn rebuild(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<RebuildReport, StoreError> {
     if out.exists() {
-        return Err(StoreError::Invalid(format!(
-            "{} exists; rebuild writes a new database",
-            out.display()
-        )));
+        return Err(StoreError::Invalid {
+            field: "output",
+            reason: format!("{} exists; rebuild writes a new database", out.display()),
+        });
     }
     let old = bulk_connection(source, true)?;
     old.execute_batch("BEGIN")?;
@@ -1268,11 +1268,10 @@ pub fn rebuild(
     let _ = old.execute_batch("COMMIT");
     match result {
         Ok(report) => {
-            std::fs::rename(&tmp, out).map_err(|e| {
-                StoreError::Invalid(format!(
-                    "moving the rebuilt database to {}: {e}",
-                    out.display()
-                ))
+            std::fs::rename(&tmp, out).map_err(|source| StoreError::File {
+                doing: "moving the rebuilt database to",
+                path: out.to_owned(),
+                source,
             })?;
             Ok(report)
         }
@@ -1297,7 +1296,7 @@ fn write_rebuild(
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| StoreError::Invalid(format!("starting a runtime: {e}")))?;
+            .map_err(StoreError::Runtime)?;
         rt.block_on(async {
             let pool = crate::db::open_pool(path).await?;
             pool.close().await;

@@ -227,7 +227,9 @@ pub async fn redteam_run(ledger: &Ledger, id: &str) -> Result<RedteamRun, StoreE
         .await?
         .into_iter()
         .find(|r| r.record.id == id)
-        .ok_or_else(|| {
-            StoreError::NotFound(format!("no red-team run {id} (see `cts redteam list`)"))
+        .ok_or_else(|| StoreError::NotFound {
+            what: "red-team run",
+            id: id.to_owned(),
+            hint: Some("see `cts redteam list`"),
         })
 }

@@ -309,10 +309,7 @@ pub async fn record_release(
         })
     });
     let leaves = ledger.append_prepared(vec![prepared], Some(hook)).await?;
-    leaves
-        .first()
-        .map(|l| l.0)
-        .ok_or_else(|| StoreError::Invalid("empty append".into()))
+    leaves.first().map(|l| l.0).ok_or(StoreError::EmptyAppend)
 }
 
 const RELEASE_COLUMNS: &str =
@@ -358,8 +355,11 @@ pub async fn find_release(ledger: &Ledger, key: &str) -> Result<Release, StoreEr
                 .find(|r| key.len() >= 8 && r.manifest_sha256.starts_with(key))
         })
         .or_else(|| all.iter().rev().find(|r| r.name == key));
-    hit.cloned()
-        .ok_or_else(|| StoreError::NotFound(format!("no dataset release {key:?}")))
+    hit.cloned().ok_or_else(|| StoreError::NotFound {
+        what: "dataset release",
+        id: format!("{key:?}"),
+        hint: None,
+    })
 }
 
 /// The releases holding example `id`, with the example's row.
@@ -502,10 +502,12 @@ pub async fn record_training(
                     .fetch_optional(&mut *conn)
                     .await?;
             if exists.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "training run {} (the same release, models, config and trainer) is already recorded",
-                    row.id
-                )));
+                return Err(StoreError::Conflict {
+                    what: "training run",
+                    id: row.id.clone(),
+                    reason: "(the same release, models, config and trainer) is already recorded"
+                        .into(),
+                });
             }
             sqlx::query(
                 "INSERT INTO training_runs (id, build, base_model, output_model, output_key, config_sha256, trainer, leaf, recorded)

@@ -322,10 +322,7 @@ fn now() -> i64 {
 }
 
 fn first_leaf(leaves: Vec<LeafIndex>) -> Result<LeafIndex, StoreError> {
-    leaves
-        .into_iter()
-        .next()
-        .ok_or_else(|| StoreError::Invalid("empty append".into()))
+    leaves.into_iter().next().ok_or(StoreError::EmptyAppend)
 }
 
 /// Registers a rubric version the first time it is used (`rubric.registered`,
@@ -347,9 +344,11 @@ pub async fn register_rubric(
     if let Some(row) = existing {
         let stored: String = row.try_get(0)?;
         if stored != digest {
-            return Err(StoreError::Conflict(format!(
-                "rubric {key} is already registered with different content; rubric versions are immutable, so give the changed rubric a new version"
-            )));
+            return Err(StoreError::Conflict {
+                what: "rubric",
+                id: key.to_string(),
+                reason: "is already registered with different content; rubric versions are immutable, so give the changed rubric a new version".into(),
+            });
         }
         return Ok(row.try_get::<i64, _>(1)? as u64);
     }
@@ -384,7 +383,11 @@ pub async fn rubric(ledger: &Ledger, key: &str) -> Result<(Rubric, String, u64),
         .bind(key)
         .fetch_optional(ledger.pool())
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no rubric {key:?}")))?;
+        .ok_or_else(|| StoreError::NotFound {
+            what: "rubric",
+            id: format!("{key:?}"),
+            hint: None,
+        })?;
     let source: String = row.try_get(0)?;
     let rubric = Rubric::parse(&source, key)
         .map_err(|e| StoreError::Inconsistent(format!("stored rubric {key}: {e}")))?;
@@ -554,12 +557,14 @@ pub async fn check_assigned(
     .await?;
     match row {
         Some(r) if r.try_get::<i64, _>(1)? == 1 || r.try_get::<i64, _>(0)? > now() => Ok(()),
-        Some(_) => Err(StoreError::Denied(format!(
-            "your lease on {trace_id} has lapsed; claim it again from the queue"
-        ))),
-        None => Err(StoreError::Denied(format!(
-            "trace {trace_id} is not assigned to you"
-        ))),
+        Some(_) => Err(StoreError::Denied {
+            action: "work on this trace",
+            reason: format!("your lease on {trace_id} has lapsed; claim it again from the queue"),
+        }),
+        None => Err(StoreError::Denied {
+            action: "work on this trace",
+            reason: format!("trace {trace_id} is not assigned to you"),
+        }),
     }
 }
 
@@ -658,7 +663,7 @@ pub async fn trace_for_review(
     };
     let case = match crate::cases::case_at(ledger, &trace.case_id, Some(trace.case_version)).await {
         Ok(c) => c,
-        Err(StoreError::NotFound(_)) => None,
+        Err(StoreError::NotFound { .. }) => None,
         Err(e) => return Err(e),
     };
     Ok(TraceForReview {
@@ -758,13 +763,17 @@ async fn write_draft(
 ) -> Result<i64, StoreError> {
     check_assigned(ledger, user, trace_id).await?;
     let trace = trace_for_review(ledger, trace_id).await?;
-    let queue = trace.queue.as_ref().ok_or_else(|| {
-        StoreError::NotFound(format!("trace {trace_id} is not in the review queue"))
+    let queue = trace.queue.as_ref().ok_or_else(|| StoreError::NotFound {
+        what: "queued trace",
+        id: trace_id.to_owned(),
+        hint: None,
     })?;
     let (rubric, _, _) = rubric(ledger, &queue.rubric).await?;
-    body.validate_draft(&rubric, &trace.steps)
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let json = serde_json::to_string(body).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    body.validate_draft(&rubric, &trace.steps)?;
+    let json = serde_json::to_string(body).map_err(|source| StoreError::Encode {
+        what: "review draft",
+        source,
+    })?;
     let saved: Option<i64> = sqlx::query_scalar(
         "INSERT INTO drafts (trace_id, user_id, body, revision, updated, client, seq)
          SELECT ?1, ?2, ?3, 1, strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?5, ?6
@@ -802,16 +811,24 @@ async fn write_draft(
             if !source.client.is_empty() && client == source.client && seq >= source.seq {
                 return Ok(revision);
             }
-            Err(StoreError::Conflict(format!(
-                "the draft was saved elsewhere (revision {revision} now, you edited revision {base_revision}); reload to continue"
-            )))
+            Err(StoreError::Conflict {
+                what: "your draft of trace",
+                id: trace_id.to_owned(),
+                reason: format!(
+                    "was saved elsewhere (revision {revision} now, you edited revision {base_revision}); reload to continue"
+                ),
+            })
         }
-        None if base_revision != 0 => Err(StoreError::Conflict(
-            "this draft was submitted or discarded elsewhere; reload".into(),
-        )),
-        None => Err(StoreError::Conflict(
-            "this review is already submitted; use Revise to start a new version".into(),
-        )),
+        None if base_revision != 0 => Err(StoreError::Conflict {
+            what: "your draft of trace",
+            id: trace_id.to_owned(),
+            reason: "was submitted or discarded elsewhere; reload".into(),
+        }),
+        None => Err(StoreError::Conflict {
+            what: "your review of trace",
+            id: trace_id.to_owned(),
+            reason: "is already submitted; use Revise to start a new version".into(),
+        }),
     }
 }
 
@@ -847,12 +864,13 @@ pub async fn submit(
 ) -> Result<Submitted, StoreError> {
     check_assigned(ledger, user, trace_id).await?;
     let view = trace_for_review(ledger, trace_id).await?;
-    let queue = view.queue.clone().ok_or_else(|| {
-        StoreError::NotFound(format!("trace {trace_id} is not in the review queue"))
+    let queue = view.queue.clone().ok_or_else(|| StoreError::NotFound {
+        what: "queued trace",
+        id: trace_id.to_owned(),
+        hint: None,
     })?;
     let (rubric, _, rubric_leaf) = rubric(ledger, &queue.rubric).await?;
-    body.validate(&rubric, &view.steps)
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    body.validate(&rubric, &view.steps)?;
     let previous: Option<i64> =
         sqlx::query_scalar("SELECT MAX(version) FROM reviews WHERE trace_id = ? AND user_id = ?")
             .bind(trace_id)
@@ -862,7 +880,10 @@ pub async fn submit(
     let version = previous.unwrap_or(0) + 1;
     let id = review_id(trace_id, &user.pseudonym, version);
     let supersedes = previous.map(|v| review_id(trace_id, &user.pseudonym, v));
-    let review_json = serde_json::to_vec(&body).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let review_json = serde_json::to_vec(&body).map_err(|source| StoreError::Encode {
+        what: "review body",
+        source,
+    })?;
 
     // The queue's outcome is committed in the event, so it is computed
     // before the write and checked again under the write lock.
@@ -892,7 +913,10 @@ pub async fn submit(
         &body,
         outcome.clone(),
     );
-    let summary = serde_json::to_value(&summary).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let summary = serde_json::to_value(&summary).map_err(|source| StoreError::Encode {
+        what: "review summary",
+        source,
+    })?;
 
     let actor = user.actor();
     let mut events: Vec<PreparedEvent> = Vec::new();
@@ -943,7 +967,10 @@ pub async fn submit(
     }
     let commitment = events[0].event.content["review"].0;
     let submitted_at = events[0].event.time.clone();
-    let body_json = serde_json::to_string(&body).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let body_json = serde_json::to_string(&body).map_err(|source| StoreError::Encode {
+        what: "review body",
+        source,
+    })?;
     let (uid, tid, rid, rkey) = (user.id, trace_id.to_owned(), id.clone(), rubric.key());
     let hook: AppendHook = Box::new(move |conn, leaves| {
         Box::pin(async move {
@@ -956,9 +983,11 @@ pub async fn submit(
             .fetch_one(&mut *conn)
             .await?;
             if now_version.unwrap_or(0) + 1 != version {
-                return Err(StoreError::Conflict(
-                    "this review was submitted from another tab; reload".into(),
-                ));
+                return Err(StoreError::Conflict {
+                    what: "your review of trace",
+                    id: tid,
+                    reason: "was submitted from another tab; reload".into(),
+                });
             }
             let draft_rev: Option<i64> = sqlx::query_scalar(
                 "SELECT revision FROM drafts WHERE trace_id = ? AND user_id = ?",
@@ -968,15 +997,21 @@ pub async fn submit(
             .fetch_optional(&mut *conn)
             .await?;
             if now_version.unwrap_or(0) > 0 && draft_rev.is_none() {
-                return Err(StoreError::Conflict(
-                    "this review is already submitted; use Revise to start a new version".into(),
-                ));
+                return Err(StoreError::Conflict {
+                    what: "your review of trace",
+                    id: tid,
+                    reason: "is already submitted; use Revise to start a new version".into(),
+                });
             }
             if draft_rev.unwrap_or(0) != base_revision {
-                return Err(StoreError::Conflict(format!(
-                    "the draft changed elsewhere (revision {} now, you submitted revision {base_revision}); reload",
-                    draft_rev.unwrap_or(0)
-                )));
+                return Err(StoreError::Conflict {
+                    what: "your draft of trace",
+                    id: tid,
+                    reason: format!(
+                        "changed elsewhere (revision {} now, you submitted revision {base_revision}); reload",
+                        draft_rev.unwrap_or(0)
+                    ),
+                });
             }
             let (required, first_time): (i64, bool) = {
                 let r = sqlx::query(
@@ -995,14 +1030,17 @@ pub async fn submit(
                 let others: i64 = r.try_get(3)?;
                 let required: i64 = r.try_get(0)?;
                 if submitted.is_none() {
-                    return Err(StoreError::Denied(format!(
-                        "trace {tid} is not assigned to you"
-                    )));
+                    return Err(StoreError::Denied {
+                        action: "submit this review",
+                        reason: format!("trace {tid} is not assigned to you"),
+                    });
                 }
                 if submitted == Some(0) && others >= required {
-                    return Err(StoreError::Conflict(
-                        "your lease lapsed and other reviewers have taken every place on this trace".into(),
-                    ));
+                    return Err(StoreError::Conflict {
+                        what: "trace",
+                        id: tid,
+                        reason: "has no place left for you: your lease lapsed and other reviewers have taken every place".into(),
+                    });
                 }
                 (required, submitted == Some(0))
             };
@@ -1100,9 +1138,11 @@ async fn update_queue_state(
     let latest: Vec<(&str, &ReviewBody)> = latest.iter().map(|(id, b)| (id.as_str(), b)).collect();
     let outcome = QueueOutcome::compute(committed.policy, required, submitted, &latest, n_original);
     if outcome != *committed {
-        return Err(StoreError::Conflict(format!(
-            "another review of trace {trace_id} was submitted at the same moment; submit again"
-        )));
+        return Err(StoreError::Conflict {
+            what: "trace",
+            id: trace_id.to_owned(),
+            reason: "had another review submitted at the same moment; submit again".into(),
+        });
     }
     sqlx::query("UPDATE review_queue SET state = ?, reasons = ? WHERE trace_id = ?")
         .bind(outcome.state.as_str())
@@ -1127,8 +1167,11 @@ pub async fn start_revision(
     .bind(user.id)
     .fetch_optional(ledger.pool())
     .await?;
-    let body =
-        body.ok_or_else(|| StoreError::NotFound(format!("you have not reviewed {trace_id}")))?;
+    let body = body.ok_or_else(|| StoreError::NotFound {
+        what: "review by you of trace",
+        id: trace_id.to_owned(),
+        hint: None,
+    })?;
     let body: ReviewBody =
         serde_json::from_str(&body).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
     let base = load_draft(ledger, user, trace_id)
@@ -1205,7 +1248,11 @@ pub async fn review_by_id(ledger: &Ledger, id: &str) -> Result<StoredReview, Sto
     .bind(id)
     .fetch_optional(ledger.pool())
     .await?
-    .ok_or_else(|| StoreError::NotFound(format!("no review {id:?}")))?;
+    .ok_or_else(|| StoreError::NotFound {
+        what: "review",
+        id: format!("{id:?}"),
+        hint: None,
+    })?;
     review_row(&row)
 }
 
@@ -1276,33 +1323,47 @@ pub async fn adjudicate(
     rationale: &str,
 ) -> Result<u64, StoreError> {
     if rationale.trim().chars().count() < 10 {
-        return Err(StoreError::Invalid(
-            "rationale: at least 10 characters are required".into(),
-        ));
+        return Err(StoreError::Invalid {
+            field: "rationale",
+            reason: "at least 10 characters are required".into(),
+        });
     }
     if rationale.chars().count() > cts_review::review::MAX_RATIONALE_CHARS {
-        return Err(StoreError::Invalid("rationale: too long".into()));
+        return Err(StoreError::Invalid {
+            field: "rationale",
+            reason: format!(
+                "at most {} characters",
+                cts_review::review::MAX_RATIONALE_CHARS
+            ),
+        });
     }
     let entry = queue_entry(ledger, trace_id)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no queued trace {trace_id:?}")))?;
+        .ok_or_else(|| StoreError::NotFound {
+            what: "queued trace",
+            id: format!("{trace_id:?}"),
+            hint: None,
+        })?;
     if entry.state != "adjudication" {
-        return Err(StoreError::Conflict(format!(
-            "trace {trace_id} is {}, not awaiting adjudication",
-            entry.state
-        )));
+        return Err(StoreError::Conflict {
+            what: "trace",
+            id: trace_id.to_owned(),
+            reason: format!("is {}, not awaiting adjudication", entry.state),
+        });
     }
     let reviews = reviews_of_trace(ledger, trace_id).await?;
     if reviews.iter().any(|r| r.user_id == user.id) {
-        return Err(StoreError::Denied(
-            "you reviewed this trace; another adjudicator must decide".into(),
-        ));
+        return Err(StoreError::Denied {
+            action: "adjudicate",
+            reason: "you reviewed this trace; another adjudicator must decide".into(),
+        });
     }
     let latest = current(&reviews);
     if !latest.iter().any(|r| r.id == chosen) {
-        return Err(StoreError::Invalid(format!(
-            "chosen: {chosen:?} is not one of the current reviews of {trace_id}"
-        )));
+        return Err(StoreError::Invalid {
+            field: "chosen",
+            reason: format!("{chosen:?} is not one of the current reviews of {trace_id}"),
+        });
     }
     let version: i64 = sqlx::query_scalar(
         "SELECT COALESCE(MAX(version), 0) + 1 FROM adjudications WHERE trace_id = ?",
@@ -1317,7 +1378,10 @@ pub async fn adjudicate(
         considered: latest.iter().map(|r| r.id.clone()).collect(),
     };
     let decided_body =
-        serde_json::to_value(&decided_body).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        serde_json::to_value(&decided_body).map_err(|source| StoreError::Encode {
+            what: "adjudication",
+            source,
+        })?;
     let prepared = EventDraft::new(EventKind::new(ADJUDICATION_DECIDED)?, user.actor())
         .subject(format!("trace:{trace_id}"))
         .subject(format!("review:{chosen}"))
@@ -1342,9 +1406,11 @@ pub async fn adjudicate(
                     .fetch_one(&mut *conn)
                     .await?;
             if state != "adjudication" {
-                return Err(StoreError::Conflict(format!(
-                    "trace {tid} was decided meanwhile"
-                )));
+                return Err(StoreError::Conflict {
+                    what: "trace",
+                    id: tid,
+                    reason: "was decided meanwhile".into(),
+                });
             }
             sqlx::query(
                 "INSERT INTO adjudications (trace_id, version, user_id, chosen, rationale, leaf, decided) VALUES (?, ?, ?, ?, ?, ?, ?)",

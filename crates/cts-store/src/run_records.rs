@@ -45,8 +45,10 @@ where
     R: Clone + Send + Sync + 'static,
     F: for<'c> Fn(&'c mut SqliteConnection, &'c R, u64) -> RowFuture<'c> + Send + 'static,
 {
-    let body = serde_json::to_value(body)
-        .map_err(|e| StoreError::Invalid(format!("{} {id}: {e}", table.what)))?;
+    let body = serde_json::to_value(body).map_err(|source| StoreError::Encode {
+        what: table.what,
+        source,
+    })?;
     let prepared = EventDraft::new(EventKind::new(kind)?, actor)
         .subject(format!("{prefix}:{id}"))
         .subject(format!("model:{model_key}"))
@@ -63,10 +65,11 @@ where
                 .fetch_optional(&mut *conn)
                 .await?;
             if exists.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "{} {id} is already recorded",
-                    table.what
-                )));
+                return Err(StoreError::Conflict {
+                    what: table.what,
+                    id,
+                    reason: "is already recorded".into(),
+                });
             }
             (table.insert)(&mut *conn, &hook_row, leaves[0].0).await
         })

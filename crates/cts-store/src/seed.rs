@@ -164,8 +164,11 @@ pub async fn seed_reviews(
                     &body,
                     outcome,
                 );
-                let summary = serde_json::to_value(&summary)
-                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                let summary =
+                    serde_json::to_value(&summary).map_err(|source| StoreError::Encode {
+                        what: "review summary",
+                        source,
+                    })?;
                 let ev = EventDraft::new(
                     EventKind::new(crate::review::REVIEW_SUBMITTED)?,
                     user.actor(),

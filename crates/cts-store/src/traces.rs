@@ -134,10 +134,7 @@ pub async fn record_trace(
         })
     });
     let leaves = ledger.append_prepared(vec![prepared], Some(hook)).await?;
-    leaves
-        .into_iter()
-        .next()
-        .ok_or_else(|| StoreError::Invalid("empty append".into()))
+    leaves.into_iter().next().ok_or(StoreError::EmptyAppend)
 }
 
 fn stored(r: &sqlx::sqlite::SqliteRow) -> Result<StoredTrace, StoreError> {
@@ -193,7 +190,11 @@ pub async fn get_trace(
     .bind(id)
     .fetch_optional(ledger.pool())
     .await?
-    .ok_or_else(|| StoreError::NotFound(format!("no trace {id:?}")))?;
+    .ok_or_else(|| StoreError::NotFound {
+        what: "trace",
+        id: format!("{id:?}"),
+        hint: None,
+    })?;
     let trace = stored(&row)?;
     let raw: Vec<u8> = row.try_get(14)?;
     let commitment = cts_ledger::Commitment(

@@ -94,10 +94,11 @@ impl std::str::FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                StoreError::Invalid(format!(
+            .ok_or_else(|| StoreError::Invalid {
+                field: "role",
+                reason: format!(
                     "unknown role {s:?}; one of admin, clinician, adjudicator, auditor, researcher"
-                ))
+                ),
             })
     }
 }
@@ -178,9 +179,10 @@ fn check_username(name: &str) -> Result<(), StoreError> {
     if ok {
         Ok(())
     } else {
-        Err(StoreError::Invalid(format!(
-            "username {name:?}: use 2 to 64 of a-z, A-Z, 0-9, '.', '_', '-'"
-        )))
+        Err(StoreError::Invalid {
+            field: "username",
+            reason: format!("{name:?}: use 2 to 64 of a-z, A-Z, 0-9, '.', '_', '-'"),
+        })
     }
 }
 
@@ -191,19 +193,22 @@ fn check_username(name: &str) -> Result<(), StoreError> {
 pub fn check_password(username: &str, password: &str) -> Result<(), StoreError> {
     let n = password.chars().count();
     if n < 10 {
-        return Err(StoreError::Invalid(
-            "password: at least 10 characters are required".into(),
-        ));
+        return Err(StoreError::Invalid {
+            field: "password",
+            reason: "at least 10 characters are required".into(),
+        });
     }
     if n > MAX_PASSWORD_CHARS {
-        return Err(StoreError::Invalid(format!(
-            "password: at most {MAX_PASSWORD_CHARS} characters"
-        )));
+        return Err(StoreError::Invalid {
+            field: "password",
+            reason: format!("at most {MAX_PASSWORD_CHARS} characters"),
+        });
     }
     if !username.is_empty() && password.to_lowercase().contains(&username.to_lowercase()) {
-        return Err(StoreError::Invalid(
-            "password: must not contain the username".into(),
-        ));
+        return Err(StoreError::Invalid {
+            field: "password",
+            reason: "must not contain the username".into(),
+        });
     }
     let estimate = zxcvbn::zxcvbn(password, &[username, "cts", "clinical", "trust", "signals"]);
     let score = u8::from(estimate.score());
@@ -216,9 +221,12 @@ pub fn check_password(username: &str, password: &str) -> Result<(), StoreError> 
                     .or_else(|| f.suggestions().first().map(|s| s.to_string()))
             })
             .unwrap_or_else(|| "add more words that do not belong together".into());
-        return Err(StoreError::Invalid(format!(
-            "password: too easy to guess (strength {score} of 4, at least {MIN_PASSWORD_SCORE} needed): {hint}"
-        )));
+        return Err(StoreError::Invalid {
+            field: "password",
+            reason: format!(
+                "too easy to guess (strength {score} of 4, at least {MIN_PASSWORD_SCORE} needed): {hint}"
+            ),
+        });
     }
     Ok(())
 }
@@ -249,15 +257,16 @@ async fn on_hash_pool<T: Send + 'static>(
 /// [`check_password`] for new passwords).
 pub fn hash_password(password: &str) -> Result<String, StoreError> {
     if password.chars().count() < 10 {
-        return Err(StoreError::Invalid(
-            "password: at least 10 characters are required".into(),
-        ));
+        return Err(StoreError::Invalid {
+            field: "password",
+            reason: "at least 10 characters are required".into(),
+        });
     }
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| StoreError::Invalid(format!("password hashing failed: {e}")))
+        .map_err(StoreError::PasswordHash)
 }
 
 fn verify_password(password: &str, phc: &str) -> bool {
@@ -299,9 +308,10 @@ pub async fn add_user(
     check_username(username)?;
     for s in specialties {
         if s.is_empty() || s.len() > 64 || s.chars().any(char::is_control) {
-            return Err(StoreError::Invalid(format!(
-                "specialty {s:?}: 1 to 64 printable characters"
-            )));
+            return Err(StoreError::Invalid {
+                field: "specialty",
+                reason: format!("{s:?}: use 1 to 64 printable characters"),
+            });
         }
     }
     check_password(username, password)?;
@@ -311,9 +321,11 @@ pub async fn add_user(
             .fetch_optional(ledger.pool())
             .await?;
     if let Some(existing) = exists {
-        return Err(StoreError::Invalid(format!(
-            "user {username:?} already exists (as {existing:?}; usernames ignore case)"
-        )));
+        return Err(StoreError::Conflict {
+            what: "user",
+            id: format!("{username:?}"),
+            reason: format!("already exists (as {existing:?}; usernames ignore case)"),
+        });
     }
     let owned = password.to_owned();
     let hash = on_hash_pool(move || hash_password(&owned)).await??;
@@ -321,7 +333,10 @@ pub async fn add_user(
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let pseudonym = format!("R-{}", hex::encode(bytes));
     let specialties_json =
-        serde_json::to_string(specialties).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        serde_json::to_string(specialties).map_err(|source| StoreError::Encode {
+            what: "specialties",
+            source,
+        })?;
     // The login name is committed content (erasable); the password hash
     // never enters the log, but its digest binds it to this event.
     let draft = EventDraft::new(EventKind::new("user.created")?, actor)
@@ -396,7 +411,11 @@ async fn change_user(
 ) -> Result<User, StoreError> {
     let user = user_by_name(ledger, username)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no user {username:?}")))?;
+        .ok_or_else(|| StoreError::NotFound {
+            what: "user",
+            id: format!("{username:?}"),
+            hint: None,
+        })?;
     let draft = EventDraft::new(EventKind::new(kind)?, actor)
         .subject(format!("user:{}", user.pseudonym))
         .body(body);
@@ -486,7 +505,11 @@ pub async fn rename_user(
         .as_ref()
         .map(user_from_row)
         .transpose()?
-        .ok_or_else(|| StoreError::NotFound(format!("no user {old:?} (case must match)")))?;
+        .ok_or_else(|| StoreError::NotFound {
+            what: "user",
+            id: format!("{old:?}"),
+            hint: Some("case must match"),
+        })?;
     let taken: Option<String> = sqlx::query_scalar(
         "SELECT username FROM users WHERE username = ? COLLATE NOCASE AND id != ?",
     )
@@ -495,9 +518,11 @@ pub async fn rename_user(
     .fetch_optional(ledger.pool())
     .await?;
     if let Some(existing) = taken {
-        return Err(StoreError::Invalid(format!(
-            "user {new:?} already exists (as {existing:?}; usernames ignore case)"
-        )));
+        return Err(StoreError::Conflict {
+            what: "user",
+            id: format!("{new:?}"),
+            reason: format!("already exists (as {existing:?}; usernames ignore case)"),
+        });
     }
     let draft = EventDraft::new(EventKind::new("user.renamed")?, actor)
         .subject(format!("user:{}", user.pseudonym))

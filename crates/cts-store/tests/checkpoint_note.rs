@@ -47,7 +47,7 @@ async fn a_checkpoint_note_gains_lines_but_keeps_its_body_and_signatures() {
     for bad in [other_body, dropped, junk] {
         assert!(matches!(
             ledger.replace_checkpoint_note(cp.id, bad.as_bytes()).await,
-            Err(StoreError::Invalid(_))
+            Err(StoreError::Invalid { field: "note", .. })
         ));
     }
     assert_eq!(
@@ -58,6 +58,6 @@ async fn a_checkpoint_note_gains_lines_but_keeps_its_body_and_signatures() {
         ledger
             .replace_checkpoint_note(cp.id + 100, longer.as_bytes())
             .await,
-        Err(StoreError::NotFound(_))
+        Err(StoreError::NotFound { .. })
     ));
 }

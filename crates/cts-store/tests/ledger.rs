@@ -41,7 +41,7 @@ async fn appends_get_consecutive_leaves_and_survive_reopening() {
     assert!(String::from_utf8(entry).unwrap().contains("\"note:257\""));
     assert!(matches!(
         again.entry(LeafIndex(300)).await,
-        Err(StoreError::NotFound(_))
+        Err(StoreError::NotFound { what: "leaf", .. })
     ));
 }
 

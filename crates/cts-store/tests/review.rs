@@ -115,7 +115,7 @@ async fn lapsed_leases_return_to_the_queue_and_k_limits_reviewers() {
     let err = review::save_draft(&ledger, &a, &ids[0], &complete(&cfg, 1), 0)
         .await
         .unwrap_err();
-    assert!(matches!(err, cts_store::StoreError::Denied(_)), "{err}");
+    assert!(matches!(err, cts_store::StoreError::Denied { .. }), "{err}");
 
     let (_dir, ledger, cfg, ids) = setup(3600, 1).await;
     let (a, b) = (

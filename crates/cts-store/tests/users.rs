@@ -88,8 +88,7 @@ async fn case_duplicate_usernames_are_named_then_renamed_before_the_upgrade() {
     // schema stays where it was.
     let err = Ledger::open(&path)
         .await
-        .err()
-        .expect("upgrade must refuse");
+        .expect_err("upgrade must refuse");
     match &err {
         StoreError::CaseDuplicateUsernames { path: p, groups } => {
             assert_eq!(p, &path);
@@ -117,12 +116,12 @@ async fn case_duplicate_usernames_are_named_then_renamed_before_the_upgrade() {
         .unwrap();
     let refused = cts_store::users::rename_user(&ledger, "cli:admin", "Alice", "CAROL").await;
     assert!(
-        matches!(refused, Err(StoreError::Invalid(ref m)) if m.contains("already exists")),
+        matches!(refused, Err(ref e @ StoreError::Conflict { what: "user", .. }) if e.to_string().contains("already exists")),
         "{refused:?}"
     );
     let missing = cts_store::users::rename_user(&ledger, "cli:admin", "ALICE", "alice2").await;
     assert!(
-        matches!(missing, Err(StoreError::NotFound(_))),
+        matches!(missing, Err(StoreError::NotFound { what: "user", .. })),
         "{missing:?}"
     );
     let renamed = cts_store::users::rename_user(&ledger, "cli:admin", "Alice", "alice.m")

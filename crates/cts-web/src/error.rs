@@ -65,10 +65,12 @@ impl WebError {
 impl From<StoreError> for WebError {
     fn from(e: StoreError) -> Self {
         let status = match &e {
-            StoreError::NotFound(_) => StatusCode::NOT_FOUND,
-            StoreError::Invalid(_) | StoreError::Event(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            StoreError::Conflict(_) => StatusCode::CONFLICT,
-            StoreError::Denied(_) => StatusCode::FORBIDDEN,
+            StoreError::NotFound { .. } | StoreError::LogTooShort { .. } => StatusCode::NOT_FOUND,
+            StoreError::Invalid { .. } | StoreError::Review(_) | StoreError::Event(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            StoreError::Conflict { .. } => StatusCode::CONFLICT,
+            StoreError::Denied { .. } => StatusCode::FORBIDDEN,
             _ => {
                 tracing::error!("store: {e}");
                 StatusCode::INTERNAL_SERVER_ERROR

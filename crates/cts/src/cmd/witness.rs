@@ -377,10 +377,15 @@ async fn witness_checkpoint(
             return Ok(signed);
         }
         Err(e) => {
-            return Err(cts_store::StoreError::Unwitnessed(format!(
-                "checkpoint #{} (size {}) is signed and stored, but [log] witness_quorum = {quorum} could not be met: {e:#}",
-                signed.id, signed.size
-            )))
+            return Err(cts_store::StoreError::Unwitnessed {
+                checkpoint: signed.id,
+                size: signed.size,
+                got: 0,
+                need: quorum,
+                detail: format!(
+                    "collecting cosignatures failed, so the quorum cannot be met: {e:#}"
+                ),
+            })
         }
     };
     for failure in &failures {
@@ -391,12 +396,13 @@ async fn witness_checkpoint(
         );
     }
     if cosigned < quorum {
-        return Err(cts_store::StoreError::Unwitnessed(format!(
-            "checkpoint #{} (size {}) is signed and stored with {cosigned} witness cosignatures, fewer than [log] witness_quorum = {quorum}; {}",
-            cp.id,
-            cp.size,
-            failures.join("; ")
-        )));
+        return Err(cts_store::StoreError::Unwitnessed {
+            checkpoint: cp.id,
+            size: cp.size,
+            got: cosigned,
+            need: quorum,
+            detail: failures.join("; "),
+        });
     }
     Ok(cp)
 }
