@@ -18,8 +18,14 @@ use serde::Serialize;
 
 use crate::Progress;
 
-/// Open traces for the submit load (two clinicians each).
-const OPEN_TRACES: i64 = 32;
+/// Clinicians submitting in the submit load (one session each).
+const SUBMITTERS: usize = 16;
+/// Open traces leased for the submit load per second of `--seconds`: every
+/// request submits a review nobody has submitted before, so none is a
+/// replay (refused since the first submit) or a race with another
+/// reviewer's submit on the same trace (a conflict). More than the endpoint
+/// manages a second; a run that exhausts them wraps and shows errors.
+const OPEN_TRACES_PER_SECOND: usize = 1_500;
 
 /// One wrk run.
 #[derive(Debug, Serialize)]
@@ -53,7 +59,12 @@ pub struct ReviewBenchFigures {
     pub healthz: LoadFigures,
     /// GET /review of an assigned trace.
     pub review_page: LoadFigures,
-    /// POST /api/submit (each a durable review version in the ledger).
+    /// GET /review again after the submit set's open traces were queued.
+    pub review_page_open_queue: LoadFigures,
+    /// Open traces queued and leased for the submit load.
+    pub open_traces: usize,
+    /// POST /api/submit, each the first review of its (clinician, trace)
+    /// pair: a durable `review.submitted` event, rows and queue state.
     pub submit: LoadFigures,
     /// review page requests/s ÷ healthz requests/s.
     pub review_page_vs_healthz: f64,
@@ -164,6 +175,84 @@ async fn record_open_trace(
     Ok(())
 }
 
+/// Records `open_traces` open traces of `case` and leases each to one of
+/// [`SUBMITTERS`] benchmark clinicians (signed in here): every submit of the
+/// load is then the first review of its (clinician, trace) pair. The traces
+/// are recorded concurrently, so group commit batches their events.
+/// Returns (session, CSRF token, trace) per trace.
+async fn lease_submit_set(
+    ledger: &Ledger,
+    case: &cts_cases::Case,
+    doc: &cts_trace::TraceDocument,
+    steps: usize,
+    review: &ReviewConfig,
+    open_traces: usize,
+    progress: &Progress,
+) -> Result<Vec<(String, String, String)>> {
+    let ids: Vec<String> = (0..open_traces)
+        .map(|i| format!("{}@v1/bench-open/s{i}", case.id.as_str()))
+        .collect();
+    let bar = progress(open_traces as u64, "open traces");
+    for (n, chunk) in ids.chunks(256).enumerate() {
+        let recorded = futures_util::future::join_all(chunk.iter().enumerate().map(|(i, id)| {
+            let i = n * 256 + i;
+            let case_id = case.id.as_str();
+            async move {
+                if cts_store::traces::trace_exists(ledger, id).await? {
+                    return Ok(());
+                }
+                record_open_trace(ledger, id, case_id, i as i64, "bench-open", steps, doc).await
+            }
+        }))
+        .await;
+        recorded.into_iter().collect::<Result<Vec<()>>>()?;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    cts_store::review::sync_queue(ledger, review).await?;
+    let mut submitters = Vec::with_capacity(SUBMITTERS);
+    for i in 0..SUBMITTERS {
+        let name = format!("bench-reviewer-{i}");
+        let user = match users::user_by_name(ledger, &name).await? {
+            Some(u) => u,
+            None => {
+                users::add_user(
+                    ledger,
+                    "bench:seed",
+                    &name,
+                    "quartz lantern violet tractor 0123",
+                    Role::Clinician,
+                    &[],
+                )
+                .await?
+            }
+        };
+        let Login::Ok { token, csrf, .. } = users::login(
+            ledger,
+            &name,
+            "quartz lantern violet tractor 0123",
+            "127.0.0.1",
+            24 * 3600,
+        )
+        .await?
+        else {
+            bail!("benchmark clinician {name} could not sign in");
+        };
+        submitters.push((user, token, csrf));
+    }
+    // (session, CSRF token, trace) for every submit, trace i leased to
+    // clinician i mod SUBMITTERS.
+    let mut sessions: Vec<(String, String, String)> = Vec::with_capacity(open_traces);
+    for (i, id) in ids.iter().enumerate() {
+        let (user, token, csrf) = &submitters[i % SUBMITTERS];
+        if !cts_store::review::claim_trace(ledger, user, id, review).await? {
+            bail!("benchmark clinician {} could not lease {id}", user.username);
+        }
+        sessions.push((token.clone(), csrf.clone(), id.clone()));
+    }
+    Ok(sessions)
+}
+
 /// Seeds a store of `traces` traces reviewed `per_trace` times in `dir`
 /// (default: a temporary folder), serves it, and runs `wrk` with
 /// `connections` connections for `seconds` seconds on each target.
@@ -190,9 +279,8 @@ pub async fn run(
     bar.finish_and_clear();
     let seed_s = started.elapsed().as_secs_f64();
 
-    // Open traces that benchmark clinicians claim: each (clinician, trace)
-    // pair is one reviewer's own review, so concurrent submits do not race
-    // for the same review version.
+    // The set of open traces the submit load reviews is added after the
+    // review page is measured (see `lease_submit_set`).
     let review = ReviewConfig {
         rubric: rubric.clone(),
         rubric_source: cts_review::rubric::DEFAULT_MEDICATION_SAFETY.into(),
@@ -212,22 +300,6 @@ pub async fn run(
     ];
     // One document for every trace of the set; its trace id is left empty.
     let doc = cts_trace::TraceDocument::synthetic("", Vec::new(), &steps, Some("B"));
-    for i in 0..OPEN_TRACES {
-        let trace_id = format!("{}@v1/bench-open/s{i}", case.id.as_str());
-        if cts_store::traces::trace_exists(&ledger, &trace_id).await? {
-            continue;
-        }
-        record_open_trace(
-            &ledger,
-            &trace_id,
-            case.id.as_str(),
-            i,
-            "bench-open",
-            steps.len(),
-            &doc,
-        )
-        .await?;
-    }
     cts_store::review::sync_queue(&ledger, &review).await?;
     let mut body = cts_review::ReviewBody::draft_for(
         &rubric,
@@ -240,39 +312,6 @@ pub async fn run(
         body.ratings.insert(d.id.clone(), 4);
     }
     body.rationale = "Benchmark review: reasoning is sound and safe.".into();
-    let mut sessions: Vec<(String, String, String)> = Vec::new();
-    for i in 0..2 * OPEN_TRACES {
-        let name = format!("bench-reviewer-{i}");
-        let user = match users::user_by_name(&ledger, &name).await? {
-            Some(u) => u,
-            None => {
-                users::add_user(
-                    &ledger,
-                    "bench:seed",
-                    &name,
-                    "quartz lantern violet tractor 0123",
-                    Role::Clinician,
-                    &[],
-                )
-                .await?
-            }
-        };
-        let trace = cts_store::review::claim_next(&ledger, &user, &review)
-            .await?
-            .context("a benchmark clinician found no open trace to claim")?;
-        let Login::Ok { token, csrf, .. } = users::login(
-            &ledger,
-            &name,
-            "quartz lantern violet tractor 0123",
-            "127.0.0.1",
-            24 * 3600,
-        )
-        .await?
-        else {
-            bail!("benchmark clinician {name} could not sign in");
-        };
-        sessions.push((token, csrf, trace));
-    }
     // The review page is read by a clinician with a draft in progress.
     let reader = match users::user_by_name(&ledger, "bench-reader").await? {
         Some(u) => u,
@@ -302,9 +341,8 @@ pub async fn run(
         .await?;
     }
     cts_store::review::sync_queue(&ledger, &review).await?;
-    let claimed = cts_store::review::claim_next(&ledger, &reader, &review).await?;
-    if claimed.as_deref() != Some(trace_id.as_str()) {
-        bail!("the benchmark reader could not claim its trace (got {claimed:?})");
+    if !cts_store::review::claim_trace(&ledger, &reader, &trace_id, &review).await? {
+        bail!("the benchmark reader could not claim its trace {trace_id}");
     }
     let Login::Ok { token, .. } = users::login(
         &ledger,
@@ -337,7 +375,7 @@ pub async fn run(
     let addr = listener.local_addr()?;
     let server = tokio::spawn(cts_web::serve(
         listener,
-        state,
+        state.clone(),
         Duration::from_secs(3600),
         std::future::pending(),
     ));
@@ -368,7 +406,32 @@ pub async fn run(
         Ok((h, r))
     })
     .await??;
-    // Submits rotate over the clinicians; each wrk thread owns half of them.
+    let sessions = lease_submit_set(
+        &state.ledger,
+        &case,
+        &doc,
+        steps.len(),
+        &state.review,
+        OPEN_TRACES_PER_SECOND * seconds as usize,
+        progress,
+    )
+    .await?;
+    // The same page again, now that the queue holds that many open traces
+    // (the page counts up to `AVAILABLE_CAP` traces the reader could claim).
+    let (base3, token3) = (base.clone(), token.clone());
+    let q3 = cts_web::auth::encode_component(&trace_id);
+    let review_page_open_queue = tokio::task::spawn_blocking(move || {
+        run_wrk(
+            "GET /review (queue)",
+            &format!("{base3}/review?trace={q3}"),
+            c,
+            secs,
+            None,
+            &token3,
+        )
+    })
+    .await??;
+    // Each wrk thread walks its own half of the pairs, one submit per pair.
     let script = dir.join("submit.lua");
     let payload = serde_json::to_string(&serde_json::json!({ "body": body, "revision": 0 }))?;
     let mut lua = String::from("local pairs = {\n");
@@ -394,6 +457,7 @@ pub async fn run(
          end\n"
     ));
     std::fs::write(&script, lua)?;
+    let sessions_len = sessions.len();
     let submit = tokio::task::spawn_blocking(move || {
         run_wrk(
             "POST /api/submit",
@@ -414,6 +478,8 @@ pub async fn run(
         seconds,
         healthz,
         review_page,
+        review_page_open_queue,
+        open_traces: sessions_len,
         submit,
         review_page_vs_healthz: ratio,
     })
@@ -430,9 +496,9 @@ impl fmt::Display for ReviewBenchFigures {
         };
         write!(
             out,
-            "review workbench benchmark: {} traces, {} reviews, log size {} (seeded in {:.1} s); wrk {} connections x {} s each, on loopback\n{}{}{}review page throughput is {:.2}x /healthz in the same run\n",
+            "review workbench benchmark: {} traces, {} reviews, log size {} (seeded in {:.1} s); wrk {} connections x {} s each, on loopback\n{}{}(then {} open traces queued and leased for the submits)\n{}{}review page throughput is {:.2}x /healthz in the same run\n",
             f.seed.traces, f.seed.reviews, f.seed.log_size, f.seed_s, f.connections, f.seconds,
-            row(&f.healthz), row(&f.review_page), row(&f.submit), f.review_page_vs_healthz
+            row(&f.healthz), row(&f.review_page), f.open_traces, row(&f.review_page_open_queue), row(&f.submit), f.review_page_vs_healthz
         )
     }
 }
