@@ -19,8 +19,6 @@
 //! and the synthetic reviewed stores they seed (`cts_store::seed`, shared
 //! with tests).
 
-#![warn(missing_docs)]
-
 pub mod baseline;
 pub mod dataset;
 pub mod generate;

@@ -5,8 +5,6 @@
 //! This crate is pure: it reads files when asked to, but knows nothing about
 //! the database, the ledger, the network or any model.
 
-#![warn(missing_docs)]
-
 pub mod case;
 pub mod import;
 pub mod phi;

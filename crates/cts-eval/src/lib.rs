@@ -11,8 +11,6 @@
 //! [`extract::extract`], and feeds the per-item outcomes to [`stats`] and
 //! [`summary`]. The only I/O is reading the benchmark files a caller names.
 
-#![warn(missing_docs)]
-
 pub mod extract;
 pub mod healthbench;
 pub mod item;

@@ -11,8 +11,6 @@
 //! llama.cpp's own logs are forwarded to `tracing` (INFO and up at load time;
 //! filter them with e.g. `RUST_LOG=llama_cpp_2=warn`).
 
-#![warn(missing_docs)]
-
 pub mod fetch;
 pub mod local;
 pub mod loglik;

@@ -9,8 +9,6 @@
 //!
 //! Not here: prompts and step segmentation (`cts-trace`), storage (`cts-store`).
 
-#![warn(missing_docs)]
-
 pub mod http;
 pub mod loglik;
 

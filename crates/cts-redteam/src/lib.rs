@@ -10,8 +10,6 @@
 //! ledger or the CLI (the runner in `cts-runner` and a `cts redteam` command
 //! build on this). The only I/O is reading the attack files a caller names.
 
-#![warn(missing_docs)]
-
 pub mod attack;
 pub mod judge;
 pub mod metrics;

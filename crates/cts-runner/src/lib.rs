@@ -24,8 +24,6 @@
 //! Pure statistics, loaders, templates and extraction live in `cts-eval`;
 //! inference in `cts-model` and `cts-llama`; the ledger in `cts-store`.
 
-#![warn(missing_docs)]
-
 pub mod ask;
 pub mod cache;
 pub mod compare;

@@ -86,9 +86,7 @@ async fn case_duplicate_usernames_are_named_then_renamed_before_the_upgrade() {
 
     // The upgrade is refused, naming both groups (and not carol), and the
     // schema stays where it was.
-    let err = Ledger::open(&path)
-        .await
-        .expect_err("upgrade must refuse");
+    let err = Ledger::open(&path).await.expect_err("upgrade must refuse");
     match &err {
         StoreError::CaseDuplicateUsernames { path: p, groups } => {
             assert_eq!(p, &path);

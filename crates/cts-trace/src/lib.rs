@@ -8,8 +8,6 @@
 //! strings to plain data and is safe on arbitrary input. This crate does not
 //! depend on `cts-cases`: callers pass the question and options as plain text.
 
-#![warn(missing_docs)]
-
 pub mod answer;
 pub mod chat;
 pub mod document;

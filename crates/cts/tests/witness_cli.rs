@@ -99,6 +99,17 @@ fn witness(root: &Path, name: &str, log_key: &Path) -> WitnessProcess {
     }
 }
 
+/// Adds `w` to the project's `[[witness]]` list in cts.toml.
+fn add_witness(project: &Path, w: &WitnessProcess) {
+    let mut config = std::fs::read_to_string(project.join("cts.toml")).unwrap();
+    config.push_str(&format!(
+        "\n[[witness]]\nurl = \"{}\"\nkey = \"{}\"\n",
+        w.url,
+        w.vkey.to_string_lossy()
+    ));
+    std::fs::write(project.join("cts.toml"), config).unwrap();
+}
+
 fn append(project: &Path, n: usize) {
     let lines: Vec<String> = (0..n)
         .map(|i| format!(r#"{{"kind":"note.appended","body":{{"i":{i}}}}}"#))
@@ -144,12 +155,7 @@ fn witnessed_checkpoints_verify_and_a_rollback_is_refused() {
     assert!(err.contains("not witnessed"), "{err}");
 
     // Configure w1 only; the checkpoint collects its cosignature.
-    let mut config = std::fs::read_to_string(project.join("cts.toml")).unwrap();
-    config.push_str(&format!(
-        "\n[[witness]]\nurl = \"{}\"\nkey = \"{}\"\n",
-        w1.url, w1_key
-    ));
-    std::fs::write(project.join("cts.toml"), config).unwrap();
+    add_witness(&project, &w1);
     append(&project, 4);
     let saved = tmp.path().join("saved");
     copy_db(&project, &saved);
@@ -297,16 +303,6 @@ fn witnessed_checkpoints_verify_and_a_rollback_is_refused() {
         err.contains("(422)") && err.contains("does not verify"),
         "{err}"
     );
-}
-
-fn add_witness(project: &Path, w: &WitnessProcess) {
-    let mut config = std::fs::read_to_string(project.join("cts.toml")).unwrap();
-    config.push_str(&format!(
-        "\n[[witness]]\nurl = \"{}\"\nkey = \"{}\"\n",
-        w.url,
-        w.vkey.to_string_lossy()
-    ));
-    std::fs::write(project.join("cts.toml"), config).unwrap();
 }
 
 #[tokio::test]
@@ -481,13 +477,7 @@ fn go_verifies_the_log_signature_and_the_cosignature_of_a_stored_note() {
     let project = common::init_project(tmp.path());
     let log_key = project.join("keys/log.pub");
     let w1 = witness(tmp.path(), "witness.test/go", &log_key);
-    let mut config = std::fs::read_to_string(project.join("cts.toml")).unwrap();
-    config.push_str(&format!(
-        "\n[[witness]]\nurl = \"{}\"\nkey = \"{}\"\n",
-        w1.url,
-        w1.vkey.display()
-    ));
-    std::fs::write(project.join("cts.toml"), config).unwrap();
+    add_witness(&project, &w1);
     append(&project, 6);
     ok(&project, &["ledger", "checkpoint"], "");
     let export = tmp.path().join("export");
