@@ -77,32 +77,36 @@ pub async fn open_pool_to(path: &Path, schema: Schema) -> Result<SqlitePool, Sto
         .max_connections(4)
         .connect_with(options(path))
         .await?;
-    let all = sqlx::migrate!("./migrations");
     let duplicates = if applied(&pool, UNIQUE_NAMES).await? {
         Vec::new()
     } else {
         case_duplicate_usernames(&pool).await?
     };
     if duplicates.is_empty() {
-        all.run(&pool).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
         return Ok(pool);
     }
-    let before = sqlx::migrate::Migrator {
-        migrations: all
-            .migrations
-            .iter()
-            .filter(|m| m.version < UNIQUE_NAMES)
-            .cloned()
-            .collect(),
-        ..sqlx::migrate::Migrator::DEFAULT
-    };
-    before.run(&pool).await?;
+    migrations_before(UNIQUE_NAMES).run(&pool).await?;
     match schema {
         Schema::BeforeUniqueNames => Ok(pool),
         Schema::Current => Err(StoreError::CaseDuplicateUsernames {
             path: path.to_owned(),
             groups: duplicates,
         }),
+    }
+}
+
+/// The schema migrations older than `version` (a store as a release before
+/// `version` left it; tests build such stores with it).
+pub fn migrations_before(version: i64) -> sqlx::migrate::Migrator {
+    sqlx::migrate::Migrator {
+        migrations: sqlx::migrate!("./migrations")
+            .migrations
+            .iter()
+            .filter(|m| m.version < version)
+            .cloned()
+            .collect(),
+        ..sqlx::migrate::Migrator::DEFAULT
     }
 }
 

@@ -28,7 +28,9 @@ pub mod traces;
 pub mod users;
 
 pub use audit::{audit, audit_anchor, audit_ledger, AuditFailure, AuditReport};
-pub use db::{open_pool, open_pool_to, options as connect_options, Schema, UNIQUE_NAMES};
+pub use db::{
+    migrations_before, open_pool, open_pool_to, options as connect_options, Schema, UNIQUE_NAMES,
+};
 pub use error::StoreError;
 pub use ledger::{
     anchor_path, AppendHook, CheckpointHook, ContentPresence, ContentState, Ledger,

@@ -419,7 +419,22 @@ async fn change_user(
     let draft = EventDraft::new(EventKind::new(kind)?, actor)
         .subject(format!("user:{}", user.pseudonym))
         .body(body);
-    let id = user.id;
+    let end_sessions = sql.contains("disabled");
+    commit_user_change(ledger, user.id, draft, sql, value, end_sessions).await
+}
+
+/// Appends `draft` (an event about account `id`) with the row change
+/// `sql` (`… SET column = ? WHERE id = ?`, bound to `value` and `id`) in the
+/// same commit, ending the account's sessions too when `end_sessions`; the
+/// account as it then is.
+async fn commit_user_change(
+    ledger: &Ledger,
+    id: i64,
+    draft: EventDraft,
+    sql: &'static str,
+    value: String,
+    end_sessions: bool,
+) -> Result<User, StoreError> {
     let hook: AppendHook = Box::new(move |conn, _| {
         Box::pin(async move {
             sqlx::query(sql)
@@ -427,7 +442,7 @@ async fn change_user(
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
-            if sql.contains("disabled") {
+            if end_sessions {
                 sqlx::query("DELETE FROM sessions WHERE user_id = ?")
                     .bind(id)
                     .execute(&mut *conn)
@@ -528,23 +543,15 @@ pub async fn rename_user(
         .subject(format!("user:{}", user.pseudonym))
         .body(serde_json::json!({}))
         .attach("username", new.as_bytes().to_vec());
-    let (id, name) = (user.id, new.to_owned());
-    let hook: AppendHook = Box::new(move |conn, _| {
-        Box::pin(async move {
-            sqlx::query("UPDATE users SET username = ? WHERE id = ?")
-                .bind(&name)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-            Ok(())
-        })
-    });
-    ledger
-        .append_prepared(vec![draft.prepare(cts_ledger::Salt::random)?], Some(hook))
-        .await?;
-    user_by_id(ledger, id)
-        .await?
-        .ok_or_else(|| StoreError::Inconsistent("user vanished".into()))
+    commit_user_change(
+        ledger,
+        user.id,
+        draft,
+        "UPDATE users SET username = ? WHERE id = ?",
+        new.to_owned(),
+        false,
+    )
+    .await
 }
 
 /// The wait after `failures` failed sign-ins in a row: none up to

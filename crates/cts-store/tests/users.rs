@@ -6,23 +6,13 @@
 
 use cts_ledger::{EventDraft, EventKind, Salt};
 use cts_store::{Ledger, Schema, StoreError, UNIQUE_NAMES};
-use sqlx::migrate::Migrator;
 use sqlx::SqlitePool;
 
 /// A store at the schema before [`UNIQUE_NAMES`] holding `alice`, `Alice`,
 /// `bob` and `BOB` (plus `carol`), each with its `user.created` event as the
 /// release that allowed them wrote it.
 async fn old_store_with_case_duplicates(path: &std::path::Path) {
-    let all = sqlx::migrate!("./migrations");
-    let before = Migrator {
-        migrations: all
-            .migrations
-            .iter()
-            .filter(|m| m.version < UNIQUE_NAMES)
-            .cloned()
-            .collect(),
-        ..Migrator::DEFAULT
-    };
+    let before = cts_store::migrations_before(UNIQUE_NAMES);
     let pool = SqlitePool::connect_with(cts_store::connect_options(path))
         .await
         .unwrap();
