@@ -253,7 +253,8 @@ async fn collect(
             open_cosigned(note, &log, std::slice::from_ref(&key))
                 .is_ok_and(|o| !o.cosignatures.is_empty())
         };
-        if !again && has(&note) {
+        let had = has(&note);
+        if !again && had {
             cosigned += 1; // e.g. a checkpoint re-signed at an unchanged size
             continue;
         }
@@ -285,7 +286,12 @@ async fn collect(
         {
             Ok(merged) => {
                 tracing::info!(witness = %peer.url, size = size.0, "cosigned");
-                note = merged;
+                // A witness asked again cosigns anew (its line carries a
+                // new timestamp); a stored note never loses a signature
+                // line, so the one it already carries stays.
+                if !had {
+                    note = merged;
+                }
                 cosigned += 1;
             }
             Err(e) => failures.push(format!("witness {}: {e:#}", peer.url)),
