@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use cts_store::Ledger;
+use cts_store::Store;
 use sqlx::{Connection, QueryBuilder, Row, SqliteConnection};
 
 /// Inserts `(kind, entry)` rows into a plain table with the ledger's
@@ -38,7 +38,7 @@ pub async fn plain_insert(path: &Path, rows: &[(String, Vec<u8>)], batch: usize)
 
 /// Reads every entry bundle of the log in order and hashes each entry as a
 /// leaf, on one core: the audit's least possible work. Returns the entries hashed.
-pub async fn read_and_hash(ledger: &Ledger) -> Result<u64> {
+pub async fn read_and_hash(store: &Store) -> Result<u64> {
     let mut next: i64 = 0;
     let mut hashed = 0u64;
     loop {
@@ -46,7 +46,7 @@ pub async fn read_and_hash(ledger: &Ledger) -> Result<u64> {
             "SELECT idx, entries FROM entry_bundles WHERE idx >= ? ORDER BY idx LIMIT 64",
         )
         .bind(next)
-        .fetch_all(ledger.pool())
+        .fetch_all(store.db())
         .await?;
         let Some(last) = rows.last() else { break };
         next = last.try_get::<i64, _>(0)? + 1;
@@ -62,10 +62,10 @@ pub async fn read_and_hash(ledger: &Ledger) -> Result<u64> {
 }
 
 /// Bytes of hashes stored in the log's tiles.
-pub async fn hash_tile_bytes(ledger: &Ledger) -> Result<i64> {
+pub async fn hash_tile_bytes(store: &Store) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT COALESCE(SUM(length(hashes)), 0) FROM tiles")
-            .fetch_one(ledger.pool())
+            .fetch_one(store.db())
             .await?,
     )
 }
@@ -73,14 +73,14 @@ pub async fn hash_tile_bytes(ledger: &Ledger) -> Result<i64> {
 /// Baseline for the dataset benchmark: streams every content row of the
 /// store, in log order, into a file, one line each (no parsing, no
 /// derivation, no hashing). Returns the rows written.
-pub async fn dump_content(ledger: &Ledger, out: &Path) -> Result<u64> {
+pub async fn dump_content(store: &Store, out: &Path) -> Result<u64> {
     use futures_util::StreamExt;
     use std::io::Write;
     let file = std::fs::File::create(out).with_context(|| format!("{}", out.display()))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
     let mut rows =
         sqlx::query_scalar::<_, Option<Vec<u8>>>("SELECT bytes FROM content ORDER BY leaf")
-            .fetch(ledger.pool());
+            .fetch(store.db());
     let mut n = 0u64;
     while let Some(row) = rows.next().await {
         if let Some(bytes) = row? {

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use cts_ledger::LogVerifier;
-use cts_store::Ledger;
+use cts_store::Store;
 use serde::Serialize;
 
 use crate::{baseline, Progress};
@@ -101,12 +101,12 @@ async fn one(
         database: db,
         verifier,
     } = (cli.init_project)(&dir.join("project"), "bench.cts.invalid/log")?;
-    let ledger = Ledger::open(&db).await?;
+    let store = Store::open(&db).await?;
     let rubric = cts_review::Rubric::default_medication_safety();
     let bar = progress(traces, "seeding");
     let started = Instant::now();
     let cases = (traces / 5).max(1) as usize;
-    cts_store::seed::seed_reviews(&ledger, &rubric, cases, traces, per_trace, &|n| {
+    cts_store::seed::seed_reviews(&store, &rubric, cases, traces, per_trace, &|n| {
         bar.set_position(n)
     })
     .await?;
@@ -115,7 +115,7 @@ async fn one(
 
     // `cts ledger verify` on the same store: the log audit, then the tables against the log.
     let started = Instant::now();
-    let audit = cts_store::audit_ledger(&ledger, &verifier, &|_| {}).await?;
+    let audit = store.ledger().audit(&verifier, &|_| {}).await?;
     let audit_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let projection =
@@ -129,10 +129,10 @@ async fn one(
     }
 
     let started = Instant::now();
-    let rows = baseline::dump_content(&ledger, &dir.join("dump.jsonl")).await?;
+    let rows = baseline::dump_content(&store, &dir.join("dump.jsonl")).await?;
     let baseline_dump_s = started.elapsed().as_secs_f64();
     tracing::debug!(rows, baseline_dump_s, "baseline dump");
-    drop(ledger);
+    drop(store);
 
     let spec = dir.join("spec.toml");
     std::fs::write(&spec, SPEC)?;

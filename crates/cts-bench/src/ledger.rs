@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use cts_ledger::{EventDraft, EventKind, LeafIndex, Salt, TreeSize};
-use cts_store::Ledger;
+use cts_store::Store;
 use serde::Serialize;
 
 use crate::{baseline, Progress};
@@ -76,7 +76,7 @@ pub async fn run(
     }
 
     // 1. Durable appends from concurrent producers, encoding included.
-    let ledger = Ledger::open(&ledger_db).await?;
+    let store = Store::open(&ledger_db).await?;
     // Inputs are built first; the timing covers preparing (encoding, hashing) and appending them.
     let mut inputs: Vec<Vec<Vec<EventDraft>>> = (0..producers).map(|_| Vec::new()).collect();
     for (n, start) in (0..events).step_by(batch as usize).enumerate() {
@@ -88,7 +88,7 @@ pub async fn run(
     let start = Instant::now();
     let mut tasks = Vec::new();
     for batches in inputs {
-        let ledger = ledger.clone();
+        let store = store.clone();
         let bar = bar.clone();
         tasks.push(tokio::spawn(async move {
             for drafts in batches {
@@ -97,7 +97,7 @@ pub async fn run(
                     .into_iter()
                     .map(|d| d.prepare(Salt::random))
                     .collect::<Result<Vec<_>, _>>()?;
-                ledger.append_prepared(prepared, None).await?;
+                store.ledger().append_prepared(prepared, None).await?;
                 bar.inc(n);
             }
             anyhow::Ok(())
@@ -108,7 +108,7 @@ pub async fn run(
     }
     let append_s = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    let commits = ledger.commit_count();
+    let commits = store.ledger().commit_count();
 
     // 2. Baseline: the same rows, plain multi-row inserts, same average transaction size.
     let start = Instant::now();
@@ -133,12 +133,15 @@ pub async fn run(
     let verifier_key = {
         let (skey, vkey) = cts_ledger::LogSigner::generate("cts.bench/ledger")?;
         let signer = Arc::new(cts_ledger::LogSigner::from_private_key(&skey)?);
-        ledger.checkpoint(signer).await?;
+        store.ledger().checkpoint(signer).await?;
         cts_ledger::LogVerifier::new(&vkey)?
     };
     let bar = progress(events, "auditing");
     let start = Instant::now();
-    let report = cts_store::audit(ledger.pool(), &verifier_key, &|n| bar.set_position(n)).await?;
+    let report = store
+        .ledger()
+        .audit(&verifier_key, &|n| bar.set_position(n))
+        .await?;
     let audit_s = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     anyhow::ensure!(
@@ -147,13 +150,14 @@ pub async fn run(
         report.leaves
     );
     let start = Instant::now();
-    let hashed = baseline::read_and_hash(&ledger).await?;
+    let hashed = baseline::read_and_hash(&store).await?;
     let read_hash_s = start.elapsed().as_secs_f64();
     anyhow::ensure!(hashed == events, "baseline read {hashed} rows");
 
     // 4. Inclusion proofs at full size, timed one by one.
     let size = TreeSize(events);
-    let (mut lat, root_us) = ledger
+    let (mut lat, root_us) = store
+        .ledger()
         .with_tree(size, |t| {
             let mut lat = Vec::with_capacity(proofs as usize);
             let mut leaf = 0u64;
@@ -178,7 +182,7 @@ pub async fn run(
             .unwrap_or(0.0)
     };
 
-    let tile_bytes = baseline::hash_tile_bytes(&ledger).await?;
+    let tile_bytes = baseline::hash_tile_bytes(&store).await?;
     let ev = events as f64;
     Ok(LedgerFigures {
         events,

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use cts_ledger::checkpoint::{LogSigner, LogVerifier};
 use cts_store::review::ReviewConfig;
 use cts_store::users::{self, Login, Role};
-use cts_store::Ledger;
+use cts_store::Store;
 use serde::Serialize;
 
 use crate::Progress;
@@ -142,7 +142,7 @@ fn run_wrk(
 
 /// Records one trace of the open set the benchmark clinicians claim.
 async fn record_open_trace(
-    ledger: &Ledger,
+    store: &Store,
     trace_id: &str,
     case_id: &str,
     sample: i64,
@@ -151,7 +151,7 @@ async fn record_open_trace(
     doc: &cts_trace::TraceDocument,
 ) -> Result<()> {
     cts_store::traces::record_trace(
-        ledger,
+        store,
         cts_store::traces::NewTrace {
             id: trace_id.to_owned(),
             case_id: case_id.to_owned(),
@@ -181,7 +181,7 @@ async fn record_open_trace(
 /// are recorded concurrently, so group commit batches their events.
 /// Returns (session, CSRF token, trace) per trace.
 async fn lease_submit_set(
-    ledger: &Ledger,
+    store: &Store,
     case: &cts_cases::Case,
     doc: &cts_trace::TraceDocument,
     steps: usize,
@@ -198,10 +198,10 @@ async fn lease_submit_set(
             let i = n * 256 + i;
             let case_id = case.id.as_str();
             async move {
-                if cts_store::traces::trace_exists(ledger, id).await? {
+                if cts_store::traces::trace_exists(store, id).await? {
                     return Ok(());
                 }
-                record_open_trace(ledger, id, case_id, i as i64, "bench-open", steps, doc).await
+                record_open_trace(store, id, case_id, i as i64, "bench-open", steps, doc).await
             }
         }))
         .await;
@@ -209,15 +209,15 @@ async fn lease_submit_set(
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    cts_store::review::sync_queue(ledger, review).await?;
+    cts_store::review::sync_queue(store, review).await?;
     let mut submitters = Vec::with_capacity(SUBMITTERS);
     for i in 0..SUBMITTERS {
         let name = format!("bench-reviewer-{i}");
-        let user = match users::user_by_name(ledger, &name).await? {
+        let user = match users::user_by_name(store, &name).await? {
             Some(u) => u,
             None => {
                 users::add_user(
-                    ledger,
+                    store,
                     "bench:seed",
                     &name,
                     "quartz lantern violet tractor 0123",
@@ -228,7 +228,7 @@ async fn lease_submit_set(
             }
         };
         let Login::Ok { token, csrf, .. } = users::login(
-            ledger,
+            store,
             &name,
             "quartz lantern violet tractor 0123",
             "127.0.0.1",
@@ -245,7 +245,7 @@ async fn lease_submit_set(
     let mut sessions: Vec<(String, String, String)> = Vec::with_capacity(open_traces);
     for (i, id) in ids.iter().enumerate() {
         let (user, token, csrf) = &submitters[i % SUBMITTERS];
-        if !cts_store::review::claim_trace(ledger, user, id, review).await? {
+        if !cts_store::review::claim_trace(store, user, id, review).await? {
             bail!("benchmark clinician {} could not lease {id}", user.username);
         }
         sessions.push((token.clone(), csrf.clone(), id.clone()));
@@ -268,11 +268,11 @@ pub async fn run(
     if Command::new("wrk").arg("--version").output().is_err() {
         bail!("this benchmark drives the server with wrk: install it with `apt-get install wrk`");
     }
-    let ledger = Ledger::open(&dir.join("bench.db")).await?;
+    let store = Store::open(&dir.join("bench.db")).await?;
     let rubric = cts_review::Rubric::default_medication_safety();
     let bar = progress(traces, "seeding");
     let started = Instant::now();
-    let seed = cts_store::seed::seed_reviews(&ledger, &rubric, 0, traces, per_trace, &|n| {
+    let seed = cts_store::seed::seed_reviews(&store, &rubric, 0, traces, per_trace, &|n| {
         bar.set_position(n)
     })
     .await?;
@@ -300,7 +300,7 @@ pub async fn run(
     ];
     // One document for every trace of the set; its trace id is left empty.
     let doc = cts_trace::TraceDocument::synthetic("", Vec::new(), &steps, Some("B"));
-    cts_store::review::sync_queue(&ledger, &review).await?;
+    cts_store::review::sync_queue(&store, &review).await?;
     let mut body = cts_review::ReviewBody::draft_for(
         &rubric,
         &steps.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
@@ -313,11 +313,11 @@ pub async fn run(
     }
     body.rationale = "Benchmark review: reasoning is sound and safe.".into();
     // The review page is read by a clinician with a draft in progress.
-    let reader = match users::user_by_name(&ledger, "bench-reader").await? {
+    let reader = match users::user_by_name(&store, "bench-reader").await? {
         Some(u) => u,
         None => {
             users::add_user(
-                &ledger,
+                &store,
                 "bench:seed",
                 "bench-reader",
                 "quartz lantern violet tractor 0123",
@@ -328,9 +328,9 @@ pub async fn run(
         }
     };
     let trace_id = format!("{}@v1/bench-reader/s0", case.id.as_str());
-    if !cts_store::traces::trace_exists(&ledger, &trace_id).await? {
+    if !cts_store::traces::trace_exists(&store, &trace_id).await? {
         record_open_trace(
-            &ledger,
+            &store,
             &trace_id,
             case.id.as_str(),
             0,
@@ -340,12 +340,12 @@ pub async fn run(
         )
         .await?;
     }
-    cts_store::review::sync_queue(&ledger, &review).await?;
-    if !cts_store::review::claim_trace(&ledger, &reader, &trace_id, &review).await? {
+    cts_store::review::sync_queue(&store, &review).await?;
+    if !cts_store::review::claim_trace(&store, &reader, &trace_id, &review).await? {
         bail!("the benchmark reader could not claim its trace {trace_id}");
     }
     let Login::Ok { token, .. } = users::login(
-        &ledger,
+        &store,
         "bench-reader",
         "quartz lantern violet tractor 0123",
         "127.0.0.1",
@@ -355,16 +355,16 @@ pub async fn run(
     else {
         bail!("the benchmark reader could not sign in");
     };
-    if cts_store::review::load_draft(&ledger, &reader, &trace_id)
+    if cts_store::review::load_draft(&store, &reader, &trace_id)
         .await?
         .is_none()
     {
-        cts_store::review::save_draft(&ledger, &reader, &trace_id, &body, 0).await?;
+        cts_store::review::save_draft(&store, &reader, &trace_id, &body, 0).await?;
     }
 
     let (skey, vkey) = LogSigner::generate("cts.bench/review")?;
     let state = Arc::new(cts_web::AppState {
-        ledger,
+        store,
         review,
         signer: Arc::new(LogSigner::from_private_key(&skey)?),
         verifier: LogVerifier::new(&vkey)?,
@@ -407,7 +407,7 @@ pub async fn run(
     })
     .await??;
     let sessions = lease_submit_set(
-        &state.ledger,
+        &state.store,
         &case,
         &doc,
         steps.len(),

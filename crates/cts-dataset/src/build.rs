@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use cts_ledger::{LeafIndex, LogSigner, LogVerifier, TreeSize};
 use cts_store::releases::{ExampleReview, ExampleRow, NewRelease};
-use cts_store::{Ledger, StoreError};
+use cts_store::{Store, StoreError};
 use sha2::{Digest, Sha256};
 
 use crate::derive::{derive_group, Example, Provenance, Tally};
@@ -253,7 +253,7 @@ impl Writer {
 /// the build reads at (when `at_checkpoint` is not given) and the one that
 /// covers the release event.
 pub async fn build(
-    ledger: &Ledger,
+    store: &Store,
     signer: Arc<LogSigner>,
     verifier: &LogVerifier,
     opts: BuildOptions,
@@ -269,7 +269,7 @@ pub async fn build(
         .unwrap_or_else(|| "release".into());
     let tmp = out.with_file_name(format!(".{name}.building-{build_id}"));
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    let result = build_into(ledger, &signer, verifier, &opts, &build_id, &tmp).await;
+    let result = build_into(store, &signer, verifier, &opts, &build_id, &tmp).await;
     match result {
         Ok((mut report, manifest)) => {
             if out.exists() {
@@ -279,7 +279,7 @@ pub async fn build(
             report.dir = out.clone();
             if opts.record {
                 let leaf = cts_store::releases::record_release(
-                    ledger,
+                    store,
                     &opts.actor,
                     NewRelease {
                         build: build_id.clone(),
@@ -296,13 +296,13 @@ pub async fn build(
                 let leaf = match leaf {
                     Ok(l) => l,
                     Err(e) => {
-                        let _ = cts_store::releases::discard_build(ledger, &build_id).await;
+                        let _ = cts_store::releases::discard_build(store, &build_id).await;
                         return Err(e.into());
                     }
                 };
                 report.leaf = Some(leaf);
-                let cp = ledger.checkpoint(signer).await?;
-                let bundle = ledger.proof_bundle(LeafIndex(leaf), &cp).await?;
+                let cp = store.ledger().checkpoint(signer).await?;
+                let bundle = store.ledger().proof_bundle(LeafIndex(leaf), &cp).await?;
                 bundle
                     .verify(verifier, None)
                     .map_err(DatasetError::ReleaseProof)?;
@@ -313,14 +313,14 @@ pub async fn build(
         }
         Err(e) => {
             let _ = std::fs::remove_dir_all(&tmp);
-            let _ = cts_store::releases::discard_build(ledger, &build_id).await;
+            let _ = cts_store::releases::discard_build(store, &build_id).await;
             Err(e)
         }
     }
 }
 
 async fn build_into(
-    ledger: &Ledger,
+    store: &Store,
     signer: &Arc<LogSigner>,
     verifier: &LogVerifier,
     opts: &BuildOptions,
@@ -328,15 +328,15 @@ async fn build_into(
     tmp: &Path,
 ) -> Result<(BuildReport, Vec<u8>), DatasetError> {
     let cp = match opts.at_checkpoint {
-        Some(size) => ledger.checkpoint_of_size(TreeSize(size)).await.map_err(|_| {
+        Some(size) => store.ledger().checkpoint_of_size(TreeSize(size)).await.map_err(|_| {
             DatasetError::Invalid(format!(
                 "--at-checkpoint {size}: no signed checkpoint of that size is stored (see `cts ledger checkpoints`)"
             ))
         })?,
-        None => ledger.checkpoint(signer.clone()).await?,
+        None => store.ledger().checkpoint(signer.clone()).await?,
     };
     let size = cp.size;
-    let rubrics: HashMap<String, cts_review::Rubric> = cts_store::review::rubrics(ledger)
+    let rubrics: HashMap<String, cts_review::Rubric> = cts_store::review::rubrics(store)
         .await?
         .into_iter()
         .map(|r| (r.key(), r))
@@ -349,14 +349,14 @@ async fn build_into(
         commitments: Vec::new(),
         stager: opts
             .record
-            .then(|| cts_store::releases::Stager::start(ledger, build_id)),
+            .then(|| cts_store::releases::Stager::start(store, build_id)),
         batch: Vec::with_capacity(STAGE_BATCH),
         examples: 0,
     };
     let mut tally = Tally::default();
     let mut traces_read = 0u64;
     let started = std::time::Instant::now();
-    cts_store::datasets::for_each_case_group(ledger, size, |group| {
+    cts_store::datasets::for_each_case_group(store, size, |group| {
         let (examples, t) = derive_group(&opts.spec, &rubrics, &group);
         traces_read += group.traces.len() as u64;
         (opts.progress)(traces_read);
@@ -425,7 +425,7 @@ async fn build_into(
 
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "files synced");
     let evidence_leaves = w.leaves.count;
-    let evidence = write_evidence(ledger, verifier, &cp, &mut w, tmp).await;
+    let evidence = write_evidence(store, verifier, &cp, &mut w, tmp).await;
     if let Some(indexing) = indexing {
         indexing
             .join()
@@ -487,7 +487,7 @@ const EVIDENCE_CHUNK: usize = 1 << 18;
 /// One blocking thread reads the entry bundles, checks and encodes the
 /// lines; another writes and hashes them, a chunk at a time.
 async fn write_evidence(
-    ledger: &Ledger,
+    store: &Store,
     verifier: &LogVerifier,
     cp: &cts_store::StoredCheckpoint,
     w: &mut Writer,
@@ -497,13 +497,14 @@ async fn write_evidence(
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     std::fs::write(dir.join("checkpoint"), &cp.note).map_err(io(&dir))?;
     std::fs::write(dir.join("log.pub"), verifier.key_text()).map_err(io(&dir))?;
-    let n_tiles = ledger
+    let n_tiles = store
+        .ledger()
         .with_tree(cp.size, |tree| write_leaf_tiles(tree, cp.size, &dir))
         .await??;
     let leaves = std::mem::replace(&mut w.leaves, LeafSet::new(0));
     let mut commitments = std::mem::take(&mut w.commitments);
     commitments.sort_unstable_by_key(|(leaf, _)| *leaf);
-    let db = ledger.path().to_owned();
+    let db = store.path().to_owned();
     let size = cp.size;
     let path = dir.join("entries.jsonl");
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
@@ -525,7 +526,7 @@ async fn write_evidence(
         let mut next = commitments.iter().peekable();
         let mut chunk = Vec::with_capacity(EVIDENCE_CHUNK + 4096);
         let gone = || DatasetError::Worker("the evidence writer stopped".into());
-        cts_store::datasets::for_each_entry_blocking(
+        cts_store::log::read::for_each_entry_blocking(
             &db,
             size,
             |l| leaves.contains(l),

@@ -8,7 +8,7 @@ use cts_ledger::{leaf_hash, LeafIndex, LogVerifier};
 use cts_review::review::StepChange;
 use cts_store::releases::{ExampleRow, Release, ReviewRole, TrainingRun};
 use cts_store::review::{StoredAdjudication, StoredReview};
-use cts_store::{ContentState, Ledger};
+use cts_store::{ContentState, Store};
 
 use crate::DatasetError;
 
@@ -131,11 +131,11 @@ pub struct ExampleLineage {
 
 /// Checks leaf `leaf`'s inclusion against the latest signed checkpoint.
 pub async fn evidence(
-    ledger: &Ledger,
+    store: &Store,
     verifier: &LogVerifier,
     leaf: u64,
 ) -> Result<Evidence, DatasetError> {
-    let Some(cp) = ledger.latest_checkpoint().await? else {
+    let Some(cp) = store.ledger().latest_checkpoint().await? else {
         return Ok(Evidence {
             leaf,
             proof: "no signed checkpoint yet".into(),
@@ -152,8 +152,11 @@ pub async fn evidence(
             included: false,
         });
     }
-    let entry = ledger.entry(LeafIndex(leaf)).await?;
-    let proof = ledger.inclusion_proof(LeafIndex(leaf), cp.size).await?;
+    let entry = store.ledger().entry(LeafIndex(leaf)).await?;
+    let proof = store
+        .ledger()
+        .inclusion_proof(LeafIndex(leaf), cp.size)
+        .await?;
     let signed = verifier
         .open(&cp.note)
         .map_err(|e| DatasetError::Verify(format!("latest checkpoint: {e}")))?;
@@ -180,7 +183,7 @@ pub async fn evidence(
 }
 
 async fn review_lineage(
-    ledger: &Ledger,
+    store: &Store,
     verifier: &LogVerifier,
     r: StoredReview,
     role: Option<ReviewRole>,
@@ -188,16 +191,16 @@ async fn review_lineage(
 ) -> Result<ReviewLineage, DatasetError> {
     let mut edits = Vec::new();
     for &leaf in &r.edit_leaves {
-        let event = cts_ledger::Event::decode(&ledger.entry(LeafIndex(leaf)).await?)
+        let event = cts_ledger::Event::decode(&store.ledger().entry(LeafIndex(leaf)).await?)
             .map_err(|e| DatasetError::Verify(format!("leaf {leaf}: {e}")))?;
         let mut content = None;
         if let Some(c) = event.content.values().next() {
-            if let ContentState::Present { opening, .. } = ledger.content(c).await? {
+            if let ContentState::Present { opening, .. } = store.ledger().content(c).await? {
                 content = serde_json::from_slice(&opening.content).ok();
             }
         }
         edits.push(EditLineage {
-            evidence: evidence(ledger, verifier, leaf).await?,
+            evidence: evidence(store, verifier, leaf).await?,
             change: event
                 .body
                 .get("change")
@@ -213,7 +216,7 @@ async fn review_lineage(
         });
     }
     Ok(ReviewLineage {
-        evidence: evidence(ledger, verifier, r.leaf).await?,
+        evidence: evidence(store, verifier, r.leaf).await?,
         id: r.id,
         reviewer: r.reviewer,
         role,
@@ -231,11 +234,11 @@ async fn review_lineage(
 
 /// The lineage of example `id`.
 pub async fn example_lineage(
-    ledger: &Ledger,
+    store: &Store,
     verifier: &LogVerifier,
     id: &str,
 ) -> Result<ExampleLineage, DatasetError> {
-    let found = cts_store::releases::find_example(ledger, id).await?;
+    let found = cts_store::releases::find_example(store, id).await?;
     let Some((_, example)) = found.first().cloned() else {
         return Err(DatasetError::Invalid(format!(
             "no example {id:?} in any recorded release (ids are in the first field of every exported line)"
@@ -243,7 +246,7 @@ pub async fn example_lineage(
     };
     let mut releases = Vec::new();
     let mut training_runs = Vec::new();
-    let all_runs = cts_store::releases::training_runs(ledger, None).await?;
+    let all_runs = cts_store::releases::training_runs(store, None).await?;
     for (release, _) in found {
         training_runs.extend(
             all_runs
@@ -251,31 +254,31 @@ pub async fn example_lineage(
                 .filter(|r| r.build == release.build)
                 .cloned(),
         );
-        let ev = evidence(ledger, verifier, release.leaf).await?;
+        let ev = evidence(store, verifier, release.leaf).await?;
         releases.push((release, ev));
     }
     let mut reviews = Vec::new();
     for er in &example.reviews {
-        let r = cts_store::review::review_by_id(ledger, &er.id).await?;
-        reviews.push(review_lineage(ledger, verifier, r, er.role, er.adjudication).await?);
+        let r = cts_store::review::review_by_id(store, &er.id).await?;
+        reviews.push(review_lineage(store, verifier, r, er.role, er.adjudication).await?);
     }
     let mut traces = Vec::new();
     for tid in &example.traces {
-        let (t, _) = cts_store::traces::get_trace(ledger, tid).await?;
+        let (t, _) = cts_store::traces::get_trace(store, tid).await?;
         let mut adjudications = Vec::new();
-        for a in cts_store::review::adjudications_of(ledger, tid).await? {
+        for a in cts_store::review::adjudications_of(store, tid).await? {
             let qualified = example
                 .reviews
                 .iter()
                 .any(|r| r.adjudication == Some(a.leaf));
             adjudications.push(AdjudicationLineage {
-                evidence: evidence(ledger, verifier, a.leaf).await?,
+                evidence: evidence(store, verifier, a.leaf).await?,
                 decision: a,
                 qualified,
             });
         }
         traces.push(TraceLineage {
-            evidence: evidence(ledger, verifier, t.leaf).await?,
+            evidence: evidence(store, verifier, t.leaf).await?,
             id: t.id,
             model: t.model,
             params: t.params,
@@ -283,20 +286,20 @@ pub async fn example_lineage(
             adjudications,
         });
     }
-    let case = cts_store::cases::list_cases(ledger)
+    let case = cts_store::cases::list_cases(store)
         .await?
         .into_iter()
         .find(|c| c.id == example.case_id)
         .ok_or_else(|| DatasetError::Invalid(format!("case {} is not stored", example.case_id)))?;
     let case_leaf =
-        cts_store::cases::case_leaf(ledger, &example.case_id, example.case_version).await?;
+        cts_store::cases::case_leaf(store, &example.case_id, example.case_version).await?;
     Ok(ExampleLineage {
         case: CaseLineage {
             id: case.id,
             version: example.case_version,
             specialty: case.specialty,
             tags: case.tags,
-            evidence: evidence(ledger, verifier, case_leaf).await?,
+            evidence: evidence(store, verifier, case_leaf).await?,
         },
         example,
         releases,
@@ -323,11 +326,11 @@ pub struct ModelLineage {
 
 /// The lineage of a model (output of recorded training runs).
 pub async fn model_lineage(
-    ledger: &Ledger,
+    store: &Store,
     verifier: &LogVerifier,
     model: &str,
 ) -> Result<ModelLineage, DatasetError> {
-    let runs = cts_store::releases::training_runs(ledger, Some(model)).await?;
+    let runs = cts_store::releases::training_runs(store, Some(model)).await?;
     if runs.is_empty() {
         return Err(DatasetError::Invalid(format!(
             "no recorded training run produced {model:?} (give its SHA-256, name or path as recorded; see `cts training list`)"
@@ -342,16 +345,16 @@ pub async fn model_lineage(
     };
     let mut builds = Vec::new();
     for run in runs {
-        let ev = evidence(ledger, verifier, run.leaf).await?;
+        let ev = evidence(store, verifier, run.leaf).await?;
         if !builds.contains(&run.build) {
             builds.push(run.build.clone());
         }
         out.runs.push((run, ev));
     }
     for build in &builds {
-        let release = cts_store::releases::find_release(ledger, build).await?;
-        let ev = evidence(ledger, verifier, release.leaf).await?;
-        let summary = cts_store::releases::release_summary(ledger, build).await?;
+        let release = cts_store::releases::find_release(store, build).await?;
+        let ev = evidence(store, verifier, release.leaf).await?;
+        let summary = cts_store::releases::release_summary(store, build).await?;
         for (who, n) in summary.reviewers {
             *out.reviewers.entry(who).or_insert(0) += n;
         }
@@ -419,11 +422,11 @@ pub struct PolicyTrace {
 
 /// `cts policy trace POLICY`.
 pub async fn policy_trace(
-    ledger: &Ledger,
+    store: &Store,
     verifier: &LogVerifier,
     id: &str,
 ) -> Result<PolicyTrace, DatasetError> {
-    let policy: Vec<_> = cts_store::policies::list_policies(ledger)
+    let policy: Vec<_> = cts_store::policies::list_policies(store)
         .await?
         .into_iter()
         .filter(|p| p.policy.id == id)
@@ -438,17 +441,17 @@ pub async fn policy_trace(
     let mut per_release: BTreeMap<String, u64> = BTreeMap::new();
     let mut reviewers: BTreeMap<String, u64> = BTreeMap::new();
     let mut latest: BTreeMap<String, cts_store::cases::StoredCase> = BTreeMap::new();
-    for c in cts_store::cases::list_cases(ledger).await? {
+    for c in cts_store::cases::list_cases(store).await? {
         if c.tags.contains(&tag) {
             latest.insert(c.id.clone(), c);
         }
     }
     for (_, c) in latest {
-        let traces = cts_store::traces::list_traces(ledger, Some(&c.id)).await?;
+        let traces = cts_store::traces::list_traces(store, Some(&c.id)).await?;
         let mut reviews = Vec::new();
         for t in &traces {
-            let all = cts_store::review::reviews_of_trace(ledger, &t.id).await?;
-            let (_, doc) = cts_store::traces::get_trace(ledger, &t.id).await?;
+            let all = cts_store::review::reviews_of_trace(store, &t.id).await?;
+            let (_, doc) = cts_store::traces::get_trace(store, &t.id).await?;
             // None when the trace's content was erased: edits cannot be told apart.
             let original = doc.as_ref().map(|d| d.step_texts());
             for r in cts_store::review::current(&all) {
@@ -473,11 +476,11 @@ pub async fn policy_trace(
                     negative_steps: r.body.steps.iter().filter(|s| s.label == Some(-1)).count(),
                     flags,
                     edits,
-                    evidence: evidence(ledger, verifier, r.leaf).await?,
+                    evidence: evidence(store, verifier, r.leaf).await?,
                 });
             }
         }
-        let examples = cts_store::releases::examples_of_case(ledger, &c.id).await?;
+        let examples = cts_store::releases::examples_of_case(store, &c.id).await?;
         for (build, _) in &examples {
             *per_release.entry(build.clone()).or_insert(0) += 1;
         }
@@ -491,9 +494,9 @@ pub async fn policy_trace(
     }
     let mut releases = Vec::new();
     for (build, n) in per_release {
-        releases.push((cts_store::releases::find_release(ledger, &build).await?, n));
+        releases.push((cts_store::releases::find_release(store, &build).await?, n));
     }
-    let training_runs = cts_store::releases::training_runs(ledger, None)
+    let training_runs = cts_store::releases::training_runs(store, None)
         .await?
         .into_iter()
         .filter(|r| releases.iter().any(|(rel, _)| rel.build == r.build))

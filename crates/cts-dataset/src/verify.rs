@@ -22,7 +22,7 @@ use std::sync::Arc;
 use cts_ledger::bundle::ProofBundle;
 use cts_ledger::tile::{decode_hash_tile, tiles_for};
 use cts_ledger::{hash_from_base64, leaf_hash, Event, Hash, LogSigner, LogVerifier, MemTree};
-use cts_store::Ledger;
+use cts_store::Store;
 use sha2::{Digest, Sha256};
 
 use crate::build::BuildOptions;
@@ -432,7 +432,7 @@ pub struct Mismatch {
 /// ledgered) and compares it, example by example. Returns the examples the
 /// store no longer supports, empty when all match.
 pub async fn check_against_store(
-    ledger: &Ledger,
+    store: &Store,
     signer: Arc<LogSigner>,
     verifier: &LogVerifier,
     dir: &Path,
@@ -443,7 +443,7 @@ pub async fn check_against_store(
     let scratch = tempdir_beside(dir)?;
     let out = scratch.join("rebuild");
     let rebuilt = crate::build::build(
-        ledger,
+        store,
         signer,
         verifier,
         BuildOptions {
@@ -457,13 +457,13 @@ pub async fn check_against_store(
         },
     )
     .await;
-    let result = compare(ledger, dir, &out, &manifest, rebuilt).await;
+    let result = compare(store, dir, &out, &manifest, rebuilt).await;
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }
 
 async fn compare(
-    ledger: &Ledger,
+    store: &Store,
     dir: &Path,
     out: &Path,
     manifest: &ManifestIn,
@@ -492,7 +492,7 @@ async fn compare(
             let reason = match now.get(&p.id) {
                 Some(sha) if *sha == p.sha256 => {
                     let edits: Vec<u64> = p.reviews.iter().flat_map(|r| r.edit_leaves.iter().copied()).collect();
-                    cts_store::datasets::check_edit_content(ledger, &edits).await?
+                    store.ledger().check_edit_content(&edits).await?
                 }
                 Some(_) => Some("the store now derives a different example (a review, edit or trace behind it changed)".into()),
                 None => Some(why_trace.unwrap_or_else(|| "the store no longer supports this example (it would not be selected now)".into())),

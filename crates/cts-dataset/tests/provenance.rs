@@ -49,7 +49,7 @@ async fn agreed_and_adjudicated_examples_name_every_qualifying_review() {
     let out = f.path("release");
     f.build(SPEC, &out, None, true).await.unwrap();
     let (agreed, disputed) = (&f.traces[0], &f.traces[5]);
-    let adjudication = cts_store::review::adjudications_of(&f.ledger, disputed)
+    let adjudication = cts_store::review::adjudications_of(&f.store, disputed)
         .await
         .unwrap()
         .remove(0);
@@ -107,7 +107,7 @@ async fn agreed_and_adjudicated_examples_name_every_qualifying_review() {
     verify_release(&out, &f.verifier).unwrap();
 
     // Lineage from the store, and offline from the release alone.
-    f.ledger.checkpoint(f.signer.clone()).await.unwrap();
+    f.store.ledger().checkpoint(f.signer.clone()).await.unwrap();
     for (trace, other_role) in [
         (agreed, ReviewRole::Agreeing),
         (disputed, ReviewRole::Considered),
@@ -116,9 +116,7 @@ async fn agreed_and_adjudicated_examples_name_every_qualifying_review() {
             .into_iter()
             .find(|(_, p)| p.traces[0].id == *trace)
             .unwrap();
-        let l = example_lineage(&f.ledger, &f.verifier, &p.id)
-            .await
-            .unwrap();
+        let l = example_lineage(&f.store, &f.verifier, &p.id).await.unwrap();
         let got: Vec<_> = l.reviews.iter().map(|r| r.role).collect();
         assert_eq!(got, [Some(ReviewRole::Standing), Some(other_role)]);
         let names: BTreeSet<_> = l.reviews.iter().map(|r| r.reviewer.clone()).collect();
@@ -165,7 +163,7 @@ async fn tampering_a_review_that_does_not_stand_is_named_by_example() {
         .unwrap();
     let agreeing = &p.reviews[1];
     assert_eq!(agreeing.role, Some(ReviewRole::Agreeing));
-    let stored = cts_store::review::review_by_id(&f.ledger, &agreeing.id)
+    let stored = cts_store::review::review_by_id(&f.store, &agreeing.id)
         .await
         .unwrap();
     let mut body = stored.body.clone();
@@ -173,10 +171,10 @@ async fn tampering_a_review_that_does_not_stand_is_named_by_example() {
     sqlx::query("UPDATE content SET bytes = ? WHERE commitment = ?")
         .bind(serde_json::to_vec(&body).unwrap())
         .bind(hex::decode(&agreeing.commitment).unwrap())
-        .execute(f.ledger.pool())
+        .execute(f.store.db())
         .await
         .unwrap();
-    let mismatches = check_against_store(&f.ledger, f.signer.clone(), &f.verifier, &out)
+    let mismatches = check_against_store(&f.store, f.signer.clone(), &f.verifier, &out)
         .await
         .unwrap();
     let named = mismatches

@@ -169,7 +169,7 @@ async fn a_release_selects_shapes_verifies_and_reproduces() {
     assert_eq!(v.examples, report.examples);
     assert_eq!(v.release_leaf, report.leaf);
     assert!(
-        check_against_store(&f.ledger, f.signer.clone(), &f.verifier, &out)
+        check_against_store(&f.store, f.signer.clone(), &f.verifier, &out)
             .await
             .unwrap()
             .is_empty()
@@ -177,11 +177,12 @@ async fn a_release_selects_shapes_verifies_and_reproduces() {
 
     // Later activity does not change a rebuild at the same checkpoint.
     let t = &f.traces[0];
-    let revision = cts_store::review::reviews_of_trace(&f.ledger, t)
+    let revision = cts_store::review::reviews_of_trace(&f.store, t)
         .await
         .unwrap();
     assert!(!revision.is_empty());
-    f.ledger
+    f.store
+        .ledger()
         .append(
             cts_ledger::EventDraft::new(
                 cts_ledger::EventKind::new("note.appended").unwrap(),
@@ -267,7 +268,7 @@ async fn tampering_is_named_by_example() {
     );
     let review_id = prov[0]["reviews"][0]["id"].as_str().unwrap().to_owned();
     let commitment = hex::decode(prov[0]["reviews"][0]["commitment"].as_str().unwrap()).unwrap();
-    let stored = cts_store::review::review_by_id(&f.ledger, &review_id)
+    let stored = cts_store::review::review_by_id(&f.store, &review_id)
         .await
         .unwrap();
     let mut body = stored.body.clone();
@@ -275,10 +276,10 @@ async fn tampering_is_named_by_example() {
     sqlx::query("UPDATE content SET bytes = ? WHERE commitment = ?")
         .bind(serde_json::to_vec(&body).unwrap())
         .bind(&commitment)
-        .execute(f.ledger.pool())
+        .execute(f.store.db())
         .await
         .unwrap();
-    let mismatches = check_against_store(&f.ledger, f.signer.clone(), &f.verifier, &out)
+    let mismatches = check_against_store(&f.store, f.signer.clone(), &f.verifier, &out)
         .await
         .unwrap();
     assert!(mismatches.iter().any(|m| m.example == id), "{mismatches:?}");
@@ -303,17 +304,17 @@ async fn an_altered_edit_is_named_by_example() {
     let out = f.path("release");
     f.build(SPEC, &out, None, false).await.unwrap();
     // The edit events of trace 1's reviews.
-    let reviews = cts_store::review::reviews_of_trace(&f.ledger, &f.traces[1])
+    let reviews = cts_store::review::reviews_of_trace(&f.store, &f.traces[1])
         .await
         .unwrap();
     let leaf = reviews[0].edit_leaves[0];
     sqlx::query("UPDATE content SET bytes = ? WHERE leaf = ?")
         .bind(br#"{"original":"x","text":"forged","rationale":"forged"}"#.to_vec())
         .bind(leaf as i64)
-        .execute(f.ledger.pool())
+        .execute(f.store.db())
         .await
         .unwrap();
-    let mismatches = check_against_store(&f.ledger, f.signer.clone(), &f.verifier, &out)
+    let mismatches = check_against_store(&f.store, f.signer.clone(), &f.verifier, &out)
         .await
         .unwrap();
     assert!(!mismatches.is_empty());
@@ -328,17 +329,19 @@ async fn an_altered_edit_is_named_by_example() {
 #[tokio::test]
 async fn erased_content_is_never_exported() {
     let f = fixture().await;
-    let (trace, _) = cts_store::traces::get_trace(&f.ledger, &f.traces[0])
+    let (trace, _) = cts_store::traces::get_trace(&f.store, &f.traces[0])
         .await
         .unwrap();
     let entry = f
-        .ledger
+        .store
+        .ledger()
         .entry(cts_ledger::LeafIndex(trace.leaf))
         .await
         .unwrap();
     let event = cts_ledger::Event::decode(&entry).unwrap();
     let commitment = *event.content.values().next().unwrap();
-    f.ledger
+    f.store
+        .ledger()
         .redact(commitment, "test", "patient request")
         .await
         .unwrap();
@@ -369,12 +372,12 @@ async fn an_empty_selection_is_an_error_and_leaves_nothing() {
     let err = f.build(&spec, &out, None, true).await.unwrap_err();
     assert!(matches!(err, DatasetError::Empty(_)), "{err}");
     assert!(!out.exists());
-    assert!(cts_store::releases::releases(&f.ledger)
+    assert!(cts_store::releases::releases(&f.store)
         .await
         .unwrap()
         .is_empty());
     let staged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM release_examples")
-        .fetch_one(f.ledger.pool())
+        .fetch_one(f.store.db())
         .await
         .unwrap();
     assert_eq!(staged, 0);
@@ -391,7 +394,7 @@ async fn a_row_pointing_at_other_content_stops_the_build() {
     let f = fixture().await;
     // Trace 0's row now names trace 1's content: that content opens its own
     // commitment, so only the event at trace 0's leaf can tell.
-    let (t0, _) = cts_store::traces::get_trace(&f.ledger, &f.traces[0])
+    let (t0, _) = cts_store::traces::get_trace(&f.store, &f.traces[0])
         .await
         .unwrap();
     sqlx::query(
@@ -399,7 +402,7 @@ async fn a_row_pointing_at_other_content_stops_the_build() {
     )
     .bind(&f.traces[1])
     .bind(&f.traces[0])
-    .execute(f.ledger.pool())
+    .execute(f.store.db())
     .await
     .unwrap();
     let out = f.path("release");
@@ -412,7 +415,7 @@ async fn a_row_pointing_at_other_content_stops_the_build() {
     );
     assert!(!out.exists());
     let staged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM release_examples")
-        .fetch_one(f.ledger.pool())
+        .fetch_one(f.store.db())
         .await
         .unwrap();
     assert_eq!(staged, 0);

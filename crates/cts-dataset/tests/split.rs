@@ -16,15 +16,15 @@ fn groups() -> (Vec<CaseGroup>, HashMap<String, cts_review::Rubric>) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let f = common::fixture().await;
-        let size = f.ledger.committed_size();
+        let size = f.store.ledger().committed_size();
         let mut out = Vec::new();
-        cts_store::datasets::for_each_case_group(&f.ledger, size, |g| {
+        cts_store::datasets::for_each_case_group(&f.store, size, |g| {
             out.push(g);
             Ok::<(), cts_store::StoreError>(())
         })
         .await
         .unwrap();
-        let rubrics = cts_store::review::rubrics(&f.ledger)
+        let rubrics = cts_store::review::rubrics(&f.store)
             .await
             .unwrap()
             .into_iter()

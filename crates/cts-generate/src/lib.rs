@@ -12,7 +12,7 @@ use std::sync::Arc;
 use cts_cases::Case;
 use cts_model::{ChatMessage, ChatModel, Completion, GenerationParams, ModelIdentity, Role};
 use cts_store::traces::{record_trace, trace_exists, NewTrace};
-use cts_store::{Ledger, StoreError};
+use cts_store::{Store, StoreError};
 use cts_trace::document::{CaseRef, TemplateRef, TraceDocument};
 use cts_trace::prompt::{PromptTemplate, STEPWISE};
 use cts_trace::segment::segment;
@@ -181,7 +181,7 @@ pub fn build_trace(
 /// Runs `model` on every case × sample not yet stored; `progress` is called
 /// after each finished (or failed) sample with (done, total).
 pub async fn generate(
-    ledger: &Ledger,
+    store: &Store,
     model: Arc<dyn ChatModel>,
     cases: Vec<CaseInput>,
     opts: &GenerateOptions,
@@ -196,7 +196,7 @@ pub async fn generate(
     for input in cases {
         for sample in 0..opts.samples {
             if trace_exists(
-                ledger,
+                store,
                 &trace_id(input.case.id.as_str(), input.version, &run, sample),
             )
             .await?
@@ -211,8 +211,8 @@ pub async fn generate(
     let permits = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (input, sample) in todo {
-        let (ledger, model, permits, run) =
-            (ledger.clone(), model.clone(), permits.clone(), run.clone());
+        let (store, model, permits, run) =
+            (store.clone(), model.clone(), permits.clone(), run.clone());
         let mut params = opts.params.clone();
         params.seed = params.seed.wrapping_add(u64::from(sample));
         let actor = opts.actor.clone();
@@ -227,7 +227,7 @@ pub async fn generate(
                     .map_err(|e| e.to_string())?;
                 let trace = build_trace(&input, sample, &run, &params, &messages, &completion);
                 let tokens = u64::from(trace.completion_tokens);
-                record_trace(&ledger, trace, &actor)
+                record_trace(&store, trace, &actor)
                     .await
                     .map_err(|e| e.to_string())?;
                 Ok::<u64, String>(tokens)

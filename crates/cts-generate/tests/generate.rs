@@ -10,7 +10,7 @@ use cts_generate::{generate, CaseInput, GenerateOptions};
 use cts_model::{
     ChatMessage, ChatModel, Completion, GenerationParams, ModelError, ModelIdentity, Usage,
 };
-use cts_store::Ledger;
+use cts_store::Store;
 
 /// Answers with a fixed R1-style output; fails for questions containing "FAIL".
 struct Scripted {
@@ -70,7 +70,7 @@ fn case(id: &str, question: &str) -> CaseInput {
 #[tokio::test]
 async fn traces_are_recorded_failures_isolated_and_reruns_resume() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&dir.path().join("cts.db")).await.unwrap();
+    let store = Store::open(&dir.path().join("cts.db")).await.unwrap();
     let model = Arc::new(Scripted {
         calls: AtomicUsize::new(0),
     });
@@ -92,7 +92,7 @@ async fn traces_are_recorded_failures_isolated_and_reruns_resume() {
         actor: "test:gen".into(),
     };
     let report = generate(
-        &ledger,
+        &store,
         model.clone(),
         cases.clone(),
         &opts,
@@ -106,12 +106,12 @@ async fn traces_are_recorded_failures_isolated_and_reruns_resume() {
     );
     assert!(report.failed.iter().all(|f| f.case_id == "b"));
 
-    let traces = cts_store::traces::list_traces(&ledger, None).await.unwrap();
+    let traces = cts_store::traces::list_traces(&store, None).await.unwrap();
     assert_eq!(traces.len(), 4);
     assert!(traces
         .iter()
         .all(|t| t.steps == 2 && t.answer_choice.as_deref() == Some("B")));
-    let (_, doc) = cts_store::traces::get_trace(&ledger, &traces[0].id)
+    let (_, doc) = cts_store::traces::get_trace(&store, &traces[0].id)
         .await
         .unwrap();
     let doc = doc.unwrap();
@@ -124,7 +124,7 @@ async fn traces_are_recorded_failures_isolated_and_reruns_resume() {
     }
 
     let before = model.calls.load(Ordering::SeqCst);
-    let again = generate(&ledger, model.clone(), cases, &opts, Arc::new(|_, _| {}))
+    let again = generate(&store, model.clone(), cases, &opts, Arc::new(|_, _| {}))
         .await
         .unwrap();
     assert_eq!(
@@ -138,7 +138,7 @@ async fn traces_are_recorded_failures_isolated_and_reruns_resume() {
         "only the failed samples are retried"
     );
     assert_eq!(
-        cts_store::traces::list_traces(&ledger, None)
+        cts_store::traces::list_traces(&store, None)
             .await
             .unwrap()
             .len(),

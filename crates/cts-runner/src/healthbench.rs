@@ -24,7 +24,7 @@ use cts_eval::healthbench::{
 use cts_ledger::{LogSigner, LogVerifier};
 use cts_model::{ChatMessage, GenerationParams, LoglikModel, ModelIdentity, Role};
 use cts_store::healthbench::{HealthbenchCompleted, HealthbenchResults, HEALTHBENCH_COMPLETED};
-use cts_store::Ledger;
+use cts_store::Store;
 use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
@@ -517,7 +517,7 @@ pub struct RecordedHealthbenchRun {
 /// proof; nothing is left behind if the ledger refuses the record.
 pub async fn record_healthbench_run(
     run: NewHealthbenchRun<'_>,
-    ledger: &Ledger,
+    store: &Store,
     signer: Arc<LogSigner>,
     verifier: &LogVerifier,
     actor: &str,
@@ -567,7 +567,7 @@ pub async fn record_healthbench_run(
         results: summary.results(),
     };
     let recorded = match cts_store::healthbench::record_healthbench(
-        ledger,
+        store,
         actor,
         record,
         &dir.display().to_string(),
@@ -580,7 +580,7 @@ pub async fn record_healthbench_run(
             return Err(e.into());
         }
     };
-    write_proof(ledger, signer, verifier, recorded.leaf, &dir, PROOF_FILE).await?;
+    write_proof(store, signer, verifier, recorded.leaf, &dir, PROOF_FILE).await?;
     Ok(RecordedHealthbenchRun {
         dir,
         leaf: recorded.leaf,

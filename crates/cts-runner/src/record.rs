@@ -27,7 +27,7 @@ use cts_ledger::bundle::ProofBundle;
 use cts_ledger::{Event, LeafIndex, LogSigner, LogVerifier};
 use cts_model::ModelIdentity;
 use cts_store::evals::{BenchmarkResult, EvalCompleted, EvalResults, EVAL_COMPLETED};
-use cts_store::Ledger;
+use cts_store::Store;
 use serde::{Deserialize, Serialize};
 
 use crate::eval::{EvalConfig, ItemResult, RUNNER_VERSION};
@@ -278,7 +278,7 @@ pub(crate) fn json_pretty<T: Serialize>(value: &T, path: &Path) -> Result<Vec<u8
 /// Nothing is left behind if the ledger refuses the record.
 pub async fn record_run(
     run: NewRun<'_>,
-    ledger: &Ledger,
+    store: &Store,
     signer: Arc<LogSigner>,
     verifier: &LogVerifier,
     actor: &str,
@@ -327,22 +327,17 @@ pub async fn record_run(
         template: run.config.template_label(),
         results: summary.results(),
     };
-    let recorded = match cts_store::evals::record_eval(
-        ledger,
-        actor,
-        record,
-        &dir.display().to_string(),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e.into());
-        }
-    };
+    let recorded =
+        match cts_store::evals::record_eval(store, actor, record, &dir.display().to_string()).await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e.into());
+            }
+        };
     write_proof(
-        ledger,
+        store,
         signer,
         verifier,
         recorded.leaf,
@@ -361,15 +356,15 @@ pub async fn record_run(
 /// Writes `proof_name` (the event's inclusion under a fresh signed
 /// checkpoint, e.g. `eval.tlog-proof`) and `evidence/log.pub` into `dir`.
 pub async fn write_proof(
-    ledger: &Ledger,
+    store: &Store,
     signer: Arc<LogSigner>,
     verifier: &LogVerifier,
     leaf: u64,
     dir: &Path,
     proof_name: &str,
 ) -> Result<(), RunnerError> {
-    let cp = ledger.checkpoint(signer).await?;
-    let bundle = ledger.proof_bundle(LeafIndex(leaf), &cp).await?;
+    let cp = store.ledger().checkpoint(signer).await?;
+    let bundle = store.ledger().proof_bundle(LeafIndex(leaf), &cp).await?;
     bundle
         .verify(verifier, None)
         .map_err(|e| RunnerError::Verify {

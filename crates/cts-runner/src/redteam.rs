@@ -51,7 +51,7 @@ use cts_redteam::{
     Strategy,
 };
 use cts_store::redteam::{RedteamCompleted, RedteamResults, REDTEAM_COMPLETED};
-use cts_store::Ledger;
+use cts_store::Store;
 use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
@@ -1040,7 +1040,7 @@ pub struct RecordedRedteamRun {
 /// Nothing is left behind if the ledger refuses the record.
 pub async fn record_redteam_run(
     run: NewRedteamRun<'_>,
-    ledger: &Ledger,
+    store: &Store,
     signer: Arc<LogSigner>,
     verifier: &LogVerifier,
     actor: &str,
@@ -1101,7 +1101,7 @@ pub async fn record_redteam_run(
         results: summary.results(run.threshold),
     };
     let recorded =
-        match cts_store::redteam::record_redteam(ledger, actor, record, &dir.display().to_string())
+        match cts_store::redteam::record_redteam(store, actor, record, &dir.display().to_string())
             .await
         {
             Ok(r) => r,
@@ -1110,7 +1110,7 @@ pub async fn record_redteam_run(
                 return Err(e.into());
             }
         };
-    write_proof(ledger, signer, verifier, recorded.leaf, &dir, PROOF_FILE).await?;
+    write_proof(store, signer, verifier, recorded.leaf, &dir, PROOF_FILE).await?;
     Ok(RecordedRedteamRun {
         dir,
         leaf: recorded.leaf,

@@ -18,14 +18,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(100_000);
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("cts.db");
-    let ledger = cts_store::Ledger::open(&db).await?;
+    let store = cts_store::Store::open(&db).await?;
     let rubric = cts_review::Rubric::default_medication_safety();
     let started = Instant::now();
     let cases = (traces / 5).max(1) as usize;
-    cts_store::seed::seed_reviews(&ledger, &rubric, cases, traces, 2, &|_| {}).await?;
+    cts_store::seed::seed_reviews(&store, &rubric, cases, traces, 2, &|_| {}).await?;
     let seed_s = started.elapsed().as_secs_f64();
     let (skey, vkey) = cts_ledger::LogSigner::generate("bench.cts.invalid/verify")?;
-    ledger
+    store
+        .ledger()
         .checkpoint(std::sync::Arc::new(
             cts_ledger::LogSigner::from_private_key(&skey)?,
         ))
@@ -33,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let verifier = cts_ledger::LogVerifier::new(&vkey)?;
 
     let started = Instant::now();
-    let audit = cts_store::audit(ledger.pool(), &verifier, &|_| {}).await?;
+    let audit = store.ledger().audit(&verifier, &|_| {}).await?;
     let audit_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let projection =

@@ -5,7 +5,7 @@ use cts_cases::Case;
 use cts_ledger::{EventDraft, EventKind, LeafIndex};
 use sqlx::Row;
 
-use crate::{AppendHook, Ledger, StoreError};
+use crate::{AppendHook, Store, StoreError};
 
 /// What an import did.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -44,7 +44,7 @@ pub struct StoredCase {
 /// Each case comes with the PHI kinds found in it when the guard was
 /// overridden (`--allow-phi`); a non-empty list is recorded in the event.
 pub async fn import_cases(
-    ledger: &Ledger,
+    store: &Store,
     cases: Vec<(Case, Vec<String>)>,
     actor: &str,
     source_file: &str,
@@ -59,7 +59,7 @@ pub async fn import_cases(
             "SELECT version, digest FROM cases WHERE id = ? ORDER BY version DESC LIMIT 1",
         )
         .bind(case.id.as_str())
-        .fetch_optional(ledger.pool())
+        .fetch_optional(store.db())
         .await?;
         let version = match latest {
             Some(row) => {
@@ -133,17 +133,17 @@ pub async fn import_cases(
             Ok(())
         })
     });
-    summary.leaves = ledger.append_prepared(prepared, Some(hook)).await?;
+    summary.leaves = store.ledger().append_prepared(prepared, Some(hook)).await?;
     Ok(summary)
 }
 
 /// Latest version of every case, by id.
-pub async fn list_cases(ledger: &Ledger) -> Result<Vec<StoredCase>, StoreError> {
+pub async fn list_cases(store: &Store) -> Result<Vec<StoredCase>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, version, specialty, tags, digest, leaf FROM cases c
          WHERE version = (SELECT MAX(version) FROM cases WHERE id = c.id) ORDER BY id",
     )
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     rows.iter()
         .map(|r| {
@@ -160,14 +160,14 @@ pub async fn list_cases(ledger: &Ledger) -> Result<Vec<StoredCase>, StoreError> 
 }
 
 /// The stored text of a case's latest version, or why it is unavailable.
-pub async fn case_json(ledger: &Ledger, id: &str) -> Result<Option<Case>, StoreError> {
-    case_at(ledger, id, None).await
+pub async fn case_json(store: &Store, id: &str) -> Result<Option<Case>, StoreError> {
+    case_at(store, id, None).await
 }
 
 /// The stored text of one version of a case (the latest when `None`);
 /// `Ok(None)` when its content was erased.
 pub async fn case_at(
-    ledger: &Ledger,
+    store: &Store,
     id: &str,
     version: Option<i64>,
 ) -> Result<Option<Case>, StoreError> {
@@ -178,7 +178,7 @@ pub async fn case_at(
     )
     .bind(id)
     .bind(version)
-    .fetch_optional(ledger.pool())
+    .fetch_optional(store.db())
     .await?;
     let Some(raw) = raw else {
         return Err(StoreError::NotFound {
@@ -191,7 +191,7 @@ pub async fn case_at(
         <[u8; 32]>::try_from(raw.as_slice())
             .map_err(|_| StoreError::Inconsistent(format!("case {id:?}: malformed commitment")))?,
     );
-    match ledger.content(&commitment).await? {
+    match store.ledger().content(&commitment).await? {
         crate::ContentState::Present { opening, .. } => serde_json::from_slice(&opening.content)
             .map(Some)
             .map_err(|e| StoreError::Inconsistent(format!("case {id:?}: {e}"))),
@@ -200,12 +200,12 @@ pub async fn case_at(
 }
 
 /// The `case.imported` leaf of a case version.
-pub async fn case_leaf(ledger: &Ledger, id: &str, version: i64) -> Result<u64, StoreError> {
+pub async fn case_leaf(store: &Store, id: &str, version: i64) -> Result<u64, StoreError> {
     let leaf: Option<i64> =
         sqlx::query_scalar("SELECT leaf FROM cases WHERE id = ? AND version = ?")
             .bind(id)
             .bind(version)
-            .fetch_optional(ledger.pool())
+            .fetch_optional(store.db())
             .await?;
     leaf.map(|l| l as u64).ok_or_else(|| StoreError::NotFound {
         what: "case",
@@ -218,8 +218,8 @@ pub async fn case_leaf(ledger: &Ledger, id: &str, version: i64) -> Result<u64, S
 ///
 /// Selector: `all`; `specialty:NAME`; `tag:TAG`; `prefix*`; or a
 /// comma-separated list of ids. Erased cases are skipped. An unknown id is an error.
-pub async fn select_cases(ledger: &Ledger, selector: &str) -> Result<Vec<(Case, i64)>, StoreError> {
-    let all = list_cases(ledger).await?;
+pub async fn select_cases(store: &Store, selector: &str) -> Result<Vec<(Case, i64)>, StoreError> {
+    let all = list_cases(store).await?;
     let chosen: Vec<&StoredCase> = if selector == "all" {
         all.iter().collect()
     } else if let Some(s) = selector.strip_prefix("specialty:") {
@@ -247,7 +247,7 @@ pub async fn select_cases(ledger: &Ledger, selector: &str) -> Result<Vec<(Case, 
     };
     let mut cases = Vec::with_capacity(chosen.len());
     for c in chosen {
-        if let Some(case) = case_json(ledger, &c.id).await? {
+        if let Some(case) = case_json(store, &c.id).await? {
             cases.push((case, c.version));
         }
     }

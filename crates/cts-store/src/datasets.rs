@@ -11,12 +11,12 @@
 //! read.
 
 use cts_cases::Case;
-use cts_ledger::{Commitment, Opening, Salt, TreeSize};
+use cts_ledger::{Commitment, Salt, TreeSize};
 use cts_review::ReviewBody;
 use cts_trace::TraceDocument;
-use sqlx::Row;
 
-use crate::{Ledger, StoreError};
+use crate::log::content_join;
+use crate::{Store, StoreError};
 
 /// Content read for a dataset: present and verified, erased, or failing
 /// its commitment (the store was altered).
@@ -122,21 +122,28 @@ pub struct GroupAdjudication {
     pub leaf: u64,
 }
 
-const CASES: &str = "SELECT k.id, k.version, k.specialty, k.tags, k.leaf, k.commitment, c.salt, c.bytes, c.redacted_leaf
-     FROM cases k LEFT JOIN content c ON c.commitment = k.commitment
-     WHERE k.leaf < ?1 ORDER BY k.id, k.version";
-const TRACES: &str = "SELECT t.case_id, t.case_version, t.id, t.sample, t.leaf, t.commitment, t.model, t.params, t.template,
+const CASES: &str = concat!(
+    "SELECT k.id, k.version, k.specialty, k.tags, k.leaf, k.commitment, c.salt, c.bytes, c.redacted_leaf
+     FROM cases k",
+    content_join!("c", "k.commitment"),
+    "WHERE k.leaf < ?1 ORDER BY k.id, k.version"
+);
+const TRACES: &str = concat!(
+    "SELECT t.case_id, t.case_version, t.id, t.sample, t.leaf, t.commitment, t.model, t.params, t.template,
        c.salt, c.bytes, c.redacted_leaf
-     FROM traces t INDEXED BY traces_for_release LEFT JOIN content c ON c.commitment = t.commitment
-     WHERE t.leaf < ?1 ORDER BY t.case_id, t.case_version, t.id";
-const REVIEWS: &str =
+     FROM traces t INDEXED BY traces_for_release",
+    content_join!("c", "t.commitment"),
+    "WHERE t.leaf < ?1 ORDER BY t.case_id, t.case_version, t.id"
+);
+const REVIEWS: &str = concat!(
     "SELECT t.case_id, t.case_version, r.trace_id, r.id, u.pseudonym, r.version, r.rubric, r.leaf,
        r.edit_leaves, r.commitment, r.submitted, c.salt, c.bytes, c.redacted_leaf
-     FROM traces t INDEXED BY traces_for_release JOIN reviews r INDEXED BY reviews_for_release ON r.trace_id = t.id JOIN users u ON u.id = r.user_id
-       LEFT JOIN content c ON c.commitment = r.commitment
-     WHERE r.leaf < ?1 AND r.version = (SELECT MAX(s.version) FROM reviews s INDEXED BY reviews_for_release
+     FROM traces t INDEXED BY traces_for_release JOIN reviews r INDEXED BY reviews_for_release ON r.trace_id = t.id JOIN users u ON u.id = r.user_id",
+    content_join!("c", "r.commitment"),
+    "WHERE r.leaf < ?1 AND r.version = (SELECT MAX(s.version) FROM reviews s INDEXED BY reviews_for_release
        WHERE s.trace_id = r.trace_id AND s.user_id = r.user_id AND s.leaf < ?1)
-     ORDER BY t.case_id, t.case_version, t.id";
+     ORDER BY t.case_id, t.case_version, t.id"
+);
 const ADJUDICATIONS: &str =
     "SELECT t.case_id, t.case_version, a.trace_id, a.version, u.pseudonym, a.chosen, a.leaf
      FROM traces t INDEXED BY traces_for_release JOIN adjudications a ON a.trace_id = t.id JOIN users u ON u.id = a.user_id
@@ -533,7 +540,7 @@ impl ReviewStream {
 /// piece of content is read once), so the two connections need not share a
 /// snapshot.
 pub async fn for_each_case_group<E>(
-    ledger: &Ledger,
+    store: &Store,
     at: TreeSize,
     mut f: impl FnMut(CaseGroup) -> Result<(), E>,
 ) -> Result<(), E>
@@ -542,11 +549,11 @@ where
 {
     let (group_tx, mut groups) = tokio::sync::mpsc::channel::<Vec<CaseGroup>>(BATCHES_IN_FLIGHT);
     let (review_tx, reviewed) = tokio::sync::mpsc::channel::<Vec<TraceReviews>>(BATCHES_IN_FLIGHT);
-    let path = ledger.path().to_owned();
+    let path = store.path().to_owned();
     let trace_reader = tokio::task::spawn_blocking(move || {
         read_traces(&path, at, |b| group_tx.blocking_send(b).is_ok())
     });
-    let path = ledger.path().to_owned();
+    let path = store.path().to_owned();
     let review_reader = tokio::task::spawn_blocking(move || {
         read_reviews(&path, at, |b| review_tx.blocking_send(b).is_ok())
     });
@@ -587,100 +594,5 @@ where
         return Err(e);
     }
     read?;
-    Ok(())
-}
-
-/// Checks the content of `step.edited` events at `leaves` against their
-/// commitments; returns what is wrong with the first that fails.
-pub async fn check_edit_content(
-    ledger: &Ledger,
-    leaves: &[u64],
-) -> Result<Option<String>, StoreError> {
-    for &leaf in leaves {
-        let rows = sqlx::query(
-            "SELECT commitment, salt, bytes, redacted_leaf FROM content WHERE leaf = ?",
-        )
-        .bind(leaf as i64)
-        .fetch_all(ledger.pool())
-        .await?;
-        if rows.is_empty() {
-            return Ok(Some(format!("edit at leaf {leaf}: its content is missing")));
-        }
-        for row in rows {
-            let raw: Vec<u8> = row.try_get(0)?;
-            let commitment = <[u8; 32]>::try_from(raw.as_slice())
-                .map(Commitment)
-                .map_err(|_| {
-                    StoreError::Inconsistent(format!("edit at leaf {leaf}: malformed commitment"))
-                })?;
-            if row.try_get::<Option<i64>, _>(3)?.is_some() {
-                continue;
-            }
-            let salt: Option<Vec<u8>> = row.try_get(1)?;
-            let bytes: Option<Vec<u8>> = row.try_get(2)?;
-            let intact = match (salt, bytes) {
-                (Some(salt), Some(bytes)) => <[u8; 32]>::try_from(salt.as_slice())
-                    .map(|s| Opening::new(Salt(s), bytes).opens(&commitment))
-                    .unwrap_or(false),
-                _ => false,
-            };
-            if !intact {
-                return Ok(Some(format!(
-                    "edit at leaf {leaf}: stored content does not match its commitment {commitment}"
-                )));
-            }
-        }
-    }
-    Ok(None)
-}
-
-/// Calls `f` with the entry of every leaf below `size` that `wanted`
-/// accepts, in leaf order, reading the entry bundles in one pass on the
-/// calling thread (call it from a blocking task).
-pub fn for_each_entry_blocking<E: From<StoreError>>(
-    path: &std::path::Path,
-    size: TreeSize,
-    wanted: impl Fn(u64) -> bool,
-    mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
-) -> Result<(), E> {
-    let width = cts_ledger::tile::TILE_WIDTH;
-    let conn = crate::db::bulk_connection(path, true)?;
-    let mut stmt = conn
-        .prepare("SELECT idx, entries FROM entry_bundles WHERE idx < ?1 ORDER BY idx")
-        .map_err(StoreError::from)?;
-    let mut rows = stmt
-        .query([size.0.div_ceil(width) as i64])
-        .map_err(StoreError::from)?;
-    let mut expect = 0u64;
-    while let Some(row) = rows.next().map_err(StoreError::from)? {
-        let idx = row.get::<_, i64>(0).map_err(StoreError::from)? as u64;
-        if idx != expect {
-            return Err(
-                StoreError::Inconsistent(format!("entry bundle {expect} is missing")).into(),
-            );
-        }
-        expect += 1;
-        let start = idx * width;
-        let end = (start + width).min(size.0);
-        if !(start..end).any(&wanted) {
-            continue;
-        }
-        let bytes = row
-            .get_ref(1)
-            .map_err(StoreError::from)?
-            .as_blob()
-            .map_err(|e| StoreError::Inconsistent(format!("entry bundle {idx}: {e}")))?;
-        let entries = cts_ledger::tile::split_bundle(bytes)
-            .map_err(|e| StoreError::Inconsistent(format!("entry bundle {idx}: {e}")))?;
-        for (i, entry) in entries.into_iter().enumerate() {
-            let leaf = start + i as u64;
-            if leaf < end && wanted(leaf) {
-                f(leaf, entry)?;
-            }
-        }
-    }
-    if expect < size.0.div_ceil(width) {
-        return Err(StoreError::Inconsistent(format!("entry bundle {expect} is missing")).into());
-    }
     Ok(())
 }

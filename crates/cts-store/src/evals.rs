@@ -11,7 +11,7 @@ use cts_trace::chat::ModelIdentity;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::{Ledger, StoreError};
+use crate::{Store, StoreError};
 
 /// The event kind of a finished evaluation run.
 pub const EVAL_COMPLETED: &str = "eval.completed";
@@ -87,13 +87,13 @@ pub struct EvalRun {
 /// Ledgers a finished run (`eval.completed`) and its row; the run folder
 /// `dir` must already hold the manifest whose digest the record names.
 pub async fn record_eval(
-    ledger: &Ledger,
+    store: &Store,
     actor: &str,
     record: EvalCompleted,
     dir: &str,
 ) -> Result<EvalRun, StoreError> {
     let (run, leaf) = crate::run_records::append_run(
-        ledger,
+        store,
         actor,
         EVAL_COMPLETED,
         "eval",
@@ -156,12 +156,12 @@ fn json<T: Serialize>(value: &T) -> String {
 }
 
 /// Recorded runs, oldest first; only those of `model` (its key or its name) when given.
-pub async fn eval_runs(ledger: &Ledger, model: Option<&str>) -> Result<Vec<EvalRun>, StoreError> {
+pub async fn eval_runs(store: &Store, model: Option<&str>) -> Result<Vec<EvalRun>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, model_key, model, mode, template, manifest_sha256, results, dir, leaf, completed
          FROM eval_runs ORDER BY leaf",
     )
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     let mut out = Vec::new();
     for r in &rows {
@@ -201,8 +201,8 @@ pub async fn eval_runs(ledger: &Ledger, model: Option<&str>) -> Result<Vec<EvalR
 }
 
 /// One recorded run by id.
-pub async fn eval_run(ledger: &Ledger, id: &str) -> Result<EvalRun, StoreError> {
-    eval_runs(ledger, None)
+pub async fn eval_run(store: &Store, id: &str) -> Result<EvalRun, StoreError> {
+    eval_runs(store, None)
         .await?
         .into_iter()
         .find(|r| r.record.id == id)

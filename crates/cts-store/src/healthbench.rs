@@ -13,7 +13,7 @@ use cts_trace::chat::ModelIdentity;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::{Ledger, StoreError};
+use crate::{Store, StoreError};
 
 /// The event kind of a finished rubric-graded run.
 pub const HEALTHBENCH_COMPLETED: &str = "healthbench.completed";
@@ -78,13 +78,13 @@ pub struct HealthbenchRun {
 /// Ledgers a finished run (`healthbench.completed`) and its row; the run
 /// folder `dir` must already hold the manifest whose digest the record names.
 pub async fn record_healthbench(
-    ledger: &Ledger,
+    store: &Store,
     actor: &str,
     record: HealthbenchCompleted,
     dir: &str,
 ) -> Result<HealthbenchRun, StoreError> {
     let (run, leaf) = crate::run_records::append_run(
-        ledger,
+        store,
         actor,
         HEALTHBENCH_COMPLETED,
         "healthbench",
@@ -147,14 +147,14 @@ fn json<T: Serialize>(value: &T) -> String {
 
 /// Recorded runs, oldest first; only those of `model` (its key or its name) when given.
 pub async fn healthbench_runs(
-    ledger: &Ledger,
+    store: &Store,
     model: Option<&str>,
 ) -> Result<Vec<HealthbenchRun>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, model_key, model, grader, manifest_sha256, results, dir, leaf, completed
          FROM healthbench_runs ORDER BY leaf",
     )
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     let mut out = Vec::new();
     for r in &rows {
@@ -194,8 +194,8 @@ pub async fn healthbench_runs(
 }
 
 /// One recorded run by id.
-pub async fn healthbench_run(ledger: &Ledger, id: &str) -> Result<HealthbenchRun, StoreError> {
-    healthbench_runs(ledger, None)
+pub async fn healthbench_run(store: &Store, id: &str) -> Result<HealthbenchRun, StoreError> {
+    healthbench_runs(store, None)
         .await?
         .into_iter()
         .find(|r| r.record.id == id)

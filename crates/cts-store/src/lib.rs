@@ -1,4 +1,5 @@
-//! Storage for CTS: the ledger, its content and checkpoints in embedded SQLite.
+//! Storage for CTS in embedded SQLite: the log engine ([`log`]) and the
+//! domain tables projected from it, joined in one [`Store`] handle.
 //!
 //! One writer task owns the write connection and group-commits appends: a
 //! batch of requests becomes one `BEGIN IMMEDIATE … COMMIT` with
@@ -9,14 +10,13 @@
 //!
 //! Not here: Merkle math, encodings and signatures (`cts-ledger`).
 
-pub mod audit;
 pub mod cases;
 pub mod datasets;
 mod db;
 mod error;
 pub mod evals;
 pub mod healthbench;
-mod ledger;
+pub mod log;
 pub mod policies;
 pub mod projection;
 pub mod redteam;
@@ -24,15 +24,16 @@ pub mod releases;
 pub mod review;
 mod run_records;
 pub mod seed;
+mod store;
 pub mod traces;
 pub mod users;
 
-pub use audit::{audit, audit_anchor, audit_ledger, AuditFailure, AuditReport};
 pub use db::{
     migrations_before, open_pool, open_pool_to, options as connect_options, Schema, UNIQUE_NAMES,
 };
 pub use error::StoreError;
-pub use ledger::{
-    anchor_path, AppendHook, CheckpointHook, ContentPresence, ContentState, Ledger,
-    StoredCheckpoint,
+pub use log::{
+    anchor_path, AppendHook, AuditFailure, AuditReport, CheckpointHook, ContentPresence,
+    ContentState, Ledger, StoredCheckpoint,
 };
+pub use store::Store;

@@ -6,7 +6,7 @@ use cts_ledger::{EventDraft, EventKind, Salt};
 use sha2::Digest;
 use sqlx::Row;
 
-use crate::{AppendHook, Ledger, StoreError};
+use crate::{AppendHook, Store, StoreError};
 
 /// A behaviour policy version.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,7 +46,7 @@ pub struct StoredPolicy {
 /// no-op, a different text under a stored `id` and `version` is refused
 /// (versions are immutable). All or nothing. Returns how many were new.
 pub async fn register_policies(
-    ledger: &Ledger,
+    store: &Store,
     actor: &str,
     policies: &[Policy],
 ) -> Result<usize, StoreError> {
@@ -56,7 +56,7 @@ pub async fn register_policies(
             sqlx::query_scalar("SELECT digest FROM policies WHERE id = ? AND version = ?")
                 .bind(&p.id)
                 .bind(p.version)
-                .fetch_optional(ledger.pool())
+                .fetch_optional(store.db())
                 .await?;
         match stored {
             Some(d) if d == p.digest() => {}
@@ -104,16 +104,16 @@ pub async fn register_policies(
             Ok(())
         })
     });
-    ledger.append_prepared(events, Some(hook)).await?;
+    store.ledger().append_prepared(events, Some(hook)).await?;
     Ok(n)
 }
 
 /// Every policy version, by id then version.
-pub async fn list_policies(ledger: &Ledger) -> Result<Vec<StoredPolicy>, StoreError> {
+pub async fn list_policies(store: &Store) -> Result<Vec<StoredPolicy>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, version, title, behaviour, digest, leaf FROM policies ORDER BY id, version",
     )
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     rows.iter()
         .map(|r| {

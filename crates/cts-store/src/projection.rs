@@ -33,12 +33,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use cts_ledger::tile::{split_bundle, TILE_WIDTH};
-use cts_ledger::{Commitment, Event, Opening, Salt};
+use cts_ledger::{Commitment, Event};
 use rusqlite::types::Value;
 use sha2::Digest;
 
-use crate::audit::AuditFailure;
 use crate::db::bulk_connection;
+use crate::log::read::{for_each_bundle_blocking, ContentLookup};
+use crate::log::AuditFailure;
 use crate::review::{AdjudicationDecided, QueueOutcome, QueueState, ReviewSubmitted};
 use crate::StoreError;
 use cts_review::ReviewBody;
@@ -332,42 +333,18 @@ fn subject<'e>(e: &'e Event, prefix: &str) -> Option<&'e str> {
 }
 
 /// A content row's salt and bytes (both gone once erased).
-type SaltAndBytes = (Option<Vec<u8>>, Option<Vec<u8>>);
-
-/// Reads content rows by commitment on the projection's connection.
-struct ContentReader<'c> {
-    stmt: rusqlite::Statement<'c>,
-}
-
-impl ContentReader<'_> {
-    /// The content behind `c` if it is present and opens its commitment.
-    fn get(&mut self, c: &Commitment) -> Result<Option<Vec<u8>>, StoreError> {
-        let row: Option<SaltAndBytes> = self
-            .stmt
-            .query_row([&c.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })?;
-        Ok(match row {
-            Some((Some(salt), Some(bytes))) => <[u8; 32]>::try_from(salt.as_slice())
-                .ok()
-                .map(|s| Opening::new(Salt(s), bytes))
-                .filter(|o| o.opens(c))
-                .map(|o| o.content),
-            _ => None,
-        })
-    }
-
-    fn json(&mut self, e: &Event, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        let Some(c) = e.content.get(name) else {
-            return Ok(None);
-        };
-        Ok(self
-            .get(c)?
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()))
-    }
+/// The content named `name` in `e`, parsed as JSON, if it opens its commitment.
+fn content_json(
+    content: &mut ContentLookup<'_>,
+    e: &Event,
+    name: &str,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    let Some(c) = e.content.get(name) else {
+        return Ok(None);
+    };
+    Ok(content
+        .get(c)?
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()))
 }
 
 impl Projection {
@@ -500,7 +477,7 @@ impl Projection {
         &mut self,
         leaf: u64,
         e: &Event,
-        content: &mut ContentReader<'_>,
+        content: &mut ContentLookup<'_>,
     ) -> Result<(), StoreError> {
         self.events += 1;
         let b = &e.body;
@@ -537,7 +514,7 @@ impl Projection {
                         return Ok(());
                     }
                 };
-                let usage = content.json(e, "trace")?.map(|d| d["usage"].clone());
+                let usage = content_json(content, e, "trace")?.map(|d| d["usage"].clone());
                 let ms = |k: &str| usage.as_ref().and_then(|u| u[k].as_f64()).map(Value::Real);
                 self.put(
                     "traces",
@@ -669,9 +646,7 @@ impl Projection {
                             .into(),
                     );
                 }
-                let body = content
-                    .json(e, "review")?
-                    .map(|v| Value::Text(v.to_string()));
+                let body = content_json(content, e, "review")?.map(|v| Value::Text(v.to_string()));
                 self.put(
                     "reviews",
                     id.to_owned(),
@@ -763,8 +738,7 @@ impl Projection {
                         format!("adjudication of {trace} refers to review {missing:?}, which no earlier event submitted for that trace"),
                     );
                 }
-                let rationale = content
-                    .json(e, "decision")?
+                let rationale = content_json(content, e, "decision")?
                     .and_then(|d| d["rationale"].as_str().map(|s| Value::Text(s.to_owned())));
                 let adjudicator = e.actor.strip_prefix("user:").unwrap_or_default();
                 let queue = self.queue.entry(trace.to_owned()).or_default();
@@ -794,7 +768,7 @@ impl Projection {
                 );
             }
             "policy.registered" => {
-                let policy = content.json(e, "policy")?;
+                let policy = content_json(content, e, "policy")?;
                 let field = |k: &str| {
                     policy
                         .as_ref()
@@ -1034,15 +1008,9 @@ fn replay(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Projection, StoreError> {
     let mut projection = Projection::default();
-    let mut content = ContentReader {
-        stmt: conn.prepare("SELECT salt, bytes FROM content WHERE commitment = ?")?,
-    };
-    let mut stmt = conn.prepare("SELECT idx, entries FROM entry_bundles ORDER BY idx")?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        let idx: i64 = row.get(0)?;
-        let bytes: Vec<u8> = row.get(1)?;
-        let entries = split_bundle(&bytes)
+    let mut content = ContentLookup::new(conn)?;
+    for_each_bundle_blocking(conn, |idx, bytes| {
+        let entries = split_bundle(bytes)
             .map_err(|e| StoreError::Inconsistent(format!("entry bundle {idx}: {e}")))?;
         for (i, entry) in entries.iter().enumerate() {
             let leaf = idx as u64 * TILE_WIDTH + i as u64;
@@ -1055,7 +1023,8 @@ fn replay(
             }
         }
         progress(projection.events);
-    }
+        Ok(())
+    })?;
     let counts: Vec<(String, u64, i64)> = projection
         .reviewers
         .iter()
@@ -1181,16 +1150,9 @@ fn compare(
         report.rows.insert(table.name.to_owned(), count);
     }
     // An erasure event means the content is gone.
-    let mut stmt =
-        conn.prepare("SELECT bytes IS NULL, redacted_leaf FROM content WHERE commitment = ?")?;
+    let mut content = ContentLookup::new(conn)?;
     for (c, leaf) in &projection.redactions {
-        let state: Option<(bool, Option<i64>)> = stmt
-            .query_row([&c.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })?;
+        let state = content.erasure(c)?;
         match state {
             Some((true, Some(at))) if at as u64 == *leaf => {}
             Some((false, _)) => add(
@@ -1313,7 +1275,7 @@ fn write_rebuild(
         "ATTACH DATABASE ?1 AS old",
         [old.path().unwrap_or_default()],
     )?;
-    for t in ["entry_bundles", "tiles", "content", "checkpoints"] {
+    for t in crate::log::TABLES {
         let n = tx.execute(&format!("INSERT INTO main.{t} SELECT * FROM old.{t}"), [])?;
         report.rows.insert(t.to_owned(), n as u64);
     }

@@ -12,7 +12,7 @@ use cts_trace::chat::ModelIdentity;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::{Ledger, StoreError};
+use crate::{Store, StoreError};
 
 /// The event kind of a finished red-teaming run.
 pub const REDTEAM_COMPLETED: &str = "redteam.completed";
@@ -104,13 +104,13 @@ pub struct RedteamRun {
 /// Ledgers a finished run (`redteam.completed`) and its row; the run
 /// folder `dir` must already hold the manifest whose digest the record names.
 pub async fn record_redteam(
-    ledger: &Ledger,
+    store: &Store,
     actor: &str,
     record: RedteamCompleted,
     dir: &str,
 ) -> Result<RedteamRun, StoreError> {
     let (run, leaf) = crate::run_records::append_run(
-        ledger,
+        store,
         actor,
         REDTEAM_COMPLETED,
         "redteam",
@@ -174,14 +174,14 @@ fn json<T: Serialize>(value: &T) -> String {
 
 /// Recorded runs, oldest first; only those against `model` (its key or its name) when given.
 pub async fn redteam_runs(
-    ledger: &Ledger,
+    store: &Store,
     model: Option<&str>,
 ) -> Result<Vec<RedteamRun>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, target_key, target, judge, strategies, manifest_sha256, results, dir, leaf, completed
          FROM redteam_runs ORDER BY leaf",
     )
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     let mut out = Vec::new();
     for r in &rows {
@@ -222,8 +222,8 @@ pub async fn redteam_runs(
 }
 
 /// One recorded run by id.
-pub async fn redteam_run(ledger: &Ledger, id: &str) -> Result<RedteamRun, StoreError> {
-    redteam_runs(ledger, None)
+pub async fn redteam_run(store: &Store, id: &str) -> Result<RedteamRun, StoreError> {
+    redteam_runs(store, None)
         .await?
         .into_iter()
         .find(|r| r.record.id == id)

@@ -8,7 +8,7 @@
 use cts_ledger::{EventDraft, EventKind, Salt};
 use sqlx::Row;
 
-use crate::{AppendHook, Ledger, StoreError};
+use crate::{AppendHook, Store, StoreError};
 
 /// One example of a release, as indexed for lineage and policy queries.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -163,9 +163,9 @@ pub struct Stager {
 
 impl Stager {
     /// Starts staging for `build` into the database at `ledger`'s path.
-    pub fn start(ledger: &Ledger, build: &str) -> Self {
+    pub fn start(store: &Store, build: &str) -> Self {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ExampleRow>>(4);
-        let path = ledger.path().to_owned();
+        let path = store.path().to_owned();
         let build = build.to_owned();
         let keep = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let keep_here = keep.clone();
@@ -260,12 +260,12 @@ impl Drop for Stager {
 }
 
 /// Deletes the staged examples of a build that did not finish.
-pub async fn discard_build(ledger: &Ledger, build: &str) -> Result<(), StoreError> {
+pub async fn discard_build(store: &Store, build: &str) -> Result<(), StoreError> {
     sqlx::query(
         "DELETE FROM release_examples WHERE build = ? AND build NOT IN (SELECT build FROM releases)",
     )
     .bind(build)
-    .execute(ledger.pool())
+    .execute(store.db())
     .await?;
     Ok(())
 }
@@ -273,7 +273,7 @@ pub async fn discard_build(ledger: &Ledger, build: &str) -> Result<(), StoreErro
 /// Writes the `dataset.released` event (content: the manifest) and the
 /// release row in one transaction; returns the leaf.
 pub async fn record_release(
-    ledger: &Ledger,
+    store: &Store,
     actor: &str,
     release: NewRelease,
 ) -> Result<u64, StoreError> {
@@ -308,7 +308,10 @@ pub async fn record_release(
             Ok(())
         })
     });
-    let leaves = ledger.append_prepared(vec![prepared], Some(hook)).await?;
+    let leaves = store
+        .ledger()
+        .append_prepared(vec![prepared], Some(hook))
+        .await?;
     leaves.first().map(|l| l.0).ok_or(StoreError::EmptyAppend)
 }
 
@@ -332,19 +335,19 @@ fn release_row(r: &sqlx::sqlite::SqliteRow) -> Result<Release, StoreError> {
 }
 
 /// Every release, oldest first.
-pub async fn releases(ledger: &Ledger) -> Result<Vec<Release>, StoreError> {
+pub async fn releases(store: &Store) -> Result<Vec<Release>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {RELEASE_COLUMNS} FROM releases ORDER BY leaf"
     ))
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     rows.iter().map(release_row).collect()
 }
 
 /// The release a user names: its build id, its manifest's SHA-256 (or a
 /// prefix of at least 8 hex digits), or its name (the latest of that name).
-pub async fn find_release(ledger: &Ledger, key: &str) -> Result<Release, StoreError> {
-    let all = releases(ledger).await?;
+pub async fn find_release(store: &Store, key: &str) -> Result<Release, StoreError> {
+    let all = releases(store).await?;
     let hit = all
         .iter()
         .rev()
@@ -364,19 +367,19 @@ pub async fn find_release(ledger: &Ledger, key: &str) -> Result<Release, StoreEr
 
 /// The releases holding example `id`, with the example's row.
 pub async fn find_example(
-    ledger: &Ledger,
+    store: &Store,
     id: &str,
 ) -> Result<Vec<(Release, ExampleRow)>, StoreError> {
     let rows = sqlx::query(
         &format!("SELECT {EXAMPLE_COLUMNS} FROM release_examples e JOIN releases r ON r.build = e.build WHERE e.id = ? ORDER BY r.leaf"),
     )
     .bind(id)
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     let mut out = Vec::new();
     for r in &rows {
         let build: String = r.try_get(7)?;
-        out.push((find_release(ledger, &build).await?, example_row(r)?));
+        out.push((find_release(store, &build).await?, example_row(r)?));
     }
     Ok(out)
 }
@@ -403,14 +406,14 @@ fn example_row(r: &sqlx::sqlite::SqliteRow) -> Result<ExampleRow, StoreError> {
 
 /// Examples of recorded releases whose case is `case_id`.
 pub async fn examples_of_case(
-    ledger: &Ledger,
+    store: &Store,
     case_id: &str,
 ) -> Result<Vec<(String, ExampleRow)>, StoreError> {
     let rows = sqlx::query(
         &format!("SELECT {EXAMPLE_COLUMNS} FROM release_examples e JOIN releases r ON r.build = e.build WHERE e.case_id = ? ORDER BY r.leaf, e.id"),
     )
     .bind(case_id)
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     rows.iter()
         .map(|r| Ok((r.try_get(7)?, example_row(r)?)))
@@ -459,7 +462,7 @@ pub struct NewTrainingRun {
 
 /// Ledgers a training run (`training.recorded`, content: the trainer config).
 pub async fn record_training(
-    ledger: &Ledger,
+    store: &Store,
     actor: &str,
     run: NewTrainingRun,
 ) -> Result<TrainingRun, StoreError> {
@@ -527,7 +530,10 @@ pub async fn record_training(
             Ok(())
         })
     });
-    let leaves = ledger.append_prepared(vec![prepared], Some(hook)).await?;
+    let leaves = store
+        .ledger()
+        .append_prepared(vec![prepared], Some(hook))
+        .await?;
     Ok(TrainingRun {
         leaf: leaves.first().map(|l| l.0).unwrap_or_default(),
         ..out
@@ -537,14 +543,14 @@ pub async fn record_training(
 /// Training runs, oldest first; only those whose output model matches
 /// `model` (its key, or its identity's name) when given.
 pub async fn training_runs(
-    ledger: &Ledger,
+    store: &Store,
     model: Option<&str>,
 ) -> Result<Vec<TrainingRun>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, build, base_model, output_model, output_key, config_sha256, trainer, leaf, recorded
          FROM training_runs ORDER BY leaf",
     )
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     let mut out = Vec::new();
     for r in &rows {
@@ -591,7 +597,7 @@ pub struct ReleaseSummary {
 }
 
 /// Summarizes a recorded release's examples.
-pub async fn release_summary(ledger: &Ledger, build: &str) -> Result<ReleaseSummary, StoreError> {
+pub async fn release_summary(store: &Store, build: &str) -> Result<ReleaseSummary, StoreError> {
     let mut out = ReleaseSummary::default();
     let rows = sqlx::query(
         "SELECT u.pseudonym, COUNT(DISTINCT r.id)
@@ -601,7 +607,7 @@ pub async fn release_summary(ledger: &Ledger, build: &str) -> Result<ReleaseSumm
          WHERE e.build = ? GROUP BY u.pseudonym ORDER BY u.pseudonym",
     )
     .bind(build)
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     for r in rows {
         out.reviewers
@@ -611,7 +617,7 @@ pub async fn release_summary(ledger: &Ledger, build: &str) -> Result<ReleaseSumm
         "SELECT COUNT(DISTINCT case_id) FROM release_examples WHERE build = ?",
     )
     .bind(build)
-    .fetch_one(ledger.pool())
+    .fetch_one(store.db())
     .await? as u64;
     let rows = sqlx::query(
         "SELECT substr(j.value, 8), COUNT(DISTINCT c.id)
@@ -620,7 +626,7 @@ pub async fn release_summary(ledger: &Ledger, build: &str) -> Result<ReleaseSumm
          WHERE j.value LIKE 'policy:%' GROUP BY j.value ORDER BY j.value",
     )
     .bind(build)
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     for r in rows {
         out.policies

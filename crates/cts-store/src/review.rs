@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqliteConnection};
 
 use crate::users::User;
-use crate::{AppendHook, Ledger, StoreError};
+use crate::{AppendHook, Store, StoreError};
 
 /// How reviewing is set up (from `cts.toml`).
 #[derive(Clone, Debug)]
@@ -344,7 +344,7 @@ fn first_leaf(leaves: Vec<LeafIndex>) -> Result<LeafIndex, StoreError> {
 /// different text under a registered `id@version` is refused: versions are
 /// immutable.
 pub async fn register_rubric(
-    ledger: &Ledger,
+    store: &Store,
     actor: &str,
     rubric: &Rubric,
     source: &str,
@@ -353,7 +353,7 @@ pub async fn register_rubric(
     let digest = rubric.digest();
     let existing = sqlx::query("SELECT digest, leaf FROM rubrics WHERE key = ?")
         .bind(&key)
-        .fetch_optional(ledger.pool())
+        .fetch_optional(store.db())
         .await?;
     if let Some(row) = existing {
         let stored: String = row.try_get(0)?;
@@ -388,14 +388,20 @@ pub async fn register_rubric(
             Ok(())
         })
     });
-    Ok(first_leaf(ledger.append_prepared(vec![prepared], Some(hook)).await?)?.0)
+    Ok(first_leaf(
+        store
+            .ledger()
+            .append_prepared(vec![prepared], Some(hook))
+            .await?,
+    )?
+    .0)
 }
 
 /// A registered rubric by key, with its source text and leaf.
-pub async fn rubric(ledger: &Ledger, key: &str) -> Result<(Rubric, String, u64), StoreError> {
+pub async fn rubric(store: &Store, key: &str) -> Result<(Rubric, String, u64), StoreError> {
     let row = sqlx::query("SELECT source, leaf FROM rubrics WHERE key = ?")
         .bind(key)
-        .fetch_optional(ledger.pool())
+        .fetch_optional(store.db())
         .await?
         .ok_or_else(|| StoreError::NotFound {
             what: "rubric",
@@ -409,20 +415,20 @@ pub async fn rubric(ledger: &Ledger, key: &str) -> Result<(Rubric, String, u64),
 }
 
 /// Every registered rubric, by key.
-pub async fn rubrics(ledger: &Ledger) -> Result<Vec<Rubric>, StoreError> {
+pub async fn rubrics(store: &Store) -> Result<Vec<Rubric>, StoreError> {
     let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM rubrics ORDER BY key")
-        .fetch_all(ledger.pool())
+        .fetch_all(store.db())
         .await?;
     let mut out = Vec::with_capacity(keys.len());
     for key in keys {
-        out.push(rubric(ledger, &key).await?.0);
+        out.push(rubric(store, &key).await?.0);
     }
     Ok(out)
 }
 
 /// Puts every trace not yet queued into the review queue with the
 /// configured rubric and k. Returns how many were added.
-pub async fn sync_queue(ledger: &Ledger, cfg: &ReviewConfig) -> Result<u64, StoreError> {
+pub async fn sync_queue(store: &Store, cfg: &ReviewConfig) -> Result<u64, StoreError> {
     let r = sqlx::query(
         "INSERT INTO review_queue (trace_id, specialty, rubric, required, submitted, state, seq)
          SELECT t.id, c.specialty, ?1, ?2, 0, 'open',
@@ -432,7 +438,7 @@ pub async fn sync_queue(ledger: &Ledger, cfg: &ReviewConfig) -> Result<u64, Stor
     )
     .bind(cfg.rubric.key())
     .bind(i64::from(cfg.reviewers_per_trace))
-    .execute(ledger.pool())
+    .execute(store.db())
     .await?;
     Ok(r.rows_affected())
 }
@@ -442,7 +448,7 @@ fn specialty_filter(user: &User) -> String {
 }
 
 /// The reviewer's queue counts.
-pub async fn progress(ledger: &Ledger, user: &User) -> Result<Progress, StoreError> {
+pub async fn progress(store: &Store, user: &User) -> Result<Progress, StoreError> {
     let t = now();
     let row = sqlx::query(
         "SELECT
@@ -460,7 +466,7 @@ pub async fn progress(ledger: &Ledger, user: &User) -> Result<Progress, StoreErr
     .bind(t)
     .bind(specialty_filter(user))
     .bind(AVAILABLE_CAP)
-    .fetch_one(ledger.pool())
+    .fetch_one(store.db())
     .await?;
     Ok(Progress {
         done: row.try_get(0)?,
@@ -473,7 +479,7 @@ pub async fn progress(ledger: &Ledger, user: &User) -> Result<Progress, StoreErr
 /// lease on the next open trace of their specialties that they have not
 /// reviewed and that still needs reviewers. `None` when nothing is left.
 pub async fn claim_next(
-    ledger: &Ledger,
+    store: &Store,
     user: &User,
     cfg: &ReviewConfig,
 ) -> Result<Option<String>, StoreError> {
@@ -484,7 +490,7 @@ pub async fn claim_next(
     )
     .bind(user.id)
     .bind(t)
-    .fetch_optional(ledger.pool())
+    .fetch_optional(store.db())
     .await?;
     if held.is_some() {
         return Ok(held);
@@ -507,7 +513,7 @@ pub async fn claim_next(
     .bind(t)
     .bind(t + cfg.lease_seconds)
     .bind(specialty_filter(user))
-    .fetch_optional(ledger.pool())
+    .fetch_optional(store.db())
     .await?;
     Ok(claimed)
 }
@@ -516,7 +522,7 @@ pub async fn claim_next(
 /// specialties, not theirs already, with room. Returns whether it did (an
 /// existing live lease of theirs is renewed).
 pub async fn claim_trace(
-    ledger: &Ledger,
+    store: &Store,
     user: &User,
     trace_id: &str,
     cfg: &ReviewConfig,
@@ -538,7 +544,7 @@ pub async fn claim_trace(
     .bind(t + cfg.lease_seconds)
     .bind(specialty_filter(user))
     .bind(trace_id)
-    .fetch_optional(ledger.pool())
+    .fetch_optional(store.db())
     .await?;
     Ok(claimed.is_some())
 }
@@ -546,28 +552,24 @@ pub async fn claim_trace(
 /// Gives a lease back to the queue: the lease ends now, so the slot is free
 /// for another reviewer. The row stays (as a lapsed lease does), so the
 /// reviewer stays blind to the trace's other reviews and may claim it again.
-pub async fn release(ledger: &Ledger, user: &User, trace_id: &str) -> Result<(), StoreError> {
+pub async fn release(store: &Store, user: &User, trace_id: &str) -> Result<(), StoreError> {
     sqlx::query("UPDATE assignments SET leased_until = 0 WHERE trace_id = ? AND user_id = ? AND submitted = 0")
         .bind(trace_id)
         .bind(user.id)
-        .execute(ledger.pool())
+        .execute(store.db())
         .await?;
     Ok(())
 }
 
 /// Whether `user` may work on `trace_id`: a live lease, or a submitted
 /// review (revisions). Errors with `Denied` otherwise.
-pub async fn check_assigned(
-    ledger: &Ledger,
-    user: &User,
-    trace_id: &str,
-) -> Result<(), StoreError> {
+pub async fn check_assigned(store: &Store, user: &User, trace_id: &str) -> Result<(), StoreError> {
     let row = sqlx::query(
         "SELECT leased_until, submitted FROM assignments WHERE trace_id = ? AND user_id = ?",
     )
     .bind(trace_id)
     .bind(user.id)
-    .fetch_optional(ledger.pool())
+    .fetch_optional(store.db())
     .await?;
     match row {
         Some(r) if r.try_get::<i64, _>(1)? == 1 || r.try_get::<i64, _>(0)? > now() => Ok(()),
@@ -587,7 +589,7 @@ pub async fn check_assigned(
 /// still counts), `Some(true)` once submitted. Reviewers of a trace see only
 /// their own reviews of it.
 pub async fn assignment_of(
-    ledger: &Ledger,
+    store: &Store,
     user: &User,
     trace_id: &str,
 ) -> Result<Option<bool>, StoreError> {
@@ -595,21 +597,18 @@ pub async fn assignment_of(
         sqlx::query_scalar("SELECT submitted FROM assignments WHERE trace_id = ? AND user_id = ?")
             .bind(trace_id)
             .bind(user.id)
-            .fetch_optional(ledger.pool())
+            .fetch_optional(store.db())
             .await?;
     Ok(submitted.map(|s| s == 1))
 }
 
 /// The queue entry of a trace.
-pub async fn queue_entry(
-    ledger: &Ledger,
-    trace_id: &str,
-) -> Result<Option<QueueEntry>, StoreError> {
+pub async fn queue_entry(store: &Store, trace_id: &str) -> Result<Option<QueueEntry>, StoreError> {
     let row = sqlx::query(
         "SELECT trace_id, specialty, rubric, required, submitted, state, reasons FROM review_queue WHERE trace_id = ?",
     )
     .bind(trace_id)
-    .fetch_optional(ledger.pool())
+    .fetch_optional(store.db())
     .await?;
     row.as_ref().map(queue_row).transpose()
 }
@@ -629,7 +628,7 @@ fn queue_row(r: &sqlx::sqlite::SqliteRow) -> Result<QueueEntry, StoreError> {
 
 /// Queue entries in a state (e.g. `adjudication`), in queue order.
 pub async fn queue_in_state(
-    ledger: &Ledger,
+    store: &Store,
     state: &str,
     limit: i64,
 ) -> Result<Vec<QueueEntry>, StoreError> {
@@ -639,7 +638,7 @@ pub async fn queue_in_state(
     )
     .bind(state)
     .bind(limit)
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     rows.iter().map(queue_row).collect()
 }
@@ -648,7 +647,7 @@ pub async fn queue_in_state(
 /// assignment on: listing those would tell a reviewer their review
 /// disagreed), in queue order.
 pub async fn adjudication_open_to(
-    ledger: &Ledger,
+    store: &Store,
     user: &User,
     limit: i64,
 ) -> Result<Vec<QueueEntry>, StoreError> {
@@ -660,28 +659,25 @@ pub async fn adjudication_open_to(
     )
     .bind(user.id)
     .bind(limit)
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     rows.iter().map(queue_row).collect()
 }
 
 /// The trace with its case and original steps, for the review page.
-pub async fn trace_for_review(
-    ledger: &Ledger,
-    trace_id: &str,
-) -> Result<TraceForReview, StoreError> {
-    let (trace, document) = crate::traces::get_trace(ledger, trace_id).await?;
+pub async fn trace_for_review(store: &Store, trace_id: &str) -> Result<TraceForReview, StoreError> {
+    let (trace, document) = crate::traces::get_trace(store, trace_id).await?;
     let (steps, answer) = match &document {
         Some(doc) => (doc.step_texts(), doc.answer_text().map(str::to_owned)),
         None => (Vec::new(), None),
     };
-    let case = match crate::cases::case_at(ledger, &trace.case_id, Some(trace.case_version)).await {
+    let case = match crate::cases::case_at(store, &trace.case_id, Some(trace.case_version)).await {
         Ok(c) => c,
         Err(StoreError::NotFound { .. }) => None,
         Err(e) => return Err(e),
     };
     Ok(TraceForReview {
-        queue: queue_entry(ledger, trace_id).await?,
+        queue: queue_entry(store, trace_id).await?,
         trace,
         steps,
         answer,
@@ -691,14 +687,14 @@ pub async fn trace_for_review(
 
 /// The reviewer's draft of a trace and its revision, if any.
 pub async fn load_draft(
-    ledger: &Ledger,
+    store: &Store,
     user: &User,
     trace_id: &str,
 ) -> Result<Option<(ReviewBody, i64)>, StoreError> {
     let row = sqlx::query("SELECT body, revision FROM drafts WHERE trace_id = ? AND user_id = ?")
         .bind(trace_id)
         .bind(user.id)
-        .fetch_optional(ledger.pool())
+        .fetch_optional(store.db())
         .await?;
     match row {
         None => Ok(None),
@@ -725,14 +721,14 @@ pub struct DraftSource {
 
 /// Saves a draft (autosave) with no tab identity: see [`save_draft_from`].
 pub async fn save_draft(
-    ledger: &Ledger,
+    store: &Store,
     user: &User,
     trace_id: &str,
     body: &ReviewBody,
     base_revision: i64,
 ) -> Result<i64, StoreError> {
     save_draft_from(
-        ledger,
+        store,
         user,
         trace_id,
         body,
@@ -756,18 +752,18 @@ pub async fn save_draft(
 /// returned). Once a review is submitted, only [`start_revision`] opens a
 /// new draft.
 pub async fn save_draft_from(
-    ledger: &Ledger,
+    store: &Store,
     user: &User,
     trace_id: &str,
     body: &ReviewBody,
     base_revision: i64,
     source: &DraftSource,
 ) -> Result<i64, StoreError> {
-    write_draft(ledger, user, trace_id, body, base_revision, source, false).await
+    write_draft(store, user, trace_id, body, base_revision, source, false).await
 }
 
 async fn write_draft(
-    ledger: &Ledger,
+    store: &Store,
     user: &User,
     trace_id: &str,
     body: &ReviewBody,
@@ -775,14 +771,14 @@ async fn write_draft(
     source: &DraftSource,
     revising: bool,
 ) -> Result<i64, StoreError> {
-    check_assigned(ledger, user, trace_id).await?;
-    let trace = trace_for_review(ledger, trace_id).await?;
+    check_assigned(store, user, trace_id).await?;
+    let trace = trace_for_review(store, trace_id).await?;
     let queue = trace.queue.as_ref().ok_or_else(|| StoreError::NotFound {
         what: "queued trace",
         id: trace_id.to_owned(),
         hint: None,
     })?;
-    let (rubric, _, _) = rubric(ledger, &queue.rubric).await?;
+    let (rubric, _, _) = rubric(store, &queue.rubric).await?;
     body.validate_draft(&rubric, &trace.steps)?;
     let json = serde_json::to_string(body).map_err(|source| StoreError::Encode {
         what: "review draft",
@@ -807,7 +803,7 @@ async fn write_draft(
     .bind(&source.client)
     .bind(source.seq)
     .bind(revising)
-    .fetch_optional(ledger.pool())
+    .fetch_optional(store.db())
     .await?;
     if let Some(revision) = saved {
         return Ok(revision);
@@ -816,7 +812,7 @@ async fn write_draft(
         sqlx::query("SELECT revision, client, seq FROM drafts WHERE trace_id = ? AND user_id = ?")
             .bind(trace_id)
             .bind(user.id)
-            .fetch_optional(ledger.pool())
+            .fetch_optional(store.db())
             .await?;
     match stored {
         Some(r) => {
@@ -869,27 +865,27 @@ fn review_id(trace_id: &str, pseudonym: &str, version: i64) -> String {
 /// rationale), the review row, and the queue's new state, all in one
 /// transaction. The draft at `base_revision` is consumed.
 pub async fn submit(
-    ledger: &Ledger,
+    store: &Store,
     cfg: &ReviewConfig,
     user: &User,
     trace_id: &str,
     body: ReviewBody,
     base_revision: i64,
 ) -> Result<Submitted, StoreError> {
-    check_assigned(ledger, user, trace_id).await?;
-    let view = trace_for_review(ledger, trace_id).await?;
+    check_assigned(store, user, trace_id).await?;
+    let view = trace_for_review(store, trace_id).await?;
     let queue = view.queue.clone().ok_or_else(|| StoreError::NotFound {
         what: "queued trace",
         id: trace_id.to_owned(),
         hint: None,
     })?;
-    let (rubric, _, rubric_leaf) = rubric(ledger, &queue.rubric).await?;
+    let (rubric, _, rubric_leaf) = rubric(store, &queue.rubric).await?;
     body.validate(&rubric, &view.steps)?;
     let previous: Option<i64> =
         sqlx::query_scalar("SELECT MAX(version) FROM reviews WHERE trace_id = ? AND user_id = ?")
             .bind(trace_id)
             .bind(user.id)
-            .fetch_one(ledger.pool())
+            .fetch_one(store.db())
             .await?;
     let version = previous.unwrap_or(0) + 1;
     let id = review_id(trace_id, &user.pseudonym, version);
@@ -905,7 +901,7 @@ pub async fn submit(
     let policy = cfg.policy;
     let first_time = previous.is_none();
     let outcome = {
-        let mut conn = ledger.pool().acquire().await?;
+        let mut conn = store.db().acquire().await?;
         let others = latest_bodies(&mut conn, trace_id, Some(user.id)).await?;
         let mut latest: Vec<(&str, &ReviewBody)> =
             others.iter().map(|(id, b)| (id.as_str(), b)).collect();
@@ -1088,7 +1084,7 @@ pub async fn submit(
             update_queue_state(conn, &tid, required, first_time, n_original, &outcome).await
         })
     });
-    let leaves = ledger.append_prepared(events, Some(hook)).await?;
+    let leaves = store.ledger().append_prepared(events, Some(hook)).await?;
     Ok(Submitted {
         id,
         version,
@@ -1169,17 +1165,13 @@ async fn update_queue_state(
 
 /// Starts a revision of the reviewer's latest submitted review: a draft
 /// holding it, to be submitted as the next version.
-pub async fn start_revision(
-    ledger: &Ledger,
-    user: &User,
-    trace_id: &str,
-) -> Result<i64, StoreError> {
+pub async fn start_revision(store: &Store, user: &User, trace_id: &str) -> Result<i64, StoreError> {
     let body: Option<String> = sqlx::query_scalar(
         "SELECT body FROM reviews WHERE trace_id = ? AND user_id = ? ORDER BY version DESC LIMIT 1",
     )
     .bind(trace_id)
     .bind(user.id)
-    .fetch_optional(ledger.pool())
+    .fetch_optional(store.db())
     .await?;
     let body = body.ok_or_else(|| StoreError::NotFound {
         what: "review by you of trace",
@@ -1188,12 +1180,12 @@ pub async fn start_revision(
     })?;
     let body: ReviewBody =
         serde_json::from_str(&body).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
-    let base = load_draft(ledger, user, trace_id)
+    let base = load_draft(store, user, trace_id)
         .await?
         .map(|(_, r)| r)
         .unwrap_or(0);
     write_draft(
-        ledger,
+        store,
         user,
         trace_id,
         &body,
@@ -1242,25 +1234,25 @@ pub fn current(reviews: &[StoredReview]) -> Vec<&StoredReview> {
 /// Every review version of a trace (all reviewers), oldest first. Callers
 /// enforce blindness: a reviewer sees only their own until they submit.
 pub async fn reviews_of_trace(
-    ledger: &Ledger,
+    store: &Store,
     trace_id: &str,
 ) -> Result<Vec<StoredReview>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {REVIEW_COLUMNS} FROM reviews r JOIN users u ON u.id = r.user_id WHERE r.trace_id = ? ORDER BY r.leaf"
     ))
     .bind(trace_id)
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     rows.iter().map(review_row).collect()
 }
 
 /// One review version by id.
-pub async fn review_by_id(ledger: &Ledger, id: &str) -> Result<StoredReview, StoreError> {
+pub async fn review_by_id(store: &Store, id: &str) -> Result<StoredReview, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {REVIEW_COLUMNS} FROM reviews r JOIN users u ON u.id = r.user_id WHERE r.id = ?"
     ))
     .bind(id)
-    .fetch_optional(ledger.pool())
+    .fetch_optional(store.db())
     .await?
     .ok_or_else(|| StoreError::NotFound {
         what: "review",
@@ -1272,20 +1264,20 @@ pub async fn review_by_id(ledger: &Ledger, id: &str) -> Result<StoredReview, Sto
 
 /// The latest version of every reviewer's review of every trace (for
 /// agreement statistics and datasets), ordered by trace.
-pub async fn latest_reviews(ledger: &Ledger) -> Result<Vec<StoredReview>, StoreError> {
+pub async fn latest_reviews(store: &Store) -> Result<Vec<StoredReview>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {REVIEW_COLUMNS} FROM reviews r JOIN users u ON u.id = r.user_id
          WHERE r.version = (SELECT MAX(version) FROM reviews s WHERE s.trace_id = r.trace_id AND s.user_id = r.user_id)
          ORDER BY r.trace_id, r.leaf"
     ))
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     rows.iter().map(review_row).collect()
 }
 
 /// A reviewer's own submitted reviews, newest first.
 pub async fn reviews_by_user(
-    ledger: &Ledger,
+    store: &Store,
     user: &User,
     limit: i64,
 ) -> Result<Vec<StoredReview>, StoreError> {
@@ -1294,14 +1286,14 @@ pub async fn reviews_by_user(
     ))
     .bind(user.id)
     .bind(limit)
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     rows.iter().map(review_row).collect()
 }
 
 /// Decisions on a trace, oldest first.
 pub async fn adjudications_of(
-    ledger: &Ledger,
+    store: &Store,
     trace_id: &str,
 ) -> Result<Vec<StoredAdjudication>, StoreError> {
     let rows = sqlx::query(
@@ -1309,7 +1301,7 @@ pub async fn adjudications_of(
          FROM adjudications a JOIN users u ON u.id = a.user_id WHERE a.trace_id = ? ORDER BY a.version",
     )
     .bind(trace_id)
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     rows.iter()
         .map(|r| {
@@ -1330,7 +1322,7 @@ pub async fn adjudications_of(
 /// and why (`adjudication.decided`, content: the rationale). Only a trace in
 /// the adjudication queue can be decided, and not by one of its reviewers.
 pub async fn adjudicate(
-    ledger: &Ledger,
+    store: &Store,
     user: &User,
     trace_id: &str,
     chosen: &str,
@@ -1351,7 +1343,7 @@ pub async fn adjudicate(
             ),
         });
     }
-    let entry = queue_entry(ledger, trace_id)
+    let entry = queue_entry(store, trace_id)
         .await?
         .ok_or_else(|| StoreError::NotFound {
             what: "queued trace",
@@ -1365,7 +1357,7 @@ pub async fn adjudicate(
             reason: format!("is {}, not awaiting adjudication", entry.state),
         });
     }
-    let reviews = reviews_of_trace(ledger, trace_id).await?;
+    let reviews = reviews_of_trace(store, trace_id).await?;
     if reviews.iter().any(|r| r.user_id == user.id) {
         return Err(StoreError::Denied {
             action: "adjudicate",
@@ -1383,7 +1375,7 @@ pub async fn adjudicate(
         "SELECT COALESCE(MAX(version), 0) + 1 FROM adjudications WHERE trace_id = ?",
     )
     .bind(trace_id)
-    .fetch_one(ledger.pool())
+    .fetch_one(store.db())
     .await?;
     let decided_body = AdjudicationDecided {
         trace: trace_id.to_owned(),
@@ -1445,7 +1437,13 @@ pub async fn adjudicate(
             Ok(())
         })
     });
-    Ok(first_leaf(ledger.append_prepared(vec![prepared], Some(hook)).await?)?.0)
+    Ok(first_leaf(
+        store
+            .ledger()
+            .append_prepared(vec![prepared], Some(hook))
+            .await?,
+    )?
+    .0)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use cts_ledger::{EventDraft, EventKind, Salt};
 use serde::Serialize;
 use sqlx::SqliteConnection;
 
-use crate::{AppendHook, Ledger, StoreError};
+use crate::{AppendHook, Store, StoreError};
 
 /// The future a row writer returns.
 pub(crate) type RowFuture<'c> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'c>>;
@@ -30,7 +30,7 @@ pub(crate) struct RunTable<F> {
 /// and the event's leaf.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn append_run<B, R, F>(
-    ledger: &Ledger,
+    store: &Store,
     actor: &str,
     kind: &str,
     prefix: &str,
@@ -74,6 +74,9 @@ where
             (table.insert)(&mut *conn, &hook_row, leaves[0].0).await
         })
     });
-    let leaves = ledger.append_prepared(vec![prepared], Some(hook)).await?;
+    let leaves = store
+        .ledger()
+        .append_prepared(vec![prepared], Some(hook))
+        .await?;
     Ok((row, leaves.first().map(|l| l.0).unwrap_or_default()))
 }

@@ -29,7 +29,7 @@ pub struct SeedReport {
 /// review's event as the workbench does. `progress` is called with traces
 /// done.
 pub async fn seed_reviews(
-    ledger: &crate::Ledger,
+    store: &crate::Store,
     rubric: &cts_review::Rubric,
     cases: usize,
     traces: u64,
@@ -52,15 +52,15 @@ pub async fn seed_reviews(
             })
             .collect()
     };
-    crate::cases::import_cases(ledger, cases.clone(), "bench:seed", "synthetic", false).await?;
+    crate::cases::import_cases(store, cases.clone(), "bench:seed", "synthetic", false).await?;
     let mut reviewers = Vec::new();
     for i in 0..per_trace.max(2) * 5 {
         let name = format!("bench-clinician-{i}");
-        let user = match crate::users::user_by_name(ledger, &name).await? {
+        let user = match crate::users::user_by_name(store, &name).await? {
             Some(u) => u,
             None => {
                 crate::users::add_user(
-                    ledger,
+                    store,
                     "bench:seed",
                     &name,
                     "quartz lantern violet tractor 0123",
@@ -73,7 +73,7 @@ pub async fn seed_reviews(
         reviewers.push(user);
     }
     let rubric_leaf = crate::review::register_rubric(
-        ledger,
+        store,
         "bench:seed",
         rubric,
         cts_review::rubric::DEFAULT_MEDICATION_SAFETY,
@@ -274,7 +274,7 @@ pub async fn seed_reviews(
                 Ok(())
             })
         });
-        ledger.append_prepared(events, Some(hook)).await?;
+        store.ledger().append_prepared(events, Some(hook)).await?;
         done += n;
         progress(done);
     }
@@ -282,6 +282,6 @@ pub async fn seed_reviews(
         traces,
         reviews: traces * per_trace as u64,
         reviewers: reviewers.len(),
-        log_size: ledger.committed_size().0,
+        log_size: store.ledger().committed_size().0,
     })
 }

@@ -5,7 +5,7 @@ use cts_ledger::{EventDraft, EventKind, LeafIndex};
 use cts_trace::TraceDocument;
 use sqlx::Row;
 
-use crate::{AppendHook, ContentState, Ledger, StoreError};
+use crate::{AppendHook, ContentState, Store, StoreError};
 
 /// A trace ready to record.
 #[derive(Clone, Debug)]
@@ -76,17 +76,17 @@ pub struct StoredTrace {
 }
 
 /// Whether a trace id is already stored (generation resumes by skipping it).
-pub async fn trace_exists(ledger: &Ledger, id: &str) -> Result<bool, StoreError> {
+pub async fn trace_exists(store: &Store, id: &str) -> Result<bool, StoreError> {
     let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM traces WHERE id = ?")
         .bind(id)
-        .fetch_optional(ledger.pool())
+        .fetch_optional(store.db())
         .await?;
     Ok(found.is_some())
 }
 
 /// Records a trace: the event, its content and its row commit together.
 pub async fn record_trace(
-    ledger: &Ledger,
+    store: &Store,
     trace: NewTrace,
     actor: &str,
 ) -> Result<LeafIndex, StoreError> {
@@ -133,7 +133,10 @@ pub async fn record_trace(
             Ok(())
         })
     });
-    let leaves = ledger.append_prepared(vec![prepared], Some(hook)).await?;
+    let leaves = store
+        .ledger()
+        .append_prepared(vec![prepared], Some(hook))
+        .await?;
     leaves.into_iter().next().ok_or(StoreError::EmptyAppend)
 }
 
@@ -167,28 +170,28 @@ const COLUMNS: &str =
 
 /// Traces, optionally of one case, oldest first.
 pub async fn list_traces(
-    ledger: &Ledger,
+    store: &Store,
     case_id: Option<&str>,
 ) -> Result<Vec<StoredTrace>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM traces WHERE (?1 IS NULL OR case_id = ?1) ORDER BY leaf"
     ))
     .bind(case_id)
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     rows.iter().map(stored).collect()
 }
 
 /// One trace with its document (`None` if the content was erased).
 pub async fn get_trace(
-    ledger: &Ledger,
+    store: &Store,
     id: &str,
 ) -> Result<(StoredTrace, Option<TraceDocument>), StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS}, commitment FROM traces WHERE id = ?"
     ))
     .bind(id)
-    .fetch_optional(ledger.pool())
+    .fetch_optional(store.db())
     .await?
     .ok_or_else(|| StoreError::NotFound {
         what: "trace",
@@ -201,7 +204,7 @@ pub async fn get_trace(
         <[u8; 32]>::try_from(raw.as_slice())
             .map_err(|_| StoreError::Inconsistent(format!("trace {id}: bad commitment")))?,
     );
-    let document = match ledger.content(&commitment).await? {
+    let document = match store.ledger().content(&commitment).await? {
         ContentState::Present { opening, .. } => Some(
             TraceDocument::from_json(&opening.content)
                 .map_err(|e| StoreError::Inconsistent(format!("trace {id}: {e}")))?,
@@ -212,8 +215,8 @@ pub async fn get_trace(
 }
 
 /// How many traces are stored.
-pub async fn count_traces(ledger: &Ledger) -> Result<i64, StoreError> {
+pub async fn count_traces(store: &Store) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM traces")
-        .fetch_one(ledger.pool())
+        .fetch_one(store.db())
         .await?)
 }

@@ -25,7 +25,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::{AppendHook, Ledger, StoreError};
+use crate::{AppendHook, Store, StoreError};
 
 /// Failed sign-ins in a row, per account name and address, before each
 /// further attempt must wait ([`FIRST_THROTTLE_SECONDS`] after this many,
@@ -298,7 +298,7 @@ const USER_COLUMNS: &str = "id, username, pseudonym, role, specialties, disabled
 /// Adds an account; `actor` is who did it (e.g. `cli:admin`). Ledgered as
 /// `user.created` (pseudonym and role only).
 pub async fn add_user(
-    ledger: &Ledger,
+    store: &Store,
     actor: &str,
     username: &str,
     password: &str,
@@ -318,7 +318,7 @@ pub async fn add_user(
     let exists: Option<String> =
         sqlx::query_scalar("SELECT username FROM users WHERE username = ? COLLATE NOCASE")
             .bind(username)
-            .fetch_optional(ledger.pool())
+            .fetch_optional(store.db())
             .await?;
     if let Some(existing) = exists {
         return Err(StoreError::Conflict {
@@ -364,44 +364,47 @@ pub async fn add_user(
         })
     });
     let prepared = draft.prepare(cts_ledger::Salt::random)?;
-    ledger.append_prepared(vec![prepared], Some(hook)).await?;
-    user_by_name(ledger, username)
+    store
+        .ledger()
+        .append_prepared(vec![prepared], Some(hook))
+        .await?;
+    user_by_name(store, username)
         .await?
         .ok_or_else(|| StoreError::Inconsistent("user vanished after insert".into()))
 }
 
 /// An account by login name (case ignored).
-pub async fn user_by_name(ledger: &Ledger, username: &str) -> Result<Option<User>, StoreError> {
+pub async fn user_by_name(store: &Store, username: &str) -> Result<Option<User>, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {USER_COLUMNS} FROM users WHERE username = ? COLLATE NOCASE"
     ))
     .bind(username)
-    .fetch_optional(ledger.pool())
+    .fetch_optional(store.db())
     .await?;
     row.as_ref().map(user_from_row).transpose()
 }
 
 /// An account by row id.
-pub async fn user_by_id(ledger: &Ledger, id: i64) -> Result<Option<User>, StoreError> {
+pub async fn user_by_id(store: &Store, id: i64) -> Result<Option<User>, StoreError> {
     let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
         .bind(id)
-        .fetch_optional(ledger.pool())
+        .fetch_optional(store.db())
         .await?;
     row.as_ref().map(user_from_row).transpose()
 }
 
 /// Every account, by name.
-pub async fn list_users(ledger: &Ledger) -> Result<Vec<User>, StoreError> {
+pub async fn list_users(store: &Store) -> Result<Vec<User>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {USER_COLUMNS} FROM users ORDER BY username"
     ))
-    .fetch_all(ledger.pool())
+    .fetch_all(store.db())
     .await?;
     rows.iter().map(user_from_row).collect()
 }
 
 async fn change_user(
-    ledger: &Ledger,
+    store: &Store,
     actor: &str,
     username: &str,
     kind: &str,
@@ -409,7 +412,7 @@ async fn change_user(
     sql: &'static str,
     value: String,
 ) -> Result<User, StoreError> {
-    let user = user_by_name(ledger, username)
+    let user = user_by_name(store, username)
         .await?
         .ok_or_else(|| StoreError::NotFound {
             what: "user",
@@ -420,7 +423,7 @@ async fn change_user(
         .subject(format!("user:{}", user.pseudonym))
         .body(body);
     let end_sessions = sql.contains("disabled");
-    commit_user_change(ledger, user.id, draft, sql, value, end_sessions).await
+    commit_user_change(store, user.id, draft, sql, value, end_sessions).await
 }
 
 /// Appends `draft` (an event about account `id`) with the row change
@@ -428,7 +431,7 @@ async fn change_user(
 /// same commit, ending the account's sessions too when `end_sessions`; the
 /// account as it then is.
 async fn commit_user_change(
-    ledger: &Ledger,
+    store: &Store,
     id: i64,
     draft: EventDraft,
     sql: &'static str,
@@ -451,23 +454,24 @@ async fn commit_user_change(
             Ok(())
         })
     });
-    ledger
+    store
+        .ledger()
         .append_prepared(vec![draft.prepare(cts_ledger::Salt::random)?], Some(hook))
         .await?;
-    user_by_id(ledger, id)
+    user_by_id(store, id)
         .await?
         .ok_or_else(|| StoreError::Inconsistent("user vanished".into()))
 }
 
 /// Disables (or re-enables) an account and ends its sessions. Ledgered as `user.disabled`.
 pub async fn set_disabled(
-    ledger: &Ledger,
+    store: &Store,
     actor: &str,
     username: &str,
     disabled: bool,
 ) -> Result<User, StoreError> {
     change_user(
-        ledger,
+        store,
         actor,
         username,
         "user.disabled",
@@ -480,13 +484,13 @@ pub async fn set_disabled(
 
 /// Changes an account's role. Ledgered as `user.role_changed`.
 pub async fn set_role(
-    ledger: &Ledger,
+    store: &Store,
     actor: &str,
     username: &str,
     role: Role,
 ) -> Result<User, StoreError> {
     change_user(
-        ledger,
+        store,
         actor,
         username,
         "user.role_changed",
@@ -504,7 +508,7 @@ pub async fn set_role(
 /// not equal any other account's name, case ignored. The account's sessions
 /// stay valid: they are tied to the account, not its name.
 pub async fn rename_user(
-    ledger: &Ledger,
+    store: &Store,
     actor: &str,
     old: &str,
     new: &str,
@@ -514,7 +518,7 @@ pub async fn rename_user(
         "SELECT {USER_COLUMNS} FROM users WHERE username = ? COLLATE BINARY"
     ))
     .bind(old)
-    .fetch_optional(ledger.pool())
+    .fetch_optional(store.db())
     .await?;
     let user = row
         .as_ref()
@@ -530,7 +534,7 @@ pub async fn rename_user(
     )
     .bind(new)
     .bind(user.id)
-    .fetch_optional(ledger.pool())
+    .fetch_optional(store.db())
     .await?;
     if let Some(existing) = taken {
         return Err(StoreError::Conflict {
@@ -544,7 +548,7 @@ pub async fn rename_user(
         .body(serde_json::json!({}))
         .attach("username", new.as_bytes().to_vec());
     commit_user_change(
-        ledger,
+        store,
         user.id,
         draft,
         "UPDATE users SET username = ? WHERE id = ?",
@@ -568,7 +572,7 @@ pub fn throttle_seconds(failures: i64) -> i64 {
 /// Failed sign-ins in a row for `username` (any case) from `address`, and
 /// the unix time before which further attempts are refused unchecked.
 pub async fn login_failures(
-    ledger: &Ledger,
+    store: &Store,
     username: &str,
     address: &str,
 ) -> Result<(i64, i64), StoreError> {
@@ -577,7 +581,7 @@ pub async fn login_failures(
     )
     .bind(username.to_lowercase())
     .bind(address)
-    .fetch_optional(ledger.pool())
+    .fetch_optional(store.db())
     .await?;
     match row {
         Some(r) => Ok((r.try_get(0)?, r.try_get(1)?)),
@@ -593,7 +597,7 @@ pub async fn login_failures(
 /// concurrency. A good password clears the count. Unknown names take the
 /// same path and the same time as wrong passwords.
 pub async fn login(
-    ledger: &Ledger,
+    store: &Store,
     username: &str,
     password: &str,
     address: &str,
@@ -617,17 +621,17 @@ pub async fn login(
     .bind(FREE_FAILURES)
     .bind(MAX_THROTTLE_SECONDS)
     .bind(FIRST_THROTTLE_SECONDS)
-    .fetch_optional(ledger.pool())
+    .fetch_optional(store.db())
     .await?;
     if counted.is_none() {
-        let (_, next_allowed) = login_failures(ledger, &account, address).await?;
+        let (_, next_allowed) = login_failures(store, &account, address).await?;
         return Ok(Login::Throttled((next_allowed - t).max(1)));
     }
     let row = sqlx::query(&format!(
         "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ? COLLATE NOCASE"
     ))
     .bind(username)
-    .fetch_optional(ledger.pool())
+    .fetch_optional(store.db())
     .await?;
     let (user, phc) = match &row {
         Some(r) => (
@@ -646,7 +650,7 @@ pub async fn login(
     let token = random_token();
     let csrf = random_token();
     let expires = t + ttl_seconds;
-    let mut tx = ledger.pool().begin().await?;
+    let mut tx = store.db().begin().await?;
     sqlx::query("DELETE FROM login_failures WHERE account = ? AND address = ?")
         .bind(&account)
         .bind(address)
@@ -679,7 +683,7 @@ pub async fn login(
 /// The user and CSRF token of a live session, if the token is one: not
 /// expired, used within [`SESSION_IDLE_SECONDS`], of an enabled account.
 /// Records the use at most once a minute.
-pub async fn session(ledger: &Ledger, token: &str) -> Result<Option<(User, String)>, StoreError> {
+pub async fn session(store: &Store, token: &str) -> Result<Option<(User, String)>, StoreError> {
     let t = now();
     let hash = token_hash(token);
     let row = sqlx::query(&format!(
@@ -694,7 +698,7 @@ pub async fn session(ledger: &Ledger, token: &str) -> Result<Option<(User, Strin
     .bind(&hash)
     .bind(t)
     .bind(t - SESSION_IDLE_SECONDS)
-    .fetch_optional(ledger.pool())
+    .fetch_optional(store.db())
     .await?;
     let Some(r) = row else {
         return Ok(None);
@@ -704,27 +708,27 @@ pub async fn session(ledger: &Ledger, token: &str) -> Result<Option<(User, Strin
         sqlx::query("UPDATE sessions SET last_seen = ? WHERE token_hash = ?")
             .bind(t)
             .bind(&hash)
-            .execute(ledger.pool())
+            .execute(store.db())
             .await?;
     }
     Ok(Some((user_from_row(&r)?, r.try_get("csrf")?)))
 }
 
 /// Makes a session look unused for `seconds` (tests of the idle timeout).
-pub async fn age_session(ledger: &Ledger, token: &str, seconds: i64) -> Result<(), StoreError> {
+pub async fn age_session(store: &Store, token: &str, seconds: i64) -> Result<(), StoreError> {
     sqlx::query("UPDATE sessions SET last_seen = last_seen - ? WHERE token_hash = ?")
         .bind(seconds)
         .bind(token_hash(token))
-        .execute(ledger.pool())
+        .execute(store.db())
         .await?;
     Ok(())
 }
 
 /// Ends a session.
-pub async fn logout(ledger: &Ledger, token: &str) -> Result<(), StoreError> {
+pub async fn logout(store: &Store, token: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
         .bind(token_hash(token))
-        .execute(ledger.pool())
+        .execute(store.db())
         .await?;
     Ok(())
 }

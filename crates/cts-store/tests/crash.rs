@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cts_ledger::{EventDraft, EventKind, LeafIndex, LogSigner, LogVerifier, TreeSize};
-use cts_store::Ledger;
+use cts_store::Store;
 
 const ROUNDS: usize = 24;
 
@@ -25,11 +25,11 @@ async fn child_append_loop() {
     ) else {
         return; // Only meaningful as the child of crash_at_random_moments_loses_nothing_acknowledged.
     };
-    let ledger = Ledger::open(std::path::Path::new(&db)).await.unwrap();
+    let store = Store::open(std::path::Path::new(&db)).await.unwrap();
     let signer = Arc::new(LogSigner::from_private_key(&skey).unwrap());
     let mut tasks = Vec::new();
     for worker in 0..4u64 {
-        let ledger = ledger.clone();
+        let store = store.clone();
         let signer = signer.clone();
         tasks.push(tokio::spawn(async move {
             for n in 0u64.. {
@@ -41,12 +41,12 @@ async fn child_append_loop() {
                             .attach("text", format!("content {marker}-{k}").into_bytes())
                     })
                     .collect();
-                let leaves = ledger.append_batch(batch, None).await.unwrap();
+                let leaves = store.ledger().append_batch(batch, None).await.unwrap();
                 for (k, leaf) in leaves.iter().enumerate() {
                     println!("ack {} {marker}-{k}", leaf.0);
                 }
                 if n % 10 == 0 {
-                    let cp = ledger.checkpoint(signer.clone()).await.unwrap();
+                    let cp = store.ledger().checkpoint(signer.clone()).await.unwrap();
                     println!("cp {} {}", cp.size.0, cts_ledger::hash_to_base64(&cp.root));
                 }
             }
@@ -120,9 +120,10 @@ async fn crash_at_random_moments_loses_nothing_acknowledged() {
         }
 
         // Restart: everything acknowledged is there, and it all verifies.
-        let ledger = Ledger::open(&db).await.unwrap();
-        let size = ledger.committed_size();
-        let entries = ledger
+        let store = Store::open(&db).await.unwrap();
+        let size = store.ledger().committed_size();
+        let entries = store
+            .ledger()
             .entries(LeafIndex(0), LeafIndex(size.0))
             .await
             .unwrap();
@@ -140,15 +141,14 @@ async fn crash_at_random_moments_loses_nothing_acknowledged() {
                 TreeSize(*cp_size) <= size,
                 "round {round}: checkpoint of {cp_size} leaves but only {size} survive"
             );
-            let now = cts_ledger::hash_to_base64(&ledger.root(TreeSize(*cp_size)).await.unwrap());
+            let now =
+                cts_ledger::hash_to_base64(&store.ledger().root(TreeSize(*cp_size)).await.unwrap());
             assert_eq!(
                 &now, root,
                 "round {round}: tree is not consistent with the checkpoint of size {cp_size}"
             );
         }
-        let report = cts_store::audit(ledger.pool(), &verifier, &|_| {})
-            .await
-            .unwrap();
+        let report = store.ledger().audit(&verifier, &|_| {}).await.unwrap();
         assert!(report.ok(), "round {round}: {:?}", report.failures);
     }
     assert!(

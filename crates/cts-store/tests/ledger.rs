@@ -6,7 +6,7 @@ use std::sync::Arc;
 use cts_ledger::bundle::ProofBundle;
 use cts_ledger::proof::{verify_consistency, verify_inclusion};
 use cts_ledger::{leaf_hash, EventDraft, EventKind, LeafIndex, LogSigner, LogVerifier, TreeSize};
-use cts_store::{AppendHook, ContentState, Ledger, StoreError};
+use cts_store::{AppendHook, ContentState, Store, StoreError};
 
 fn note(i: u64) -> EventDraft {
     EventDraft::new(EventKind::new("note.appended").unwrap(), "test:runner")
@@ -26,21 +26,21 @@ fn keys() -> (Arc<LogSigner>, LogVerifier) {
 async fn appends_get_consecutive_leaves_and_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cts.db");
-    let ledger = Ledger::open(&db).await.unwrap();
+    let store = Store::open(&db).await.unwrap();
     let mut leaves = Vec::new();
     for i in 0..300 {
-        leaves.push(ledger.append(note(i)).await.unwrap());
+        leaves.push(store.ledger().append(note(i)).await.unwrap());
     }
     assert_eq!(leaves, (0..300).map(LeafIndex).collect::<Vec<_>>());
-    let root = ledger.root(TreeSize(300)).await.unwrap();
-    drop(ledger);
-    let again = Ledger::open(&db).await.unwrap();
-    assert_eq!(again.committed_size(), TreeSize(300));
-    assert_eq!(again.root(TreeSize(300)).await.unwrap(), root);
-    let entry = again.entry(LeafIndex(257)).await.unwrap();
+    let root = store.ledger().root(TreeSize(300)).await.unwrap();
+    drop(store);
+    let again = Store::open(&db).await.unwrap();
+    assert_eq!(again.ledger().committed_size(), TreeSize(300));
+    assert_eq!(again.ledger().root(TreeSize(300)).await.unwrap(), root);
+    let entry = again.ledger().entry(LeafIndex(257)).await.unwrap();
     assert!(String::from_utf8(entry).unwrap().contains("\"note:257\""));
     assert!(matches!(
-        again.entry(LeafIndex(300)).await,
+        again.ledger().entry(LeafIndex(300)).await,
         Err(StoreError::NotFound { what: "leaf", .. })
     ));
 }
@@ -48,14 +48,14 @@ async fn appends_get_consecutive_leaves_and_survive_reopening() {
 #[tokio::test]
 async fn concurrent_appends_are_group_committed_without_gaps() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&dir.path().join("cts.db")).await.unwrap();
+    let store = Store::open(&dir.path().join("cts.db")).await.unwrap();
     let mut tasks = Vec::new();
     for t in 0..16u64 {
-        let l = ledger.clone();
+        let l = store.clone();
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::new();
             for i in 0..50 {
-                got.push(l.append(note(t * 1000 + i)).await.unwrap().0);
+                got.push(l.ledger().append(note(t * 1000 + i)).await.unwrap().0);
             }
             got
         }));
@@ -67,11 +67,12 @@ async fn concurrent_appends_are_group_committed_without_gaps() {
     all.sort();
     assert_eq!(all, (0..800).collect::<Vec<_>>());
     assert!(
-        ledger.commit_count() < 800,
+        store.ledger().commit_count() < 800,
         "appends were batched into fewer commits"
     );
     assert_eq!(
-        ledger
+        store
+            .ledger()
             .entries(LeafIndex(0), LeafIndex(800))
             .await
             .unwrap()
@@ -83,9 +84,9 @@ async fn concurrent_appends_are_group_committed_without_gaps() {
 #[tokio::test]
 async fn a_failing_hook_rolls_back_its_own_request_only() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&dir.path().join("cts.db")).await.unwrap();
+    let store = Store::open(&dir.path().join("cts.db")).await.unwrap();
     sqlx::query("CREATE TABLE things (leaf INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)")
-        .execute(ledger.pool())
+        .execute(store.db())
         .await
         .unwrap();
     let hook = |name: &'static str| -> AppendHook {
@@ -100,17 +101,22 @@ async fn a_failing_hook_rolls_back_its_own_request_only() {
             })
         })
     };
-    let a = ledger
+    let a = store
+        .ledger()
         .append_batch(vec![note(1), note(2)], Some(hook("a")))
         .await
         .unwrap();
     assert_eq!(a, vec![LeafIndex(0), LeafIndex(1)]);
-    let dup = ledger.append_batch(vec![note(3)], Some(hook("a"))).await;
+    let dup = store
+        .ledger()
+        .append_batch(vec![note(3)], Some(hook("a")))
+        .await;
     assert!(
         dup.is_err(),
         "the hook's unique violation fails the request"
     );
-    let b = ledger
+    let b = store
+        .ledger()
         .append_batch(vec![note(4)], Some(hook("b")))
         .await
         .unwrap();
@@ -120,14 +126,12 @@ async fn a_failing_hook_rolls_back_its_own_request_only() {
         "the failed request left no leaf behind"
     );
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM things")
-        .fetch_one(ledger.pool())
+        .fetch_one(store.db())
         .await
         .unwrap();
     assert_eq!(rows, 2);
     let (_, verifier) = keys();
-    let report = cts_store::audit(ledger.pool(), &verifier, &|_| {})
-        .await
-        .unwrap();
+    let report = store.ledger().audit(&verifier, &|_| {}).await.unwrap();
     assert!(report.ok(), "{:?}", report.failures);
     assert_eq!(report.leaves, 3);
 }
@@ -135,39 +139,45 @@ async fn a_failing_hook_rolls_back_its_own_request_only() {
 #[tokio::test]
 async fn an_invalid_event_fails_the_whole_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&dir.path().join("cts.db")).await.unwrap();
+    let store = Store::open(&dir.path().join("cts.db")).await.unwrap();
     let bad = note(2).body(serde_json::json!({ "big": "x".repeat(70_000) }));
-    assert!(ledger.append_batch(vec![note(1), bad], None).await.is_err());
-    assert_eq!(ledger.refresh().await.unwrap(), TreeSize(0));
+    assert!(store
+        .ledger()
+        .append_batch(vec![note(1), bad], None)
+        .await
+        .is_err());
+    assert_eq!(store.ledger().refresh().await.unwrap(), TreeSize(0));
 }
 
 #[tokio::test]
 async fn checkpoints_are_signed_consistent_and_prove_inclusion() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&dir.path().join("cts.db")).await.unwrap();
+    let store = Store::open(&dir.path().join("cts.db")).await.unwrap();
     let (signer, verifier) = keys();
     for i in 0..10 {
-        ledger.append(note(i)).await.unwrap();
+        store.ledger().append(note(i)).await.unwrap();
     }
-    let first = ledger.checkpoint(signer.clone()).await.unwrap();
-    let same = ledger.checkpoint(signer.clone()).await.unwrap();
+    let first = store.ledger().checkpoint(signer.clone()).await.unwrap();
+    let same = store.ledger().checkpoint(signer.clone()).await.unwrap();
     assert_eq!(first.id, same.id, "an unchanged tree is not signed twice");
     for i in 10..700 {
-        ledger.append(note(i)).await.unwrap();
+        store.ledger().append(note(i)).await.unwrap();
     }
-    let second = ledger.checkpoint(signer.clone()).await.unwrap();
+    let second = store.ledger().checkpoint(signer.clone()).await.unwrap();
     assert_eq!((first.size, second.size), (TreeSize(10), TreeSize(700)));
     let opened = verifier.open(&second.note).unwrap();
     assert_eq!(opened.root, second.root);
 
-    let proof = ledger
+    let proof = store
+        .ledger()
         .consistency_proof(first.size, second.size)
         .await
         .unwrap();
     verify_consistency(first.size, second.size, first.root, second.root, &proof).unwrap();
     for leaf in [0u64, 9, 255, 256, 699] {
-        let entry = ledger.entry(LeafIndex(leaf)).await.unwrap();
-        let proof = ledger
+        let entry = store.ledger().entry(LeafIndex(leaf)).await.unwrap();
+        let proof = store
+            .ledger()
             .inclusion_proof(LeafIndex(leaf), second.size)
             .await
             .unwrap();
@@ -187,44 +197,44 @@ async fn checkpoints_are_signed_consistent_and_prove_inclusion() {
         };
         bundle.verify(&verifier, None).unwrap();
     }
-    assert_eq!(ledger.checkpoints().await.unwrap().len(), 2);
+    assert_eq!(store.ledger().checkpoints().await.unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn redaction_erases_content_and_the_log_still_verifies() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&dir.path().join("cts.db")).await.unwrap();
+    let store = Store::open(&dir.path().join("cts.db")).await.unwrap();
     let (signer, verifier) = keys();
-    let leaf = ledger
+    let leaf = store
+        .ledger()
         .append(note(1).attach("vignette", b"synthetic case text".to_vec()))
         .await
         .unwrap();
-    let event = cts_ledger::Event::decode(&ledger.entry(leaf).await.unwrap()).unwrap();
+    let event = cts_ledger::Event::decode(&store.ledger().entry(leaf).await.unwrap()).unwrap();
     let c = event.content["vignette"];
     assert!(matches!(
-        ledger.content(&c).await.unwrap(),
+        store.ledger().content(&c).await.unwrap(),
         ContentState::Present { .. }
     ));
-    ledger.checkpoint(signer.clone()).await.unwrap();
-    let at = ledger
+    store.ledger().checkpoint(signer.clone()).await.unwrap();
+    let at = store
+        .ledger()
         .redact(c, "test:dpo", "erasure request 42")
         .await
         .unwrap();
-    ledger.checkpoint(signer).await.unwrap();
+    store.ledger().checkpoint(signer).await.unwrap();
     assert_eq!(
-        ledger.content(&c).await.unwrap(),
+        store.ledger().content(&c).await.unwrap(),
         ContentState::Redacted {
             leaf,
             redacted_at: at
         }
     );
     assert!(
-        ledger.redact(c, "test:dpo", "again").await.is_err(),
+        store.ledger().redact(c, "test:dpo", "again").await.is_err(),
         "cannot erase twice"
     );
-    let report = cts_store::audit(ledger.pool(), &verifier, &|_| {})
-        .await
-        .unwrap();
+    let report = store.ledger().audit(&verifier, &|_| {}).await.unwrap();
     assert!(report.ok(), "{:?}", report.failures);
     assert_eq!((report.content_checked, report.content_redacted), (0, 1));
 }
@@ -233,21 +243,19 @@ async fn redaction_erases_content_and_the_log_still_verifies() {
 async fn two_handles_on_one_database_never_fork_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cts.db");
-    let a = Ledger::open(&db).await.unwrap();
-    let b = Ledger::open(&db).await.unwrap();
+    let a = Store::open(&db).await.unwrap();
+    let b = Store::open(&db).await.unwrap();
     let (signer, verifier) = keys();
     for i in 0..40 {
         let l = if i % 3 == 0 { &a } else { &b };
-        l.append(note(i)).await.unwrap();
+        l.ledger().append(note(i)).await.unwrap();
         if i % 7 == 0 {
-            l.checkpoint(signer.clone()).await.unwrap();
+            l.ledger().checkpoint(signer.clone()).await.unwrap();
         }
     }
-    a.checkpoint(signer.clone()).await.unwrap();
-    b.checkpoint(signer).await.unwrap();
-    let report = cts_store::audit(a.pool(), &verifier, &|_| {})
-        .await
-        .unwrap();
+    a.ledger().checkpoint(signer.clone()).await.unwrap();
+    b.ledger().checkpoint(signer).await.unwrap();
+    let report = a.ledger().audit(&verifier, &|_| {}).await.unwrap();
     assert!(report.ok(), "{:?}", report.failures);
     assert_eq!(report.leaves, 40);
 }

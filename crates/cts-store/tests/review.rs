@@ -6,20 +6,20 @@ use cts_review::Rubric;
 use cts_store::review::{self, ReviewConfig};
 use cts_store::traces::NewTrace;
 use cts_store::users::{self, Role, User};
-use cts_store::Ledger;
+use cts_store::Store;
 
 async fn setup(
     lease_seconds: i64,
     k: u32,
-) -> (tempfile::TempDir, Ledger, ReviewConfig, Vec<String>) {
+) -> (tempfile::TempDir, Store, ReviewConfig, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&dir.path().join("cts.db")).await.unwrap();
+    let store = Store::open(&dir.path().join("cts.db")).await.unwrap();
     let cases: Vec<_> = cts_cases::synthetic::quickstart_cases()
         .into_iter()
         .take(3)
         .map(|c| (c, Vec::new()))
         .collect();
-    cts_store::cases::import_cases(&ledger, cases.clone(), "test", "synthetic", false)
+    cts_store::cases::import_cases(&store, cases.clone(), "test", "synthetic", false)
         .await
         .unwrap();
     let mut ids = Vec::new();
@@ -27,7 +27,7 @@ async fn setup(
         let id = format!("{}@v1/run/s0", case.id.as_str());
         let doc = cts_trace::TraceDocument::synthetic(&id, Vec::new(), &["one", "two"], Some("A"));
         cts_store::traces::record_trace(
-            &ledger,
+            &store,
             NewTrace {
                 id: id.clone(),
                 case_id: case.id.as_str().into(),
@@ -59,21 +59,21 @@ async fn setup(
         lease_seconds,
         policy: Default::default(),
     };
-    review::register_rubric(&ledger, "test", &rubric, &cfg.rubric_source)
+    review::register_rubric(&store, "test", &rubric, &cfg.rubric_source)
         .await
         .unwrap();
-    assert_eq!(review::sync_queue(&ledger, &cfg).await.unwrap(), 3);
+    assert_eq!(review::sync_queue(&store, &cfg).await.unwrap(), 3);
     assert_eq!(
-        review::sync_queue(&ledger, &cfg).await.unwrap(),
+        review::sync_queue(&store, &cfg).await.unwrap(),
         0,
         "queueing is idempotent"
     );
-    (dir, ledger, cfg, ids)
+    (dir, store, cfg, ids)
 }
 
-async fn user(ledger: &Ledger, name: &str, specialties: &[&str]) -> User {
+async fn user(store: &Store, name: &str, specialties: &[&str]) -> User {
     let s: Vec<String> = specialties.iter().map(|s| s.to_string()).collect();
-    users::add_user(ledger, "test", name, "a long password", Role::Clinician, &s)
+    users::add_user(store, "test", name, "a long password", Role::Clinician, &s)
         .await
         .unwrap()
 }
@@ -92,134 +92,111 @@ fn complete(cfg: &ReviewConfig, label: i8) -> cts_review::ReviewBody {
 
 #[tokio::test]
 async fn lapsed_leases_return_to_the_queue_and_k_limits_reviewers() {
-    let (_dir, ledger, cfg, ids) = setup(0, 1).await;
+    let (_dir, store, cfg, ids) = setup(0, 1).await;
     let (a, b) = (
-        user(&ledger, "ann", &[]).await,
-        user(&ledger, "ben", &[]).await,
+        user(&store, "ann", &[]).await,
+        user(&store, "ben", &[]).await,
     );
     // A lease of 0 seconds lapses at once: b can take the same trace.
-    let first = review::claim_next(&ledger, &a, &cfg)
-        .await
-        .unwrap()
-        .unwrap();
+    let first = review::claim_next(&store, &a, &cfg).await.unwrap().unwrap();
     assert_eq!(first, ids[0]);
-    let second = review::claim_next(&ledger, &b, &cfg)
-        .await
-        .unwrap()
-        .unwrap();
+    let second = review::claim_next(&store, &b, &cfg).await.unwrap().unwrap();
     assert_eq!(
         second, ids[0],
         "the lapsed lease returned the trace to the queue"
     );
     // a's lapsed lease no longer lets a save a draft.
-    let err = review::save_draft(&ledger, &a, &ids[0], &complete(&cfg, 1), 0)
+    let err = review::save_draft(&store, &a, &ids[0], &complete(&cfg, 1), 0)
         .await
         .unwrap_err();
     assert!(matches!(err, cts_store::StoreError::Denied { .. }), "{err}");
 
-    let (_dir, ledger, cfg, ids) = setup(3600, 1).await;
+    let (_dir, store, cfg, ids) = setup(3600, 1).await;
     let (a, b) = (
-        user(&ledger, "ann", &[]).await,
-        user(&ledger, "ben", &[]).await,
+        user(&store, "ann", &[]).await,
+        user(&store, "ben", &[]).await,
     );
     assert_eq!(
-        review::claim_next(&ledger, &a, &cfg)
-            .await
-            .unwrap()
-            .unwrap(),
+        review::claim_next(&store, &a, &cfg).await.unwrap().unwrap(),
         ids[0]
     );
     // Asking again returns the trace a already holds, not a new one.
     assert_eq!(
-        review::claim_next(&ledger, &a, &cfg)
-            .await
-            .unwrap()
-            .unwrap(),
+        review::claim_next(&store, &a, &cfg).await.unwrap().unwrap(),
         ids[0]
     );
     // k = 1: b gets the next trace.
     assert_eq!(
-        review::claim_next(&ledger, &b, &cfg)
-            .await
-            .unwrap()
-            .unwrap(),
+        review::claim_next(&store, &b, &cfg).await.unwrap().unwrap(),
         ids[1]
     );
-    review::submit(&ledger, &cfg, &a, &ids[0], complete(&cfg, 1), 0)
+    review::submit(&store, &cfg, &a, &ids[0], complete(&cfg, 1), 0)
         .await
         .unwrap();
-    let entry = review::queue_entry(&ledger, &ids[0])
-        .await
-        .unwrap()
-        .unwrap();
+    let entry = review::queue_entry(&store, &ids[0]).await.unwrap().unwrap();
     assert_eq!((entry.state.as_str(), entry.submitted), ("complete", 1));
     // Releasing a lease frees the place.
-    review::release(&ledger, &b, &ids[1]).await.unwrap();
-    let c = user(&ledger, "cat", &[]).await;
+    review::release(&store, &b, &ids[1]).await.unwrap();
+    let c = user(&store, "cat", &[]).await;
     assert_eq!(
-        review::claim_next(&ledger, &c, &cfg)
-            .await
-            .unwrap()
-            .unwrap(),
+        review::claim_next(&store, &c, &cfg).await.unwrap().unwrap(),
         ids[1]
     );
-    let p = review::progress(&ledger, &a).await.unwrap();
+    let p = review::progress(&store, &a).await.unwrap();
     assert_eq!((p.done, p.in_hand), (1, 0));
 }
 
 #[tokio::test]
 async fn specialties_route_traces() {
-    let (_dir, ledger, cfg, ids) = setup(3600, 2).await;
-    let entry = review::queue_entry(&ledger, &ids[2])
-        .await
-        .unwrap()
-        .unwrap();
-    let other = user(&ledger, "elsewhere", &["no-such-specialty"]).await;
+    let (_dir, store, cfg, ids) = setup(3600, 2).await;
+    let entry = review::queue_entry(&store, &ids[2]).await.unwrap().unwrap();
+    let other = user(&store, "elsewhere", &["no-such-specialty"]).await;
     assert_eq!(
-        review::claim_next(&ledger, &other, &cfg).await.unwrap(),
+        review::claim_next(&store, &other, &cfg).await.unwrap(),
         None
     );
-    let fitting = user(&ledger, "fits", &[entry.specialty.as_str()]).await;
-    let got = review::claim_next(&ledger, &fitting, &cfg)
+    let fitting = user(&store, "fits", &[entry.specialty.as_str()]).await;
+    let got = review::claim_next(&store, &fitting, &cfg)
         .await
         .unwrap()
         .unwrap();
-    let got_entry = review::queue_entry(&ledger, &got).await.unwrap().unwrap();
+    let got_entry = review::queue_entry(&store, &got).await.unwrap().unwrap();
     assert_eq!(got_entry.specialty, entry.specialty);
 }
 
 #[tokio::test]
 async fn rubric_versions_are_immutable_and_reviews_verify() {
-    let (_dir, ledger, cfg, ids) = setup(3600, 2).await;
+    let (_dir, store, cfg, ids) = setup(3600, 2).await;
     let changed = cfg
         .rubric_source
         .replace("title = \"Medication safety\"", "title = \"Changed\"");
     let parsed = Rubric::parse(&changed, "changed.toml").unwrap();
     assert_eq!(parsed.key(), cfg.rubric.key());
-    let err = review::register_rubric(&ledger, "test", &parsed, &changed)
+    let err = review::register_rubric(&store, "test", &parsed, &changed)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("immutable"), "{err}");
     // Same text again: a no-op returning the same leaf.
-    let a = review::register_rubric(&ledger, "test", &cfg.rubric, &cfg.rubric_source)
+    let a = review::register_rubric(&store, "test", &cfg.rubric, &cfg.rubric_source)
         .await
         .unwrap();
-    let b = review::register_rubric(&ledger, "test", &cfg.rubric, &cfg.rubric_source)
+    let b = review::register_rubric(&store, "test", &cfg.rubric, &cfg.rubric_source)
         .await
         .unwrap();
     assert_eq!(a, b);
 
-    let x = user(&ledger, "xavi", &[]).await;
-    review::claim_next(&ledger, &x, &cfg).await.unwrap();
+    let x = user(&store, "xavi", &[]).await;
+    review::claim_next(&store, &x, &cfg).await.unwrap();
     let mut body = complete(&cfg, 1);
     body.steps[0].text = "one, corrected".into();
     body.steps[0].edit_rationale = Some("clarified".into());
-    let done = review::submit(&ledger, &cfg, &x, &ids[0], body, 0)
+    let done = review::submit(&store, &cfg, &x, &ids[0], body, 0)
         .await
         .unwrap();
     assert_eq!(done.edit_leaves.len(), 1);
     let entry = cts_ledger::Event::decode(
-        &ledger
+        &store
+            .ledger()
             .entry(cts_ledger::LeafIndex(done.edit_leaves[0]))
             .await
             .unwrap(),
@@ -228,24 +205,23 @@ async fn rubric_versions_are_immutable_and_reviews_verify() {
     assert_eq!(entry.kind.as_str(), "step.edited");
     assert_eq!(entry.actor, x.actor());
     let (skey, vkey) = cts_ledger::LogSigner::generate("cts.test/review").unwrap();
-    ledger
+    store
+        .ledger()
         .checkpoint(std::sync::Arc::new(
             cts_ledger::LogSigner::from_private_key(&skey).unwrap(),
         ))
         .await
         .unwrap();
-    let report = cts_store::audit(
-        ledger.pool(),
-        &cts_ledger::LogVerifier::new(&vkey).unwrap(),
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    let report = store
+        .ledger()
+        .audit(&cts_ledger::LogVerifier::new(&vkey).unwrap(), &|_| {})
+        .await
+        .unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert!(report.content_checked >= 3);
     // The tables the review wrote (review, edit leaves, assignment, queue
     // count, account, rubric) are exactly what the log says.
-    let projection = cts_store::projection::check(ledger.path(), &|_| {}).unwrap();
+    let projection = cts_store::projection::check(store.path(), &|_| {}).unwrap();
     assert!(projection.ok(), "{:?}", projection.failures);
     assert_eq!(projection.rows["reviews"], 1);
     assert_eq!(projection.rows["assignments"], 1);
@@ -253,28 +229,29 @@ async fn rubric_versions_are_immutable_and_reviews_verify() {
 
 #[tokio::test]
 async fn erasing_a_review_erases_its_working_copy() {
-    let (_dir, ledger, cfg, ids) = setup(3600, 2).await;
-    let x = user(&ledger, "xena", &[]).await;
-    review::claim_next(&ledger, &x, &cfg).await.unwrap();
+    let (_dir, store, cfg, ids) = setup(3600, 2).await;
+    let x = user(&store, "xena", &[]).await;
+    review::claim_next(&store, &x, &cfg).await.unwrap();
     let mut body = complete(&cfg, 1);
     body.rationale = "a rationale the clinician asked to erase".into();
-    review::submit(&ledger, &cfg, &x, &ids[0], body, 0)
+    review::submit(&store, &cfg, &x, &ids[0], body, 0)
         .await
         .unwrap();
     let (id, commitment): (String, Vec<u8>) =
         sqlx::query_as("SELECT id, commitment FROM reviews WHERE trace_id = ?")
             .bind(&ids[0])
-            .fetch_one(ledger.pool())
+            .fetch_one(store.db())
             .await
             .unwrap();
     let commitment = cts_ledger::Commitment(commitment.try_into().unwrap());
-    ledger
+    store
+        .ledger()
         .redact(commitment, "test", "clinician request")
         .await
         .unwrap();
     let stored: String = sqlx::query_scalar("SELECT body FROM reviews WHERE id = ?")
         .bind(&id)
-        .fetch_one(ledger.pool())
+        .fetch_one(store.db())
         .await
         .unwrap();
     assert!(!stored.contains("erase"), "{stored}");
@@ -285,13 +262,13 @@ async fn erasing_a_review_erases_its_working_copy() {
     assert!(left.steps.is_empty() && left.rationale.is_empty());
     // The erased review still agrees with the log (its body as erased), and
     // the erasure event is matched by erased content.
-    let projection = cts_store::projection::check(ledger.path(), &|_| {}).unwrap();
+    let projection = cts_store::projection::check(store.path(), &|_| {}).unwrap();
     assert!(projection.ok(), "{:?}", projection.failures);
 }
 
 /// Failures of the projection check whose place is the queue row of `trace`.
-fn queue_failures(ledger: &Ledger, trace: &str) -> Vec<String> {
-    let report = cts_store::projection::check(ledger.path(), &|_| {}).unwrap();
+fn queue_failures(store: &Store, trace: &str) -> Vec<String> {
+    let report = cts_store::projection::check(store.path(), &|_| {}).unwrap();
     report
         .failures
         .iter()
@@ -302,34 +279,28 @@ fn queue_failures(ledger: &Ledger, trace: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn queue_state_is_a_projection_of_a_disagreeing_double_review_and_its_adjudication() {
-    let (_dir, ledger, cfg, ids) = setup(3600, 2).await;
+    let (_dir, store, cfg, ids) = setup(3600, 2).await;
     let (a, b, j) = (
-        user(&ledger, "ann", &[]).await,
-        user(&ledger, "ben", &[]).await,
-        user(&ledger, "jo", &[]).await,
+        user(&store, "ann", &[]).await,
+        user(&store, "ben", &[]).await,
+        user(&store, "jo", &[]).await,
     );
     for u in [&a, &b] {
         assert_eq!(
-            review::claim_next(&ledger, u, &cfg).await.unwrap().unwrap(),
+            review::claim_next(&store, u, &cfg).await.unwrap().unwrap(),
             ids[0]
         );
     }
-    let first = review::submit(&ledger, &cfg, &a, &ids[0], complete(&cfg, 1), 0)
+    let first = review::submit(&store, &cfg, &a, &ids[0], complete(&cfg, 1), 0)
         .await
         .unwrap();
-    let entry = review::queue_entry(&ledger, &ids[0])
-        .await
-        .unwrap()
-        .unwrap();
+    let entry = review::queue_entry(&store, &ids[0]).await.unwrap().unwrap();
     assert_eq!((entry.state.as_str(), entry.submitted), ("open", 1));
     // Opposite labels on every step: the two reviews disagree.
-    let second = review::submit(&ledger, &cfg, &b, &ids[0], complete(&cfg, -1), 0)
+    let second = review::submit(&store, &cfg, &b, &ids[0], complete(&cfg, -1), 0)
         .await
         .unwrap();
-    let entry = review::queue_entry(&ledger, &ids[0])
-        .await
-        .unwrap()
-        .unwrap();
+    let entry = review::queue_entry(&store, &ids[0]).await.unwrap().unwrap();
     assert_eq!(entry.state, "adjudication");
     let reasons = entry.reasons.unwrap();
     assert_eq!(
@@ -338,7 +309,8 @@ async fn queue_state_is_a_projection_of_a_disagreeing_double_review_and_its_adju
     );
     // The event commits the outcome the row holds.
     let event = cts_ledger::Event::decode(
-        &ledger
+        &store
+            .ledger()
             .entry(cts_ledger::LeafIndex(second.leaf))
             .await
             .unwrap(),
@@ -351,11 +323,11 @@ async fn queue_state_is_a_projection_of_a_disagreeing_double_review_and_its_adju
         (review::QueueState::Adjudication, 2, 2)
     );
     assert_eq!(outcome.policy, cfg.policy);
-    let report = cts_store::projection::check(ledger.path(), &|_| {}).unwrap();
+    let report = cts_store::projection::check(store.path(), &|_| {}).unwrap();
     assert!(report.ok(), "{:?}", report.failures);
 
     review::adjudicate(
-        &ledger,
+        &store,
         &j,
         &ids[0],
         &first.id,
@@ -363,21 +335,18 @@ async fn queue_state_is_a_projection_of_a_disagreeing_double_review_and_its_adju
     )
     .await
     .unwrap();
-    let entry = review::queue_entry(&ledger, &ids[0])
-        .await
-        .unwrap()
-        .unwrap();
+    let entry = review::queue_entry(&store, &ids[0]).await.unwrap().unwrap();
     assert_eq!(entry.state, "adjudicated");
-    let report = cts_store::projection::check(ledger.path(), &|_| {}).unwrap();
+    let report = cts_store::projection::check(store.path(), &|_| {}).unwrap();
     assert!(report.ok(), "{:?}", report.failures);
 
     // Reopening the decided trace in the database is named.
     sqlx::query("UPDATE review_queue SET state = 'adjudication' WHERE trace_id = ?")
         .bind(&ids[0])
-        .execute(ledger.pool())
+        .execute(store.db())
         .await
         .unwrap();
-    let found = queue_failures(&ledger, &ids[0]);
+    let found = queue_failures(&store, &ids[0]);
     assert!(
         found.iter().any(|f| f.contains("column state")),
         "{found:?}"
@@ -386,15 +355,15 @@ async fn queue_state_is_a_projection_of_a_disagreeing_double_review_and_its_adju
 
 #[tokio::test]
 async fn a_committed_queue_outcome_that_its_reviews_contradict_is_named() {
-    let (_dir, ledger, cfg, ids) = setup(3600, 2).await;
+    let (_dir, store, cfg, ids) = setup(3600, 2).await;
     let (a, b) = (
-        user(&ledger, "ann", &[]).await,
-        user(&ledger, "ben", &[]).await,
+        user(&store, "ann", &[]).await,
+        user(&store, "ben", &[]).await,
     );
     for u in [&a, &b] {
-        review::claim_next(&ledger, u, &cfg).await.unwrap();
+        review::claim_next(&store, u, &cfg).await.unwrap();
     }
-    let first = review::submit(&ledger, &cfg, &a, &ids[0], complete(&cfg, 1), 0)
+    let first = review::submit(&store, &cfg, &a, &ids[0], complete(&cfg, 1), 0)
         .await
         .unwrap();
     // A writer that computed the outcome wrongly: the reviews disagree, the
@@ -408,7 +377,7 @@ async fn a_committed_queue_outcome_that_its_reviews_contradict_is_named() {
         state: review::QueueState::Complete,
         reasons: None,
     };
-    let (_, _, rubric_leaf) = review::rubric(&ledger, &cfg.rubric.key()).await.unwrap();
+    let (_, _, rubric_leaf) = review::rubric(&store, &cfg.rubric.key()).await.unwrap();
     let summary = review::ReviewSubmitted::new(
         id.clone(),
         ids[0].clone(),
@@ -418,7 +387,8 @@ async fn a_committed_queue_outcome_that_its_reviews_contradict_is_named() {
         &body,
         wrong,
     );
-    ledger
+    store
+        .ledger()
         .append(
             cts_ledger::EventDraft::new(
                 cts_ledger::EventKind::new(review::REVIEW_SUBMITTED).unwrap(),
@@ -431,7 +401,7 @@ async fn a_committed_queue_outcome_that_its_reviews_contradict_is_named() {
         )
         .await
         .unwrap();
-    let report = cts_store::projection::check(ledger.path(), &|_| {}).unwrap();
+    let report = cts_store::projection::check(store.path(), &|_| {}).unwrap();
     assert!(
         report
             .failures

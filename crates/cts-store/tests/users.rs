@@ -5,7 +5,7 @@
 //! the store then upgrades and its projection agrees with the log.
 
 use cts_ledger::{EventDraft, EventKind, Salt};
-use cts_store::{Ledger, Schema, StoreError, UNIQUE_NAMES};
+use cts_store::{Schema, Store, StoreError, UNIQUE_NAMES};
 use sqlx::SqlitePool;
 
 /// A store at the schema before [`UNIQUE_NAMES`] holding `alice`, `Alice`,
@@ -33,7 +33,7 @@ async fn old_store_with_case_duplicates(path: &std::path::Path) {
     pool.close().await;
     // The duplicates keep the store before 0007 in this mode, so the
     // accounts' events can be written as the old release did.
-    let ledger = Ledger::open_to(path, Schema::BeforeUniqueNames)
+    let store = Store::open_to(path, Schema::BeforeUniqueNames)
         .await
         .unwrap();
     for (i, name) in names.iter().enumerate() {
@@ -46,12 +46,13 @@ async fn old_store_with_case_duplicates(path: &std::path::Path) {
                 "role": "clinician", "specialties": [], "credential": credential,
             }))
             .attach("username", name.as_bytes().to_vec());
-        ledger
+        store
+            .ledger()
             .append_prepared(vec![draft.prepare(Salt::random).unwrap()], None)
             .await
             .unwrap();
     }
-    drop(ledger);
+    drop(store);
 }
 
 async fn applied(path: &std::path::Path, version: i64) -> bool {
@@ -76,7 +77,7 @@ async fn case_duplicate_usernames_are_named_then_renamed_before_the_upgrade() {
 
     // The upgrade is refused, naming both groups (and not carol), and the
     // schema stays where it was.
-    let err = Ledger::open(&path).await.expect_err("upgrade must refuse");
+    let err = Store::open(&path).await.expect_err("upgrade must refuse");
     match &err {
         StoreError::CaseDuplicateUsernames { path: p, groups } => {
             assert_eq!(p, &path);
@@ -99,49 +100,49 @@ async fn case_duplicate_usernames_are_named_then_renamed_before_the_upgrade() {
 
     // Renaming picks the account by its exact name, refuses a name that is
     // taken when case is ignored, and is ledgered.
-    let ledger = Ledger::open_to(&path, Schema::BeforeUniqueNames)
+    let store = Store::open_to(&path, Schema::BeforeUniqueNames)
         .await
         .unwrap();
-    let refused = cts_store::users::rename_user(&ledger, "cli:admin", "Alice", "CAROL").await;
+    let refused = cts_store::users::rename_user(&store, "cli:admin", "Alice", "CAROL").await;
     assert!(
         matches!(refused, Err(ref e @ StoreError::Conflict { what: "user", .. }) if e.to_string().contains("already exists")),
         "{refused:?}"
     );
-    let missing = cts_store::users::rename_user(&ledger, "cli:admin", "ALICE", "alice2").await;
+    let missing = cts_store::users::rename_user(&store, "cli:admin", "ALICE", "alice2").await;
     assert!(
         matches!(missing, Err(StoreError::NotFound { what: "user", .. })),
         "{missing:?}"
     );
-    let renamed = cts_store::users::rename_user(&ledger, "cli:admin", "Alice", "alice.m")
+    let renamed = cts_store::users::rename_user(&store, "cli:admin", "Alice", "alice.m")
         .await
         .unwrap();
     assert_eq!(
         (renamed.username.as_str(), renamed.pseudonym.as_str()),
         ("alice.m", "R-00000001")
     );
-    drop(ledger);
+    drop(store);
 
     // One group left: still refused, naming only it.
-    match Ledger::open(&path).await.err() {
+    match Store::open(&path).await.err() {
         Some(StoreError::CaseDuplicateUsernames { groups, .. }) => {
             assert_eq!(groups, vec![vec!["BOB".to_owned(), "bob".to_owned()]]);
         }
         other => panic!("expected the bob group, got {other:?}"),
     }
-    let ledger = Ledger::open_to(&path, Schema::BeforeUniqueNames)
+    let store = Store::open_to(&path, Schema::BeforeUniqueNames)
         .await
         .unwrap();
-    cts_store::users::rename_user(&ledger, "cli:admin", "BOB", "robert")
+    cts_store::users::rename_user(&store, "cli:admin", "BOB", "robert")
         .await
         .unwrap();
-    drop(ledger);
+    drop(store);
 
     // Now the store upgrades; names are unique regardless of case, each
     // account keeps its pseudonym, and the tables agree with the log
     // (the renames included).
-    let ledger = Ledger::open(&path).await.unwrap();
+    let store = Store::open(&path).await.unwrap();
     assert!(applied(&path, UNIQUE_NAMES).await);
-    let names: Vec<(String, String)> = cts_store::users::list_users(&ledger)
+    let names: Vec<(String, String)> = cts_store::users::list_users(&store)
         .await
         .unwrap()
         .into_iter()
@@ -158,18 +159,18 @@ async fn case_duplicate_usernames_are_named_then_renamed_before_the_upgrade() {
         ]
     );
     let dup = sqlx::query("UPDATE users SET username = 'ALICE' WHERE username = 'alice.m'")
-        .execute(ledger.pool())
+        .execute(store.db())
         .await;
     assert!(dup.is_err(), "the unique index holds after the upgrade");
-    let projection = cts_store::projection::check(ledger.path(), &|_| {}).unwrap();
+    let projection = cts_store::projection::check(store.path(), &|_| {}).unwrap();
     assert!(projection.ok(), "{:?}", projection.failures);
 
     // A rename that the table does not show is named by the check.
     sqlx::query("UPDATE users SET username = 'mallory' WHERE pseudonym = 'R-00000003'")
-        .execute(ledger.pool())
+        .execute(store.db())
         .await
         .unwrap();
-    let projection = cts_store::projection::check(ledger.path(), &|_| {}).unwrap();
+    let projection = cts_store::projection::check(store.path(), &|_| {}).unwrap();
     assert!(
         projection
             .failures
@@ -178,16 +179,16 @@ async fn case_duplicate_usernames_are_named_then_renamed_before_the_upgrade() {
         "{:?}",
         projection.failures
     );
-    drop(ledger);
+    drop(store);
 }
 
 #[tokio::test]
 async fn a_store_without_duplicates_migrates_fully_in_either_mode() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cts.db");
-    let ledger = Ledger::open_to(&path, Schema::BeforeUniqueNames)
+    let store = Store::open_to(&path, Schema::BeforeUniqueNames)
         .await
         .unwrap();
-    drop(ledger);
+    drop(store);
     assert!(applied(&path, UNIQUE_NAMES).await);
 }

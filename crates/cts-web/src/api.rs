@@ -51,8 +51,8 @@ pub async fn get_draft(
     Query(q): Query<TraceQuery>,
 ) -> Result<Response, ApiError> {
     reviewer(&session)?;
-    store::check_assigned(&state.ledger, &session.user, &q.trace).await?;
-    let draft = store::load_draft(&state.ledger, &session.user, &q.trace).await?;
+    store::check_assigned(&state.store, &session.user, &q.trace).await?;
+    let draft = store::load_draft(&state.store, &session.user, &q.trace).await?;
     Ok(Json(match draft {
         Some((body, revision)) => serde_json::json!({ "body": body, "revision": revision }),
         None => serde_json::json!({ "body": null, "revision": 0 }),
@@ -82,7 +82,7 @@ pub async fn put_draft(
         seq: input.seq.unwrap_or(0),
     };
     let revision = store::save_draft_from(
-        &state.ledger,
+        &state.store,
         &session.user,
         &q.trace,
         &input.body,
@@ -103,7 +103,7 @@ pub async fn submit(
     reviewer(&session)?;
     let input: DraftIn = parse_json(&bytes)?;
     let done = store::submit(
-        &state.ledger,
+        &state.store,
         &state.review,
         &session.user,
         &q.trace,

@@ -53,10 +53,11 @@ pub async fn audit_page(
 ) -> Result<Response, WebError> {
     auditor(&session)?;
     crate::checkpoint_if_grown(&state).await?;
-    let size = state.ledger.committed_size().0;
+    let size = state.store.ledger().committed_size().0;
     let start = size.saturating_sub(200);
     let entries = state
-        .ledger
+        .store
+        .ledger()
         .entries(LeafIndex(start), LeafIndex(size))
         .await?;
     let mut events = Vec::new();
@@ -89,7 +90,7 @@ pub async fn audit_page(
     let page = AuditPage {
         nav: Nav::of(&session),
         size,
-        checkpoint: state.ledger.latest_checkpoint().await?,
+        checkpoint: state.store.ledger().latest_checkpoint().await?,
         events,
         verifier_key: state.verifier.key_text().to_owned(),
     };
@@ -105,19 +106,25 @@ pub struct LeafQuery {
 /// The bundle proving leaf `n` against the latest checkpoint (signing a new
 /// one if none covers it yet), checked before it is handed out.
 async fn proof_bundle(state: &Shared, n: u64) -> Result<(ProofBundle, StoredCheckpoint), WebError> {
-    state.ledger.refresh().await?;
-    if n >= state.ledger.committed_size().0 {
+    state.store.ledger().refresh().await?;
+    if n >= state.store.ledger().committed_size().0 {
         return Err(WebError::not_found(format!(
             "leaf {n} is not in the log (size {})",
-            state.ledger.committed_size().0
+            state.store.ledger().committed_size().0
         )));
     }
     let leaf = LeafIndex(n);
-    let cp = match state.ledger.latest_checkpoint().await? {
+    let cp = match state.store.ledger().latest_checkpoint().await? {
         Some(cp) if cp.size.0 > n => cp,
-        _ => state.ledger.checkpoint(state.signer.clone()).await?,
+        _ => {
+            state
+                .store
+                .ledger()
+                .checkpoint(state.signer.clone())
+                .await?
+        }
     };
-    let bundle = state.ledger.proof_bundle(leaf, &cp).await?;
+    let bundle = state.store.ledger().proof_bundle(leaf, &cp).await?;
     bundle.verify(&state.verifier, None).map_err(|e| {
         WebError::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,

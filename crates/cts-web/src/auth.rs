@@ -141,7 +141,7 @@ fn is_api(path: &str) -> bool {
 pub async fn session_layer(State(state): State<Shared>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
     let session = match cookie(&parts.headers, SESSION_COOKIE) {
-        Some(token) => match users::session(&state.ledger, token).await {
+        Some(token) => match users::session(&state.store, token).await {
             Ok(Some((user, csrf))) => Some(Session {
                 user,
                 csrf,
@@ -423,7 +423,7 @@ pub async fn login(
     }
     let address = addr.ip().to_string();
     match users::login(
-        &state.ledger,
+        &state.store,
         &form.username,
         &form.password,
         &address,
@@ -436,7 +436,7 @@ pub async fn login(
         } => {
             // Rotation: whatever session this browser had ends here.
             if let Some(old) = cookie(&headers, SESSION_COOKIE) {
-                users::logout(&state.ledger, old).await?;
+                users::logout(&state.store, old).await?;
             }
             let mut resp = Redirect::to(&next).into_response();
             let c = format!(
@@ -474,7 +474,7 @@ pub async fn login(
 
 /// POST /logout.
 pub async fn logout(State(state): State<Shared>, session: Session) -> Result<Response, WebError> {
-    users::logout(&state.ledger, &session.token).await?;
+    users::logout(&state.store, &session.token).await?;
     let mut resp = Redirect::to("/login").into_response();
     let c = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
     if let Ok(v) = HeaderValue::from_str(&c) {

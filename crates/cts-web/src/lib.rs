@@ -29,7 +29,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use cts_ledger::checkpoint::{LogSigner, LogVerifier};
 use cts_store::review::ReviewConfig;
-use cts_store::Ledger;
+use cts_store::Store;
 
 pub use error::{ApiError, WebError};
 
@@ -39,7 +39,7 @@ pub const MAX_BODY: usize = 256 * 1024;
 /// Everything a request handler needs.
 pub struct AppState {
     /// The store.
-    pub ledger: Ledger,
+    pub store: Store,
     /// Review settings.
     pub review: ReviewConfig,
     /// Signs checkpoints (auditor proofs need one covering the leaf).
@@ -120,11 +120,15 @@ pub async fn serve(
 
 /// Signs a checkpoint when the log has grown past the latest one.
 pub async fn checkpoint_if_grown(state: &AppState) -> Result<(), cts_store::StoreError> {
-    state.ledger.refresh().await?;
-    let size = state.ledger.committed_size();
-    let latest = state.ledger.latest_checkpoint().await?;
+    state.store.ledger().refresh().await?;
+    let size = state.store.ledger().committed_size();
+    let latest = state.store.ledger().latest_checkpoint().await?;
     if latest.is_none_or(|c| c.size.0 < size.0) {
-        state.ledger.checkpoint(state.signer.clone()).await?;
+        state
+            .store
+            .ledger()
+            .checkpoint(state.signer.clone())
+            .await?;
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ pub async fn healthz(State(state): State<Shared>) -> Response {
 }
 
 async fn sqlx_ping(state: &Shared) -> Result<(), String> {
-    cts_store::review::queue_entry(&state.ledger, "")
+    cts_store::review::queue_entry(&state.store, "")
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -73,13 +73,13 @@ struct HomePage {
 /// GET /: what this role can do, with counts.
 pub async fn home(State(state): State<Shared>, session: Session) -> Result<Response, WebError> {
     let progress = if session.user.role.reviews() {
-        cts_store::review::sync_queue(&state.ledger, &state.review).await?;
-        Some(cts_store::review::progress(&state.ledger, &session.user).await?)
+        cts_store::review::sync_queue(&state.store, &state.review).await?;
+        Some(cts_store::review::progress(&state.store, &session.user).await?)
     } else {
         None
     };
     let adjudication = if session.user.role == Role::Adjudicator {
-        cts_store::review::adjudication_open_to(&state.ledger, &session.user, 1000)
+        cts_store::review::adjudication_open_to(&state.store, &session.user, 1000)
             .await?
             .len()
     } else {
@@ -109,7 +109,7 @@ pub async fn users_page(
     session.require(&[Role::Admin])?;
     let page = UsersPage {
         nav: Nav::of(&session),
-        users: users::list_users(&state.ledger).await?,
+        users: users::list_users(&state.store).await?,
         message: None,
     };
     Ok(Html(page.render()?).into_response())
@@ -141,7 +141,7 @@ pub async fn create_user(
         .map(str::to_owned)
         .collect();
     users::add_user(
-        &state.ledger,
+        &state.store,
         &session.user.actor(),
         form.username.trim(),
         &form.password,
@@ -301,7 +301,7 @@ pub async fn agreement_page(
         Role::Admin,
         Role::Researcher,
     ])?;
-    let reviews = cts_store::review::latest_reviews(&state.ledger).await?;
+    let reviews = cts_store::review::latest_reviews(&state.store).await?;
     let rubric = &state.review.rubric;
     let traces: std::collections::BTreeSet<&str> =
         reviews.iter().map(|r| r.trace_id.as_str()).collect();

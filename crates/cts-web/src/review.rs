@@ -34,7 +34,7 @@ async fn rubric_of(state: &Shared, key: &str) -> Result<Rubric, WebError> {
     if key == state.review.rubric.key() {
         return Ok(state.review.rubric.clone());
     }
-    Ok(store::rubric(&state.ledger, key).await?.0)
+    Ok(store::rubric(&state.store, key).await?.0)
 }
 
 #[derive(Template)]
@@ -61,10 +61,10 @@ pub async fn queue_page(
     Query(q): Query<QueueQuery>,
 ) -> Result<Response, WebError> {
     reviewer(&session)?;
-    store::sync_queue(&state.ledger, &state.review).await?;
-    let progress = store::progress(&state.ledger, &session.user).await?;
+    store::sync_queue(&state.store, &state.review).await?;
+    let progress = store::progress(&state.store, &session.user).await?;
     let held = if progress.in_hand > 0 {
-        store::claim_next(&state.ledger, &session.user, &state.review).await?
+        store::claim_next(&state.store, &session.user, &state.review).await?
     } else {
         None
     };
@@ -72,7 +72,7 @@ pub async fn queue_page(
         nav: Nav::of(&session),
         progress,
         held,
-        recent: store::reviews_by_user(&state.ledger, &session.user, 20).await?,
+        recent: store::reviews_by_user(&state.store, &session.user, 20).await?,
         empty: q.empty.is_some(),
     };
     Ok(Html(page.render()?).into_response())
@@ -81,8 +81,8 @@ pub async fn queue_page(
 /// POST /queue/claim: lease the next trace and open it.
 pub async fn claim(State(state): State<Shared>, session: Session) -> Result<Response, WebError> {
     reviewer(&session)?;
-    store::sync_queue(&state.ledger, &state.review).await?;
-    match store::claim_next(&state.ledger, &session.user, &state.review).await? {
+    store::sync_queue(&state.store, &state.review).await?;
+    match store::claim_next(&state.store, &session.user, &state.review).await? {
         Some(trace) => Ok(Redirect::to(&review_url(&trace)).into_response()),
         None => Ok(Redirect::to("/queue?empty=1").into_response()),
     }
@@ -95,7 +95,7 @@ pub async fn release(
     Query(q): Query<TraceQuery>,
 ) -> Result<Response, WebError> {
     reviewer(&session)?;
-    store::release(&state.ledger, &session.user, &q.trace).await?;
+    store::release(&state.store, &session.user, &q.trace).await?;
     Ok(Redirect::to("/queue").into_response())
 }
 
@@ -106,8 +106,8 @@ pub async fn revise(
     Query(q): Query<TraceQuery>,
 ) -> Result<Response, WebError> {
     reviewer(&session)?;
-    store::check_assigned(&state.ledger, &session.user, &q.trace).await?;
-    store::start_revision(&state.ledger, &session.user, &q.trace).await?;
+    store::check_assigned(&state.store, &session.user, &q.trace).await?;
+    store::start_revision(&state.store, &session.user, &q.trace).await?;
     Ok(Redirect::to(&review_url(&q.trace)).into_response())
 }
 
@@ -150,18 +150,18 @@ pub async fn review_page(
     Query(q): Query<TraceQuery>,
 ) -> Result<Response, WebError> {
     reviewer(&session)?;
-    store::check_assigned(&state.ledger, &session.user, &q.trace).await?;
-    let view = store::trace_for_review(&state.ledger, &q.trace).await?;
+    store::check_assigned(&state.store, &session.user, &q.trace).await?;
+    let view = store::trace_for_review(&state.store, &q.trace).await?;
     let queue = view.queue.as_ref().ok_or_else(|| {
         WebError::not_found(format!("trace {} is not in the review queue", q.trace))
     })?;
     let rubric = rubric_of(&state, &queue.rubric).await?;
-    let mine: Vec<StoredReview> = store::reviews_of_trace(&state.ledger, &q.trace)
+    let mine: Vec<StoredReview> = store::reviews_of_trace(&state.store, &q.trace)
         .await?
         .into_iter()
         .filter(|r| r.user_id == session.user.id)
         .collect();
-    let draft = store::load_draft(&state.ledger, &session.user, &q.trace).await?;
+    let draft = store::load_draft(&state.store, &session.user, &q.trace).await?;
     let editing = draft.is_some() || mine.is_empty();
     let (body, revision) = match draft {
         Some(d) => d,
@@ -218,7 +218,7 @@ pub async fn review_page(
         state_json,
         submitted_versions: mine.len() as i64,
         editing,
-        progress: store::progress(&state.ledger, &session.user).await?,
+        progress: store::progress(&state.store, &session.user).await?,
     };
     Ok(Html(page.render()?).into_response())
 }
@@ -366,8 +366,8 @@ pub async fn history_page(
     session: Session,
     Query(q): Query<TraceQuery>,
 ) -> Result<Response, WebError> {
-    let all = store::reviews_of_trace(&state.ledger, &q.trace).await?;
-    let reviewer_of_trace = store::assignment_of(&state.ledger, &session.user, &q.trace)
+    let all = store::reviews_of_trace(&state.store, &q.trace).await?;
+    let reviewer_of_trace = store::assignment_of(&state.store, &session.user, &q.trace)
         .await?
         .is_some();
     let own_only = session.user.role == Role::Clinician || reviewer_of_trace;
@@ -384,7 +384,7 @@ pub async fn history_page(
         }
         false => all.iter().collect(),
     };
-    let view = store::trace_for_review(&state.ledger, &q.trace).await?;
+    let view = store::trace_for_review(&state.store, &q.trace).await?;
     let mut reviews = Vec::new();
     for r in visible {
         let rubric = rubric_of(&state, &r.rubric).await?;
@@ -397,7 +397,7 @@ pub async fn history_page(
         adjudications: if own_only {
             Vec::new()
         } else {
-            store::adjudications_of(&state.ledger, &q.trace).await?
+            store::adjudications_of(&state.store, &q.trace).await?
         },
         show_leaves: matches!(session.user.role, Role::Auditor | Role::Admin),
     };
@@ -431,7 +431,7 @@ pub async fn adjudication_queue(
     session.require(&[Role::Adjudicator])?;
     // Traces this adjudicator reviews are left out: that one is listed here
     // would tell them their review disagreed with another.
-    let entries = store::adjudication_open_to(&state.ledger, &session.user, 500).await?;
+    let entries = store::adjudication_open_to(&state.store, &session.user, 500).await?;
     let next = entries.first().map(|e| e.trace_id.clone());
     let page = AdjudicationQueuePage {
         nav: Nav::of(&session),
@@ -517,7 +517,7 @@ pub async fn adjudication_page(
     session.require(&[Role::Adjudicator])?;
     // Blindness holds for adjudicators who also review: whoever holds an
     // assignment on the trace (open or submitted) never sees this page.
-    if store::assignment_of(&state.ledger, &session.user, &q.trace)
+    if store::assignment_of(&state.store, &session.user, &q.trace)
         .await?
         .is_some()
     {
@@ -525,7 +525,7 @@ pub async fn adjudication_page(
             "you review this trace; another adjudicator decides it",
         ));
     }
-    let view = store::trace_for_review(&state.ledger, &q.trace).await?;
+    let view = store::trace_for_review(&state.store, &q.trace).await?;
     let queue = view
         .queue
         .clone()
@@ -539,7 +539,7 @@ pub async fn adjudication_page(
             ),
         ));
     }
-    let all = store::reviews_of_trace(&state.ledger, &q.trace).await?;
+    let all = store::reviews_of_trace(&state.store, &q.trace).await?;
     let latest: Vec<&StoredReview> = all
         .iter()
         .filter(|r| {
@@ -679,7 +679,7 @@ pub async fn decide(
 ) -> Result<Response, WebError> {
     session.require(&[Role::Adjudicator])?;
     store::adjudicate(
-        &state.ledger,
+        &state.store,
         &session.user,
         &q.trace,
         &form.chosen,

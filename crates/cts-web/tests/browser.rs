@@ -56,17 +56,17 @@ async fn the_review_page_in_chromium() {
     // model wrote no step, held by carol (an adjudicator who also reviews).
     let srv = common::start(2, 3).await;
     let case = srv.traces[0].split('@').next().unwrap().to_owned();
-    let empty = common::add_trace(&srv.state.ledger, &case, 1, &[]).await;
-    cts_store::review::sync_queue(&srv.state.ledger, &srv.state.review)
+    let empty = common::add_trace(&srv.state.store, &case, 1, &[]).await;
+    cts_store::review::sync_queue(&srv.state.store, &srv.state.review)
         .await
         .unwrap();
-    let carol = cts_store::users::user_by_name(&srv.state.ledger, "carol")
+    let carol = cts_store::users::user_by_name(&srv.state.store, "carol")
         .await
         .unwrap()
         .unwrap();
     // The queue would hand out the other traces first.
     assert!(
-        cts_store::review::claim_trace(&srv.state.ledger, &carol, &empty, &srv.state.review)
+        cts_store::review::claim_trace(&srv.state.store, &carol, &empty, &srv.state.review)
             .await
             .unwrap()
     );

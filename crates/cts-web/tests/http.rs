@@ -81,7 +81,7 @@ async fn two_reviewers_disagree_and_an_adjudicator_decides() {
     body["steps"][1]["text"] =
         json!("NSAIDs such as ibuprofen markedly raise bleeding risk with warfarin; avoid them.");
     body["steps"][1]["edit_rationale"] = json!("make the recommendation explicit");
-    let size_before = srv.state.ledger.committed_size().0;
+    let size_before = srv.state.store.ledger().committed_size().0;
     let r = alice
         .send_json(
             Method::POST,
@@ -93,14 +93,14 @@ async fn two_reviewers_disagree_and_an_adjudicator_decides() {
     let done: serde_json::Value = r.json().await.unwrap();
     assert_eq!(done["version"], 1);
     assert!(done.get("state").is_none(), "{done}");
-    let entry = cts_store::review::queue_entry(&srv.state.ledger, &srv.traces[0])
+    let entry = cts_store::review::queue_entry(&srv.state.store, &srv.traces[0])
         .await
         .unwrap()
         .unwrap();
     assert_eq!(entry.state, "open", "one of two reviews is in");
     assert_eq!(done["edit_leaves"].as_array().unwrap().len(), 1);
     assert_eq!(
-        srv.state.ledger.committed_size().0,
+        srv.state.store.ledger().committed_size().0,
         size_before + 2,
         "review + one edit event"
     );
@@ -129,7 +129,7 @@ async fn two_reviewers_disagree_and_an_adjudicator_decides() {
         .unwrap()
         .get("state")
         .is_none());
-    let entry = cts_store::review::queue_entry(&srv.state.ledger, &srv.traces[0])
+    let entry = cts_store::review::queue_entry(&srv.state.store, &srv.traces[0])
         .await
         .unwrap()
         .unwrap();
@@ -158,7 +158,7 @@ async fn two_reviewers_disagree_and_an_adjudicator_decides() {
         side.matches(&alice_review).count() >= 2,
         "both reviews are offered"
     );
-    let reviews = cts_store::review::reviews_of_trace(&srv.state.ledger, &srv.traces[0])
+    let reviews = cts_store::review::reviews_of_trace(&srv.state.store, &srv.traces[0])
         .await
         .unwrap();
     let chosen = reviews
@@ -187,7 +187,7 @@ async fn two_reviewers_disagree_and_an_adjudicator_decides() {
         )
         .await;
     assert_eq!(d.status(), 303);
-    let entry = cts_store::review::queue_entry(&srv.state.ledger, &srv.traces[0])
+    let entry = cts_store::review::queue_entry(&srv.state.store, &srv.traces[0])
         .await
         .unwrap()
         .unwrap();
@@ -249,7 +249,11 @@ async fn two_reviewers_disagree_and_an_adjudicator_decides() {
     );
 
     // Every signal verifies: full audit, and the auditor's proof bundle.
-    let report = cts_store::audit(srv.state.ledger.pool(), &srv.state.verifier, &|_| {})
+    let report = srv
+        .state
+        .store
+        .ledger()
+        .audit(&srv.state.verifier, &|_| {})
         .await
         .unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
@@ -484,11 +488,11 @@ async fn authorization_matrix() {
         .await
         .unwrap();
     assert_eq!(cross.status(), 403);
-    assert!(cts_store::users::user_by_name(&srv.state.ledger, "x1")
+    assert!(cts_store::users::user_by_name(&srv.state.store, "x1")
         .await
         .unwrap()
         .is_none());
-    assert!(cts_store::users::user_by_name(&srv.state.ledger, "x2")
+    assert!(cts_store::users::user_by_name(&srv.state.store, "x2")
         .await
         .unwrap()
         .is_none());
@@ -500,7 +504,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
     let alice = Client::login(&srv.base, "alice").await;
     alice.post_form("/queue/claim", &[]).await;
     let t0 = q(&srv.traces[0]);
-    let size = srv.state.ledger.committed_size().0;
+    let size = srv.state.store.ledger().committed_size().0;
 
     // Oversized body.
     let big =
@@ -590,7 +594,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
     assert_eq!(dave.get("/audit/leaf?n=abc").await.status(), 400);
     assert_eq!(alice.get("/review").await.status(), 400);
     // Nothing above reached the ledger, and no draft was stored.
-    assert_eq!(srv.state.ledger.committed_size().0, size);
+    assert_eq!(srv.state.store.ledger().committed_size().0, size);
     let draft: serde_json::Value = alice
         .get(&format!("/api/draft?trace={t0}"))
         .await
@@ -656,7 +660,7 @@ async fn sessions_are_safe_and_logins_lock_out() {
     assert_eq!(alice.get("/").await.status(), 303);
     // A disabled account's sessions end at once.
     let carol = Client::login(&srv.base, "carol").await;
-    cts_store::users::set_disabled(&srv.state.ledger, "test:admin", "carol", true)
+    cts_store::users::set_disabled(&srv.state.store, "test:admin", "carol", true)
         .await
         .unwrap();
     assert_eq!(carol.get("/").await.status(), 303);
@@ -702,7 +706,7 @@ async fn parallel_wrong_passwords_are_all_counted() {
             "{name}: {statuses:?}"
         );
         let (failures, next_allowed) =
-            cts_store::users::login_failures(&srv.state.ledger, name, "127.0.0.1")
+            cts_store::users::login_failures(&srv.state.store, name, "127.0.0.1")
                 .await
                 .unwrap();
         assert_eq!(failures, cts_store::users::FREE_FAILURES, "{name}");
@@ -835,7 +839,7 @@ async fn an_adjudicator_who_reviews_stays_blind() {
     );
     // Another adjudicator sees both.
     cts_store::users::add_user(
-        &srv.state.ledger,
+        &srv.state.store,
         "test:seed",
         "adam",
         common::PASSWORD,
@@ -864,7 +868,7 @@ async fn an_adjudicator_who_reviews_stays_blind() {
         assert!(html.contains(want), "{want}: {html}");
     }
     assert!(!html.contains("step_sign"), "no raw JSON");
-    let chosen = cts_store::review::reviews_of_trace(&srv.state.ledger, &srv.traces[0])
+    let chosen = cts_store::review::reviews_of_trace(&srv.state.store, &srv.traces[0])
         .await
         .unwrap()[0]
         .id
@@ -927,7 +931,7 @@ async fn submit_and_drafts_reveal_nothing_and_accept_nothing_invalid() {
         let mut out = Vec::new();
         for t in &srv.traces {
             out.push(
-                cts_store::review::queue_entry(&srv.state.ledger, t)
+                cts_store::review::queue_entry(&srv.state.store, t)
                     .await
                     .unwrap()
                     .unwrap()
@@ -942,7 +946,7 @@ async fn submit_and_drafts_reveal_nothing_and_accept_nothing_invalid() {
 
     // Replays after a successful submit: refused, nothing written.
     let t0 = q(&srv.traces[0]);
-    let size = srv.state.ledger.committed_size().0;
+    let size = srv.state.store.ledger().committed_size().0;
     for revision in [0, 1] {
         let r = alice
             .send_json(
@@ -962,8 +966,8 @@ async fn submit_and_drafts_reveal_nothing_and_accept_nothing_invalid() {
             .await;
         assert_eq!(r.status(), 409, "draft at revision {revision}");
     }
-    assert_eq!(srv.state.ledger.committed_size().0, size);
-    let versions = cts_store::review::reviews_of_trace(&srv.state.ledger, &srv.traces[0])
+    assert_eq!(srv.state.store.ledger().committed_size().0, size);
+    let versions = cts_store::review::reviews_of_trace(&srv.state.store, &srv.traces[0])
         .await
         .unwrap();
     assert!(
@@ -1046,8 +1050,8 @@ async fn draft_saves_tell_a_reload_from_a_second_tab() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["revision"], 2);
     let stored = cts_store::review::load_draft(
-        &srv.state.ledger,
-        &cts_store::users::user_by_name(&srv.state.ledger, "alice")
+        &srv.state.store,
+        &cts_store::users::user_by_name(&srv.state.store, "alice")
             .await
             .unwrap()
             .unwrap(),
@@ -1176,7 +1180,7 @@ async fn security_headers_origin_rotation_and_idle_timeout() {
     // A session unused for longer than the idle timeout ends.
     let token = carol.cookie.clone().unwrap();
     cts_store::users::age_session(
-        &srv.state.ledger,
+        &srv.state.store,
         &token,
         cts_store::users::SESSION_IDLE_SECONDS + 1,
     )
@@ -1191,10 +1195,10 @@ async fn security_headers_origin_rotation_and_idle_timeout() {
 async fn passwords_and_usernames() {
     let srv = common::start(2, 1).await;
     let add = |name: &'static str, password: &'static str| {
-        let ledger = &srv.state.ledger;
+        let store = &srv.state.store;
         async move {
             cts_store::users::add_user(
-                ledger,
+                store,
                 "test:seed",
                 name,
                 password,

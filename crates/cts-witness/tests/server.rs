@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cts_ledger::{EventDraft, EventKind, LogSigner, LogVerifier, TreeSize};
-use cts_store::{Ledger, StoredCheckpoint};
+use cts_store::{Store, StoredCheckpoint};
 use cts_witness::client::{submit, ClientError, WitnessEndpoint};
 use cts_witness::server::{router, AppState};
 use cts_witness::state::StateDir;
@@ -55,20 +55,20 @@ async fn start(keys: &Keys, state: &Path) -> Running {
 }
 
 /// Events with fixed times, so two ledgers given the same numbers hold the same entries.
-async fn append(ledger: &Ledger, numbers: std::ops::Range<u64>) {
+async fn append(store: &Store, numbers: std::ops::Range<u64>) {
     for i in numbers {
         let mut d = EventDraft::new(EventKind::new("note.appended").unwrap(), "test:runner")
             .subject(format!("note:{i}"))
             .body(serde_json::json!({ "i": i }));
         d.time = Some("2026-01-01T00:00:00Z".into());
-        ledger.append(d).await.unwrap();
+        store.ledger().append(d).await.unwrap();
     }
 }
 
 async fn cosign(
     w: &Running,
     keys: &Keys,
-    ledger: &Ledger,
+    store: &Store,
     cp: &StoredCheckpoint,
     hint: u64,
 ) -> Result<Vec<u8>, ClientError> {
@@ -84,8 +84,8 @@ async fn cosign(
         size,
         TreeSize(hint),
         |from| {
-            let l = ledger.clone();
-            async move { l.consistency_proof(from, size).await }
+            let l = store.clone();
+            async move { l.ledger().consistency_proof(from, size).await }
         },
     )
     .await
@@ -108,34 +108,46 @@ async fn witness_cosigns_a_growing_log_and_follows_a_stale_old_size() {
     let dir = tempfile::tempdir().unwrap();
     let keys = keys();
     let w = start(&keys, &dir.path().join("state")).await;
-    let ledger = Ledger::open(&dir.path().join("cts.db")).await.unwrap();
-    append(&ledger, 0..5).await;
-    let cp5 = ledger.checkpoint(keys.signer.clone()).await.unwrap();
+    let store = Store::open(&dir.path().join("cts.db")).await.unwrap();
+    append(&store, 0..5).await;
+    let cp5 = store
+        .ledger()
+        .checkpoint(keys.signer.clone())
+        .await
+        .unwrap();
     assert_cosigned(
         &keys,
         &cp5,
-        &cosign(&w, &keys, &ledger, &cp5, 0).await.unwrap(),
+        &cosign(&w, &keys, &store, &cp5, 0).await.unwrap(),
     );
-    append(&ledger, 5..300).await;
-    let cp300 = ledger.checkpoint(keys.signer.clone()).await.unwrap();
+    append(&store, 5..300).await;
+    let cp300 = store
+        .ledger()
+        .checkpoint(keys.signer.clone())
+        .await
+        .unwrap();
     // A right guess (5) and then a wrong one (0, answered by 409 "300"): both end cosigned.
     assert_cosigned(
         &keys,
         &cp300,
-        &cosign(&w, &keys, &ledger, &cp300, 5).await.unwrap(),
+        &cosign(&w, &keys, &store, &cp300, 5).await.unwrap(),
     );
-    append(&ledger, 300..301).await;
-    let cp301 = ledger.checkpoint(keys.signer.clone()).await.unwrap();
+    append(&store, 300..301).await;
+    let cp301 = store
+        .ledger()
+        .checkpoint(keys.signer.clone())
+        .await
+        .unwrap();
     assert_cosigned(
         &keys,
         &cp301,
-        &cosign(&w, &keys, &ledger, &cp301, 0).await.unwrap(),
+        &cosign(&w, &keys, &store, &cp301, 0).await.unwrap(),
     );
     // The same checkpoint again is cosigned again.
     assert_cosigned(
         &keys,
         &cp301,
-        &cosign(&w, &keys, &ledger, &cp301, 301).await.unwrap(),
+        &cosign(&w, &keys, &store, &cp301, 301).await.unwrap(),
     );
     w.task.abort();
 }
@@ -145,15 +157,19 @@ async fn rollback_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let keys = keys();
     let w = start(&keys, &dir.path().join("state")).await;
-    let ledger = Ledger::open(&dir.path().join("live.db")).await.unwrap();
-    append(&ledger, 0..10).await;
-    let cp10 = ledger.checkpoint(keys.signer.clone()).await.unwrap();
-    cosign(&w, &keys, &ledger, &cp10, 0).await.unwrap();
+    let store = Store::open(&dir.path().join("live.db")).await.unwrap();
+    append(&store, 0..10).await;
+    let cp10 = store
+        .ledger()
+        .checkpoint(keys.signer.clone())
+        .await
+        .unwrap();
+    cosign(&w, &keys, &store, &cp10, 0).await.unwrap();
     // The same log restored from an older copy: its first 6 entries, signed again.
-    let old = Ledger::open(&dir.path().join("restored.db")).await.unwrap();
+    let old = Store::open(&dir.path().join("restored.db")).await.unwrap();
     append(&old, 0..6).await;
-    let cp6 = old.checkpoint(keys.signer.clone()).await.unwrap();
-    assert_eq!(cp6.root, ledger.root(TreeSize(6)).await.unwrap());
+    let cp6 = old.ledger().checkpoint(keys.signer.clone()).await.unwrap();
+    assert_eq!(cp6.root, store.ledger().root(TreeSize(6)).await.unwrap());
     for hint in [0, 6, 10] {
         match cosign(&w, &keys, &old, &cp6, hint).await {
             Err(ClientError::WitnessAhead {
@@ -186,34 +202,42 @@ async fn fork_is_refused_at_the_same_size_and_beyond() {
     let dir = tempfile::tempdir().unwrap();
     let keys = keys();
     let w = start(&keys, &dir.path().join("state")).await;
-    let ledger = Ledger::open(&dir.path().join("live.db")).await.unwrap();
-    append(&ledger, 0..8).await;
-    let cp = ledger.checkpoint(keys.signer.clone()).await.unwrap();
-    cosign(&w, &keys, &ledger, &cp, 0).await.unwrap();
+    let store = Store::open(&dir.path().join("live.db")).await.unwrap();
+    append(&store, 0..8).await;
+    let cp = store
+        .ledger()
+        .checkpoint(keys.signer.clone())
+        .await
+        .unwrap();
+    cosign(&w, &keys, &store, &cp, 0).await.unwrap();
     // Another history under the same key: entry 3 differs.
-    let fork = Ledger::open(&dir.path().join("fork.db")).await.unwrap();
+    let fork = Store::open(&dir.path().join("fork.db")).await.unwrap();
     append(&fork, 0..3).await;
     append(&fork, 1003..1004).await;
     append(&fork, 4..8).await;
-    let forked8 = fork.checkpoint(keys.signer.clone()).await.unwrap();
+    let forked8 = fork.ledger().checkpoint(keys.signer.clone()).await.unwrap();
     assert_ne!(forked8.root, cp.root);
     match cosign(&w, &keys, &fork, &forked8, 8).await {
         Err(ClientError::Refused { status: 409, .. }) => {}
         other => panic!("{other:?}"),
     }
     append(&fork, 8..12).await;
-    let forked12 = fork.checkpoint(keys.signer.clone()).await.unwrap();
+    let forked12 = fork.ledger().checkpoint(keys.signer.clone()).await.unwrap();
     match cosign(&w, &keys, &fork, &forked12, 8).await {
         Err(ClientError::Refused { status: 422, .. }) => {}
         other => panic!("{other:?}"),
     }
     // The genuine log still grows under the witness.
-    append(&ledger, 8..12).await;
-    let cp12 = ledger.checkpoint(keys.signer.clone()).await.unwrap();
+    append(&store, 8..12).await;
+    let cp12 = store
+        .ledger()
+        .checkpoint(keys.signer.clone())
+        .await
+        .unwrap();
     assert_cosigned(
         &keys,
         &cp12,
-        &cosign(&w, &keys, &ledger, &cp12, 8).await.unwrap(),
+        &cosign(&w, &keys, &store, &cp12, 8).await.unwrap(),
     );
     w.task.abort();
 }
@@ -224,27 +248,35 @@ async fn restarted_witness_remembers_its_state() {
     let keys = keys();
     let state = dir.path().join("state");
     let w = start(&keys, &state).await;
-    let ledger = Ledger::open(&dir.path().join("live.db")).await.unwrap();
-    append(&ledger, 0..20).await;
-    let cp20 = ledger.checkpoint(keys.signer.clone()).await.unwrap();
-    cosign(&w, &keys, &ledger, &cp20, 0).await.unwrap();
+    let store = Store::open(&dir.path().join("live.db")).await.unwrap();
+    append(&store, 0..20).await;
+    let cp20 = store
+        .ledger()
+        .checkpoint(keys.signer.clone())
+        .await
+        .unwrap();
+    cosign(&w, &keys, &store, &cp20, 0).await.unwrap();
     w.task.abort();
     let _ = w.task.await;
 
     let w = start(&keys, &state).await;
-    let old = Ledger::open(&dir.path().join("restored.db")).await.unwrap();
+    let old = Store::open(&dir.path().join("restored.db")).await.unwrap();
     append(&old, 0..7).await;
-    let cp7 = old.checkpoint(keys.signer.clone()).await.unwrap();
+    let cp7 = old.ledger().checkpoint(keys.signer.clone()).await.unwrap();
     assert!(matches!(
         cosign(&w, &keys, &old, &cp7, 0).await,
         Err(ClientError::WitnessAhead { witnessed: 20, .. })
     ));
-    append(&ledger, 20..25).await;
-    let cp25 = ledger.checkpoint(keys.signer.clone()).await.unwrap();
+    append(&store, 20..25).await;
+    let cp25 = store
+        .ledger()
+        .checkpoint(keys.signer.clone())
+        .await
+        .unwrap();
     assert_cosigned(
         &keys,
         &cp25,
-        &cosign(&w, &keys, &ledger, &cp25, 0).await.unwrap(),
+        &cosign(&w, &keys, &store, &cp25, 0).await.unwrap(),
     );
     w.task.abort();
 }
@@ -300,11 +332,15 @@ async fn concurrent_first_submissions_cosign_exactly_one() {
     let keys = keys();
     let state = dir.path().join("state");
     let w = start(&keys, &state).await;
-    let ledger = Ledger::open(&dir.path().join("live.db")).await.unwrap();
+    let store = Store::open(&dir.path().join("live.db")).await.unwrap();
     let mut bodies = Vec::new();
     for size in 1..=16u64 {
-        append(&ledger, size - 1..size).await;
-        let cp = ledger.checkpoint(keys.signer.clone()).await.unwrap();
+        append(&store, size - 1..size).await;
+        let cp = store
+            .ledger()
+            .checkpoint(keys.signer.clone())
+            .await
+            .unwrap();
         let body = cts_witness::AddCheckpointRequest {
             old_size: TreeSize(0),
             proof: vec![],

@@ -358,16 +358,17 @@ impl Project {
     /// Opens the project's ledger, refusing a database that is behind or
     /// inconsistent with the signed checkpoint kept beside it. Every
     /// checkpoint it signs collects cosignatures from the `[[witness]]`es.
-    pub async fn open_ledger(&self) -> Result<cts_store::Ledger> {
-        self.open_ledger_to(cts_store::Schema::Current).await
+    pub async fn open_store(&self) -> Result<cts_store::Store> {
+        self.open_store_to(cts_store::Schema::Current).await
     }
 
-    /// [`Project::open_ledger`] with the schema brought only as far as
+    /// [`Project::open_store`] with the schema brought only as far as
     /// `schema` allows (`cts user rename` clears usernames that differ only
     /// in case before the migration that forbids them).
-    pub async fn open_ledger_to(&self, schema: cts_store::Schema) -> Result<cts_store::Ledger> {
-        let ledger = cts_store::Ledger::open_to(&self.database_path(), schema).await?;
-        ledger
+    pub async fn open_store_to(&self, schema: cts_store::Schema) -> Result<cts_store::Store> {
+        let store = cts_store::Store::open_to(&self.database_path(), schema).await?;
+        store
+            .ledger()
             .check_anchor(&self.verifier()?)
             .await
             .with_context(|| {
@@ -376,8 +377,8 @@ impl Project {
                     self.database_path().display()
                 )
             })?;
-        crate::cmd::witness::install(self, &ledger);
-        Ok(ledger)
+        crate::cmd::witness::install(self, &store);
+        Ok(store)
     }
 
     /// The actor the CLI records: `cli:<operator>` from `[log] operator`,

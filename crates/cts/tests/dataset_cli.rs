@@ -34,9 +34,9 @@ async fn release_training_and_lineage_from_the_command_line() {
     let p = common::init_project(dir.path());
     {
         // 40 reviewed traces over 8 synthetic cases, two clinicians each.
-        let ledger = cts_store::Ledger::open(&p.join("cts.db")).await.unwrap();
+        let store = cts_store::Store::open(&p.join("cts.db")).await.unwrap();
         let rubric = cts_review::Rubric::default_medication_safety();
-        cts_store::seed::seed_reviews(&ledger, &rubric, 8, 40, 2, &|_| {})
+        cts_store::seed::seed_reviews(&store, &rubric, 8, 40, 2, &|_| {})
             .await
             .unwrap();
     }

@@ -260,11 +260,11 @@ async fn domain_fixture() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let project = common::init_project(dir.path());
     {
-        let ledger = cts_store::Ledger::open(&project.join("cts.db"))
+        let store = cts_store::Store::open(&project.join("cts.db"))
             .await
             .unwrap();
         let rubric = cts_review::Rubric::default_medication_safety();
-        cts_store::seed::seed_reviews(&ledger, &rubric, 3, 6, 2, &|_| {})
+        cts_store::seed::seed_reviews(&store, &rubric, 3, 6, 2, &|_| {})
             .await
             .unwrap();
     }

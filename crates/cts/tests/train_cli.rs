@@ -44,9 +44,9 @@ fn refused(out: Output) -> String {
 async fn project_with_release(dir: &Path) -> (PathBuf, PathBuf) {
     let p = common::init_project(dir);
     {
-        let ledger = cts_store::Ledger::open(&p.join("cts.db")).await.unwrap();
+        let store = cts_store::Store::open(&p.join("cts.db")).await.unwrap();
         let rubric = cts_review::Rubric::default_medication_safety();
-        cts_store::seed::seed_reviews(&ledger, &rubric, 4, 12, 2, &|_| {})
+        cts_store::seed::seed_reviews(&store, &rubric, 4, 12, 2, &|_| {})
             .await
             .unwrap();
     }

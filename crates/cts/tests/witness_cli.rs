@@ -310,11 +310,11 @@ async fn every_signing_path_collects_cosignatures() {
     let tmp = tempfile::tempdir().unwrap();
     let project = common::init_project(tmp.path());
     {
-        let ledger = cts_store::Ledger::open(&project.join("cts.db"))
+        let store = cts_store::Store::open(&project.join("cts.db"))
             .await
             .unwrap();
         let rubric = cts_review::Rubric::default_medication_safety();
-        cts_store::seed::seed_reviews(&ledger, &rubric, 4, 8, 2, &|_| {})
+        cts_store::seed::seed_reviews(&store, &rubric, 4, 8, 2, &|_| {})
             .await
             .unwrap();
     }

@@ -14,13 +14,13 @@ use cts_review::{ReviewBody, Rubric};
 use cts_store::review::{self, ReviewConfig};
 use cts_store::traces::NewTrace;
 use cts_store::users::{self, Role, User};
-use cts_store::Ledger;
+use cts_store::Store;
 use cts_trace::chat::{ChatMessage, Role as ChatRole};
 use cts_trace::TraceDocument;
 
 pub struct Fixture {
     pub dir: tempfile::TempDir,
-    pub ledger: Ledger,
+    pub store: Store,
     pub signer: Arc<LogSigner>,
     pub verifier: LogVerifier,
     pub cfg: ReviewConfig,
@@ -100,7 +100,7 @@ fn body_for(cfg: &ReviewConfig, t: usize, who: usize) -> ReviewBody {
 
 pub async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&dir.path().join("cts.db")).await.unwrap();
+    let store = Store::open(&dir.path().join("cts.db")).await.unwrap();
     let (skey, vkey) = LogSigner::generate("cts.test/dataset").unwrap();
     let signer = Arc::new(LogSigner::from_private_key(&skey).unwrap());
     let verifier = LogVerifier::new(&vkey).unwrap();
@@ -109,7 +109,7 @@ pub async fn fixture() -> Fixture {
         .take(6)
         .map(|c| (c, Vec::new()))
         .collect();
-    cts_store::cases::import_cases(&ledger, cases.clone(), "test", "synthetic", false)
+    cts_store::cases::import_cases(&store, cases.clone(), "test", "synthetic", false)
         .await
         .unwrap();
     let mut traces = Vec::new();
@@ -117,7 +117,7 @@ pub async fn fixture() -> Fixture {
         for sample in 0..2 {
             let id = format!("{}@v1/run/s{sample}", case.id.as_str());
             cts_store::traces::record_trace(
-                &ledger,
+                &store,
                 NewTrace {
                     id: id.clone(),
                     case_id: case.id.as_str().into(),
@@ -150,15 +150,15 @@ pub async fn fixture() -> Fixture {
         lease_seconds: 3600,
         policy: Default::default(),
     };
-    review::register_rubric(&ledger, "test", &rubric, &cfg.rubric_source)
+    review::register_rubric(&store, "test", &rubric, &cfg.rubric_source)
         .await
         .unwrap();
-    review::sync_queue(&ledger, &cfg).await.unwrap();
+    review::sync_queue(&store, &cfg).await.unwrap();
     let mut reviewers = Vec::new();
     for name in ["ann", "ben"] {
         reviewers.push(
             users::add_user(
-                &ledger,
+                &store,
                 "test",
                 name,
                 "a long password",
@@ -170,15 +170,15 @@ pub async fn fixture() -> Fixture {
         );
     }
     for (who, user) in reviewers.iter().enumerate() {
-        while let Some(trace) = review::claim_next(&ledger, user, &cfg).await.unwrap() {
+        while let Some(trace) = review::claim_next(&store, user, &cfg).await.unwrap() {
             let t = traces.iter().position(|x| *x == trace).unwrap();
-            review::submit(&ledger, &cfg, user, &trace, body_for(&cfg, t, who), 0)
+            review::submit(&store, &cfg, user, &trace, body_for(&cfg, t, who), 0)
                 .await
                 .unwrap();
         }
     }
     let adjudicator = users::add_user(
-        &ledger,
+        &store,
         "test",
         "adj",
         "a long password",
@@ -188,10 +188,10 @@ pub async fn fixture() -> Fixture {
     .await
     .unwrap();
     let disputed = &traces[5];
-    let reviews = review::reviews_of_trace(&ledger, disputed).await.unwrap();
+    let reviews = review::reviews_of_trace(&store, disputed).await.unwrap();
     assert_eq!(reviews.len(), 2);
     review::adjudicate(
-        &ledger,
+        &store,
         &adjudicator,
         disputed,
         &reviews[0].id,
@@ -201,7 +201,7 @@ pub async fn fixture() -> Fixture {
     .unwrap();
     Fixture {
         dir,
-        ledger,
+        store,
         signer,
         verifier,
         cfg,
@@ -240,7 +240,7 @@ impl Fixture {
         record: bool,
     ) -> Result<BuildReport, DatasetError> {
         build(
-            &self.ledger,
+            &self.store,
             self.signer.clone(),
             &self.verifier,
             BuildOptions {

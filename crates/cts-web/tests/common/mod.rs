@@ -11,7 +11,7 @@ use cts_ledger::checkpoint::{LogSigner, LogVerifier};
 use cts_store::review::ReviewConfig;
 use cts_store::traces::NewTrace;
 use cts_store::users::{self, Role};
-use cts_store::Ledger;
+use cts_store::Store;
 use cts_web::{AppState, Shared};
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -35,18 +35,18 @@ pub fn steps() -> Vec<String> {
 
 pub async fn start(reviewers_per_trace: u32, n_traces: usize) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&dir.path().join("cts.db")).await.unwrap();
+    let store = Store::open(&dir.path().join("cts.db")).await.unwrap();
     let cases: Vec<_> = cts_cases::synthetic::quickstart_cases()
         .into_iter()
         .take(n_traces)
         .map(|c| (c, Vec::new()))
         .collect();
-    cts_store::cases::import_cases(&ledger, cases.clone(), "test:seed", "synthetic", false)
+    cts_store::cases::import_cases(&store, cases.clone(), "test:seed", "synthetic", false)
         .await
         .unwrap();
     let mut traces = Vec::new();
     for (case, _) in &cases {
-        traces.push(add_trace(&ledger, case.id.as_str(), 0, &steps()).await);
+        traces.push(add_trace(&store, case.id.as_str(), 0, &steps()).await);
     }
     let rubric = cts_review::Rubric::default_medication_safety();
     let review = ReviewConfig {
@@ -56,7 +56,7 @@ pub async fn start(reviewers_per_trace: u32, n_traces: usize) -> Server {
         lease_seconds: 1800,
         policy: Default::default(),
     };
-    cts_store::review::register_rubric(&ledger, "test:seed", &rubric, &review.rubric_source)
+    cts_store::review::register_rubric(&store, "test:seed", &rubric, &review.rubric_source)
         .await
         .unwrap();
     for (name, role) in [
@@ -67,13 +67,13 @@ pub async fn start(reviewers_per_trace: u32, n_traces: usize) -> Server {
         ("erin", Role::Admin),
         ("rhea", Role::Researcher),
     ] {
-        users::add_user(&ledger, "test:seed", name, PASSWORD, role, &[])
+        users::add_user(&store, "test:seed", name, PASSWORD, role, &[])
             .await
             .unwrap();
     }
     let (skey, vkey) = LogSigner::generate("cts.test/web").unwrap();
     let state = Arc::new(AppState {
-        ledger,
+        store,
         review,
         signer: Arc::new(LogSigner::from_private_key(&skey).unwrap()),
         verifier: LogVerifier::new(&vkey).unwrap(),
@@ -104,11 +104,11 @@ pub async fn start(reviewers_per_trace: u32, n_traces: usize) -> Server {
 
 /// Records a trace of `case_id` (version 1), sample `sample`, whose model
 /// wrote `steps`; returns its id.
-pub async fn add_trace(ledger: &Ledger, case_id: &str, sample: i64, steps: &[String]) -> String {
+pub async fn add_trace(store: &Store, case_id: &str, sample: i64, steps: &[String]) -> String {
     let id = format!("{case_id}@v1/testrun/s{sample}");
     let doc = cts_trace::TraceDocument::synthetic(&id, Vec::new(), steps, Some("B"));
     cts_store::traces::record_trace(
-        ledger,
+        store,
         NewTrace {
             id: id.clone(),
             case_id: case_id.to_owned(),

@@ -111,7 +111,7 @@ fn read(file: &Path, format: Option<Format>) -> Result<Vec<ParsedCase>> {
 /// Runs a cases subcommand.
 pub async fn run(cmd: CasesCommand, project: Option<&Path>, out: &Output) -> Result<ExitCode> {
     let project = Project::find(project)?;
-    let ledger = project.open_ledger().await?;
+    let store = project.open_store().await?;
     match cmd {
         CasesCommand::Import {
             file,
@@ -162,11 +162,11 @@ pub async fn run(cmd: CasesCommand, project: Option<&Path>, out: &Output) -> Res
                 );
             }
             let n = cases.len();
-            let summary = import_cases(&ledger, cases, &project.actor(), &label, new_version)
+            let summary = import_cases(&store, cases, &project.actor(), &label, new_version)
                 .await
                 .with_context(|| format!("{label}: nothing was imported"))?;
             if !summary.leaves.is_empty() {
-                ledger.checkpoint(project.signer()?).await?;
+                store.ledger().checkpoint(project.signer()?).await?;
             }
             out.emit(&summary, || {
                 format!(
@@ -176,7 +176,7 @@ pub async fn run(cmd: CasesCommand, project: Option<&Path>, out: &Output) -> Res
             });
         }
         CasesCommand::List => {
-            let cases = list_cases(&ledger).await?;
+            let cases = list_cases(&store).await?;
             out.emit(&cases, || {
                 cases
                     .iter()

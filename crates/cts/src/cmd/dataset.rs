@@ -56,8 +56,8 @@ pub enum DatasetCommand {
 pub async fn run(cmd: DatasetCommand, project: Option<&Path>, out: &Output) -> Result<ExitCode> {
     let open = || async {
         let project = Project::find(project)?;
-        let ledger = project.open_ledger().await?;
-        anyhow::Ok((project, ledger))
+        let store = project.open_store().await?;
+        anyhow::Ok((project, store))
     };
     match cmd {
         DatasetCommand::InitSpec { file } => {
@@ -84,15 +84,15 @@ pub async fn run(cmd: DatasetCommand, project: Option<&Path>, out: &Output) -> R
             at_checkpoint,
             no_record,
         } => {
-            let (project, ledger) = open().await?;
+            let (project, store) = open().await?;
             let text = std::fs::read_to_string(&spec)
                 .with_context(|| format!("reading {}", spec.display()))?;
             let parsed = Spec::parse(&text, &spec.display().to_string())?;
-            let total = cts_store::traces::count_traces(&ledger).await?;
+            let total = cts_store::traces::count_traces(&store).await?;
             let bar = out.progress(total.max(0) as u64, "traces");
             let bar2 = bar.clone();
             let report = build(
-                &ledger,
+                &store,
                 project.signer()?,
                 &project.verifier()?,
                 BuildOptions {
@@ -110,8 +110,9 @@ pub async fn run(cmd: DatasetCommand, project: Option<&Path>, out: &Output) -> R
             // The ledger's in-memory tree (every level, 64 bytes a leaf)
             // is held by any command that opens the ledger; reported so the
             // build's own memory can be told from it.
-            let tree_bytes = ledger
-                .with_tree(ledger.committed_size(), |t| t.heap_bytes())
+            let tree_bytes = store
+                .ledger()
+                .with_tree(store.ledger().committed_size(), |t| t.heap_bytes())
                 .await?;
             let mut json = serde_json::to_value(&report)?;
             if let Some(o) = json.as_object_mut() {
@@ -156,8 +157,8 @@ pub async fn run(cmd: DatasetCommand, project: Option<&Path>, out: &Output) -> R
             Ok(ExitCode::SUCCESS)
         }
         DatasetCommand::List => {
-            let (_, ledger) = open().await?;
-            let releases = cts_store::releases::releases(&ledger).await?;
+            let (_, store) = open().await?;
+            let releases = cts_store::releases::releases(&store).await?;
             out.emit(&releases, || {
                 if releases.is_empty() {
                     return "no releases yet (cts dataset build)\n".into();
@@ -201,8 +202,8 @@ async fn verify(
     let mut mismatches = Vec::new();
     let mut checked_store = false;
     if let Some(p) = &project {
-        let ledger = p.open_ledger().await?;
-        mismatches = check_against_store(&ledger, p.signer()?, &verifier, dir).await?;
+        let store = p.open_store().await?;
+        mismatches = check_against_store(&store, p.signer()?, &verifier, dir).await?;
         checked_store = true;
     }
     let ok = mismatches.is_empty();

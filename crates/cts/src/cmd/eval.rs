@@ -167,10 +167,10 @@ pub async fn run(cmd: EvalCommand, project: Option<&Path>, out: &Output) -> Resu
     match cmd {
         EvalCommand::Run(args) => run_eval(args, &project, out).await,
         EvalCommand::Compare { a, b } => {
-            let ledger = project.open_ledger().await?;
+            let store = project.open_store().await?;
             let (da, db) = (
-                run_dir(&project, &ledger, &a).await?,
-                run_dir(&project, &ledger, &b).await?,
+                run_dir(&project, &store, &a).await?,
+                run_dir(&project, &store, &b).await?,
             );
             let (ma, ia) = read_run(&da)?;
             let (mb, ib) = read_run(&db)?;
@@ -179,8 +179,8 @@ pub async fn run(cmd: EvalCommand, project: Option<&Path>, out: &Output) -> Resu
             Ok(ExitCode::SUCCESS)
         }
         EvalCommand::List { model } => {
-            let ledger = project.open_ledger().await?;
-            let runs = cts_store::evals::eval_runs(&ledger, model.as_deref()).await?;
+            let store = project.open_store().await?;
+            let runs = cts_store::evals::eval_runs(&store, model.as_deref()).await?;
             out.emit(&runs, || {
                 if runs.is_empty() {
                     return "no evaluation runs recorded (cts eval run)\n".into();
@@ -205,8 +205,8 @@ pub async fn run(cmd: EvalCommand, project: Option<&Path>, out: &Output) -> Resu
         }
         EvalCommand::Healthbench(args) => run_healthbench(args, &project, out).await,
         EvalCommand::HealthbenchList { model } => {
-            let ledger = project.open_ledger().await?;
-            let runs = cts_store::healthbench::healthbench_runs(&ledger, model.as_deref()).await?;
+            let store = project.open_store().await?;
+            let runs = cts_store::healthbench::healthbench_runs(&store, model.as_deref()).await?;
             out.emit(&runs, || {
                 if runs.is_empty() {
                     return "no rubric-graded runs recorded (cts eval healthbench)\n".into();
@@ -227,8 +227,8 @@ pub async fn run(cmd: EvalCommand, project: Option<&Path>, out: &Output) -> Resu
             Ok(ExitCode::SUCCESS)
         }
         EvalCommand::Show { run } => {
-            let ledger = project.open_ledger().await?;
-            let dir = run_dir(&project, &ledger, &run).await?;
+            let store = project.open_store().await?;
+            let dir = run_dir(&project, &store, &run).await?;
             let path = dir.join("summary.json");
             let bytes = std::fs::read(&path).with_context(|| path.display().to_string())?;
             let summary: cts_runner::record::RunSummary = serde_json::from_slice(&bytes)
@@ -240,12 +240,12 @@ pub async fn run(cmd: EvalCommand, project: Option<&Path>, out: &Output) -> Resu
 }
 
 /// A run's folder from its id (looked up in the ledger's table) or a path.
-async fn run_dir(project: &Project, ledger: &cts_store::Ledger, run: &str) -> Result<PathBuf> {
+async fn run_dir(project: &Project, store: &cts_store::Store, run: &str) -> Result<PathBuf> {
     let path = PathBuf::from(run);
     if cts_runner::record::is_run_folder(&path) {
         return Ok(path);
     }
-    let recorded = cts_store::evals::eval_run(ledger, run).await?;
+    let recorded = cts_store::evals::eval_run(store, run).await?;
     let dir = PathBuf::from(&recorded.dir);
     if cts_runner::record::is_run_folder(&dir) {
         return Ok(dir);
@@ -433,7 +433,7 @@ async fn run_eval(args: RunArgs, project: &Project, out: &Output) -> Result<Exit
         bail!("the benchmarks hold no items");
     }
     // The ledger is opened (and checked against its anchor) before the model is loaded.
-    let ledger = project.open_ledger().await?;
+    let store = project.open_store().await?;
     let http = cts_runner::models::HttpSettings {
         model: project.config.model.http_model.clone(),
         api_key_env: project.config.model.api_key_env.clone(),
@@ -473,7 +473,7 @@ async fn run_eval(args: RunArgs, project: &Project, out: &Output) -> Result<Exit
             benchmarks: inputs,
             results: &outcome.results,
         },
-        &ledger,
+        &store,
         signer,
         &verifier,
         &project.actor(),
@@ -556,7 +556,7 @@ async fn run_healthbench(
     if let Some(seed) = args.seed {
         params.seed = seed;
     }
-    let ledger = project.open_ledger().await?;
+    let store = project.open_store().await?;
     let http = cts_runner::models::HttpSettings {
         model: project.config.model.http_model.clone(),
         api_key_env: project.config.model.api_key_env.clone(),
@@ -611,7 +611,7 @@ async fn run_healthbench(
             files,
             results: &outcome.results,
         },
-        &ledger,
+        &store,
         project.signer()?,
         &project.verifier()?,
         &project.actor(),

@@ -40,8 +40,8 @@ pub async fn run_generate(
     out: &Output,
 ) -> Result<ExitCode> {
     let project = Project::find(project)?;
-    let ledger = project.open_ledger().await?;
-    let cases: Vec<CaseInput> = cts_store::cases::select_cases(&ledger, &args.cases)
+    let store = project.open_store().await?;
+    let cases: Vec<CaseInput> = cts_store::cases::select_cases(&store, &args.cases)
         .await?
         .into_iter()
         .map(|(case, version)| CaseInput { case, version })
@@ -74,7 +74,7 @@ pub async fn run_generate(
     let bar = out.progress((cases.len() as u64) * u64::from(opts.samples), "generating");
     let progress_bar = bar.clone();
     let report = generate(
-        &ledger,
+        &store,
         model,
         cases,
         &opts,
@@ -86,7 +86,7 @@ pub async fn run_generate(
     .await?;
     bar.finish_and_clear();
     if report.generated > 0 {
-        ledger.checkpoint(project.signer()?).await?;
+        store.ledger().checkpoint(project.signer()?).await?;
     }
     out.emit(&report, || {
         let mut s = format!(

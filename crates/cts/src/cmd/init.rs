@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use cts_ledger::{EventDraft, EventKind};
-use cts_store::Ledger;
+use cts_store::Store;
 
 use crate::output::Output;
 use crate::project::Project;
@@ -24,16 +24,16 @@ pub struct InitArgs {
 /// Creates the project, its database and a first `log.created` event and checkpoint.
 pub async fn run(args: InitArgs, out: &Output) -> Result<ExitCode> {
     let project = Project::init(&args.dir, args.origin.as_deref())?;
-    let ledger = Ledger::open(&project.database_path()).await?;
+    let store = Store::open(&project.database_path()).await?;
     let verifier = project.verifier()?;
-    let leaf = ledger
+    let leaf = store.ledger()
         .append(
             EventDraft::new(EventKind::new("log.created")?, project.actor())
                 .subject(format!("log:{}", project.config.log.origin))
                 .body(serde_json::json!({ "origin": project.config.log.origin, "verifier_key": verifier.key_text() })),
         )
         .await?;
-    let cp = ledger.checkpoint(project.signer()?).await?;
+    let cp = store.ledger().checkpoint(project.signer()?).await?;
     out.emit(
         &serde_json::json!({
             "project": project.dir, "origin": project.config.log.origin,

@@ -11,7 +11,7 @@ use cts_ledger::tile::{bundles_for, TILE_WIDTH};
 use cts_ledger::{
     hash_to_base64, leaf_hash, Commitment, Event, EventDraft, EventKind, LeafIndex, TreeSize,
 };
-use cts_store::{ContentPresence, ContentState, Ledger, StoredCheckpoint};
+use cts_store::{ContentPresence, ContentState, Store, StoredCheckpoint};
 use serde::Deserialize;
 
 use crate::output::Output;
@@ -111,30 +111,30 @@ pub async fn run(cmd: LedgerCommand, project: Option<&Path>, out: &Output) -> Re
     let project = Project::find(project)?;
     // The audit must open a tampered store to name what is wrong; every other
     // command refuses a store that is behind its signed checkpoint.
-    let ledger = if matches!(cmd, LedgerCommand::Verify | LedgerCommand::Rebuild { .. }) {
-        Ledger::open(&project.database_path()).await?
+    let store = if matches!(cmd, LedgerCommand::Verify | LedgerCommand::Rebuild { .. }) {
+        Store::open(&project.database_path()).await?
     } else {
-        project.open_ledger().await?
+        project.open_store().await?
     };
     match cmd {
         LedgerCommand::Append { no_checkpoint } => {
-            append(&project, &ledger, no_checkpoint, out).await
+            append(&project, &store, no_checkpoint, out).await
         }
-        LedgerCommand::Show { leaf, content } => show(&ledger, LeafIndex(leaf), content, out).await,
-        LedgerCommand::Checkpoint { list } => checkpoint(&project, &ledger, list, out).await,
+        LedgerCommand::Show { leaf, content } => show(&store, LeafIndex(leaf), content, out).await,
+        LedgerCommand::Checkpoint { list } => checkpoint(&project, &store, list, out).await,
         LedgerCommand::Proof {
             leaf,
             size,
             out: file,
-        } => proof(&project, &ledger, LeafIndex(leaf), size, file, out).await,
+        } => proof(&project, &store, LeafIndex(leaf), size, file, out).await,
         LedgerCommand::Consistency { from, to } => {
-            consistency(&ledger, TreeSize(from), TreeSize(to), out).await
+            consistency(&store, TreeSize(from), TreeSize(to), out).await
         }
-        LedgerCommand::Verify => verify(&project, &ledger, out).await,
-        LedgerCommand::Rebuild { out: to } => rebuild(&project, &ledger, &to, out).await,
-        LedgerCommand::Export { dir } => export(&project, &ledger, &dir, out).await,
+        LedgerCommand::Verify => verify(&project, &store, out).await,
+        LedgerCommand::Rebuild { out: to } => rebuild(&project, &store, &to, out).await,
+        LedgerCommand::Export { dir } => export(&project, &store, &dir, out).await,
         LedgerCommand::Redact { commitment, reason } => {
-            redact(&project, &ledger, &commitment, &reason, out).await
+            redact(&project, &store, &commitment, &reason, out).await
         }
         LedgerCommand::List {
             kind,
@@ -148,7 +148,7 @@ pub async fn run(cmd: LedgerCommand, project: Option<&Path>, out: &Output) -> Re
                 since: LeafIndex(since),
                 limit,
             };
-            list(&ledger, &filter, out).await
+            list(&store, &filter, out).await
         }
     }
 }
@@ -225,7 +225,7 @@ fn parse_append_input(text: &str, actor: &str) -> Result<Vec<EventDraft>> {
 
 async fn append(
     project: &Project,
-    ledger: &Ledger,
+    store: &Store,
     no_checkpoint: bool,
     out: &Output,
 ) -> Result<ExitCode> {
@@ -234,11 +234,11 @@ async fn append(
         .read_to_string(&mut text)
         .context("reading stdin")?;
     let drafts = parse_append_input(&text, &project.actor())?;
-    let leaves = ledger.append_batch(drafts, None).await?;
+    let leaves = store.ledger().append_batch(drafts, None).await?;
     let cp = if no_checkpoint {
         None
     } else {
-        Some(ledger.checkpoint(project.signer()?).await?)
+        Some(store.ledger().checkpoint(project.signer()?).await?)
     };
     out.emit(
         &serde_json::json!({ "leaves": leaves, "checkpoint": cp.as_ref().map(|c| c.id) }),
@@ -259,16 +259,16 @@ async fn append(
 }
 
 async fn show(
-    ledger: &Ledger,
+    store: &Store,
     leaf: LeafIndex,
     with_content: bool,
     out: &Output,
 ) -> Result<ExitCode> {
-    let entry = ledger.entry(leaf).await?;
+    let entry = store.ledger().entry(leaf).await?;
     let event = Event::decode(&entry).with_context(|| format!("leaf {leaf}"))?;
     let mut content = serde_json::Map::new();
     for (name, c) in &event.content {
-        let state = match ledger.content(c).await {
+        let state = match store.ledger().content(c).await {
             Ok(ContentState::Present { opening, .. }) => {
                 let mut v = serde_json::json!({ "commitment": c, "state": "present", "bytes": opening.content.len() });
                 if with_content {
@@ -321,17 +321,20 @@ fn checkpoint_text(cp: &StoredCheckpoint) -> String {
 
 async fn checkpoint(
     project: &Project,
-    ledger: &Ledger,
+    store: &Store,
     list: bool,
     out: &Output,
 ) -> Result<ExitCode> {
     if list {
-        let all = ledger.checkpoints().await?;
+        let all = store.ledger().checkpoints().await?;
         out.emit(&all, || all.iter().map(checkpoint_text).collect());
     } else {
         // Strict here: every witness must answer (other signing paths only warn).
-        let cp = ledger.checkpoint_unwitnessed(project.signer()?).await?;
-        let cp = crate::cmd::witness::collect_cosignatures(project, ledger, cp).await?;
+        let cp = store
+            .ledger()
+            .checkpoint_unwitnessed(project.signer()?)
+            .await?;
+        let cp = crate::cmd::witness::collect_cosignatures(project, store.ledger(), cp).await?;
         out.emit(&cp, || {
             format!(
                 "{}\n{}",
@@ -345,22 +348,22 @@ async fn checkpoint(
 
 async fn proof(
     project: &Project,
-    ledger: &Ledger,
+    store: &Store,
     leaf: LeafIndex,
     size: Option<u64>,
     file: Option<PathBuf>,
     out: &Output,
 ) -> Result<ExitCode> {
     // An unknown leaf fails here, before a checkpoint is signed for it.
-    ledger.entry(leaf).await?;
+    store.ledger().entry(leaf).await?;
     let cp = match size {
-        Some(s) => ledger.checkpoint_of_size(TreeSize(s)).await?,
-        None => match ledger.latest_checkpoint().await? {
+        Some(s) => store.ledger().checkpoint_of_size(TreeSize(s)).await?,
+        None => match store.ledger().latest_checkpoint().await? {
             Some(cp) if cp.size.0 > leaf.0 => cp,
-            _ => ledger.checkpoint(project.signer()?).await?,
+            _ => store.ledger().checkpoint(project.signer()?).await?,
         },
     };
-    let bundle = ledger.proof_bundle(leaf, &cp).await?;
+    let bundle = store.ledger().proof_bundle(leaf, &cp).await?;
     // Check what we hand out before writing it.
     bundle
         .verify(&project.verifier()?, None)
@@ -375,13 +378,16 @@ async fn proof(
 }
 
 async fn consistency(
-    ledger: &Ledger,
+    store: &Store,
     from: TreeSize,
     to: TreeSize,
     out: &Output,
 ) -> Result<ExitCode> {
-    let proof = ledger.consistency_proof(from, to).await?;
-    let (r1, r2) = (ledger.root(from).await?, ledger.root(to).await?);
+    let proof = store.ledger().consistency_proof(from, to).await?;
+    let (r1, r2) = (
+        store.ledger().root(from).await?,
+        store.ledger().root(to).await?,
+    );
     if from.0 > 0 && from != to {
         cts_ledger::proof::verify_consistency(from, to, r1, r2, &proof)
             .context("consistency proof does not verify")?;
@@ -394,14 +400,17 @@ async fn consistency(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn verify(project: &Project, ledger: &Ledger, out: &Output) -> Result<ExitCode> {
+async fn verify(project: &Project, store: &Store, out: &Output) -> Result<ExitCode> {
     let verifier = project.verifier()?;
-    let size = ledger.committed_size();
+    let size = store.ledger().committed_size();
     let bar = out.progress(size.0, "auditing the log");
-    let mut report = cts_store::audit_ledger(ledger, &verifier, &|n| bar.set_position(n)).await?;
+    let mut report = store
+        .ledger()
+        .audit(&verifier, &|n| bar.set_position(n))
+        .await?;
     report
         .failures
-        .extend(cts_store::audit_anchor(ledger, &verifier).await?);
+        .extend(store.ledger().audit_anchor(&verifier).await?);
     bar.finish_and_clear();
     let bar = out.progress(size.0, "checking the tables against the log");
     let db = project.database_path();
@@ -455,18 +464,21 @@ async fn verify(project: &Project, ledger: &Ledger, out: &Output) -> Result<Exit
     })
 }
 
-async fn rebuild(project: &Project, ledger: &Ledger, to: &Path, out: &Output) -> Result<ExitCode> {
+async fn rebuild(project: &Project, store: &Store, to: &Path, out: &Output) -> Result<ExitCode> {
     let verifier = project.verifier()?;
-    let bar = out.progress(ledger.committed_size().0, "auditing the log");
-    let mut audit = cts_store::audit_ledger(ledger, &verifier, &|n| bar.set_position(n)).await?;
+    let bar = out.progress(store.ledger().committed_size().0, "auditing the log");
+    let mut audit = store
+        .ledger()
+        .audit(&verifier, &|n| bar.set_position(n))
+        .await?;
     audit
         .failures
-        .extend(cts_store::audit_anchor(ledger, &verifier).await?);
+        .extend(store.ledger().audit_anchor(&verifier).await?);
     bar.finish_and_clear();
     if let Some(first) = audit.failures.first() {
         bail!("the log itself does not verify, so nothing can be rebuilt from it: {first}");
     }
-    let bar = out.progress(ledger.committed_size().0, "replaying");
+    let bar = out.progress(store.ledger().committed_size().0, "replaying");
     let (db, dest) = (project.database_path(), to.to_owned());
     let report = {
         let bar = bar.clone();
@@ -477,7 +489,7 @@ async fn rebuild(project: &Project, ledger: &Ledger, to: &Path, out: &Output) ->
     };
     bar.finish_and_clear();
     // The new database carries the same log: the same checkpoint file applies.
-    if let Some(anchor) = ledger.anchor(&verifier)? {
+    if let Some(anchor) = store.ledger().anchor(&verifier)? {
         write_atomic(&cts_store::anchor_path(to), &anchor.note)?;
     }
     out.emit(&report, || {
@@ -517,11 +529,12 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-async fn export(project: &Project, ledger: &Ledger, dir: &Path, out: &Output) -> Result<ExitCode> {
-    let cp = ledger.checkpoint(project.signer()?).await?;
+async fn export(project: &Project, store: &Store, dir: &Path, out: &Output) -> Result<ExitCode> {
+    let cp = store.ledger().checkpoint(project.signer()?).await?;
     let size = cp.size;
     let bar = out.progress(size.0, "exporting");
-    let tiles = ledger
+    let tiles = store
+        .ledger()
         .with_tree(size, |t| hash_tile_files(t, size))
         .await??;
     let mut files = 0usize;
@@ -534,7 +547,10 @@ async fn export(project: &Project, ledger: &Ledger, dir: &Path, out: &Output) ->
     for group in bundles.chunks(BUNDLES_PER_READ as usize) {
         let start = group[0].0 * TILE_WIDTH;
         let end = start + group.iter().map(|b| b.1).sum::<u64>();
-        let entries = ledger.entries(LeafIndex(start), LeafIndex(end)).await?;
+        let entries = store
+            .ledger()
+            .entries(LeafIndex(start), LeafIndex(end))
+            .await?;
         for (i, (index, width)) in group.iter().enumerate() {
             let from = i * TILE_WIDTH as usize;
             let slice: Vec<&[u8]> = entries[from..from + *width as usize]
@@ -564,7 +580,7 @@ async fn export(project: &Project, ledger: &Ledger, dir: &Path, out: &Output) ->
 
 async fn redact(
     project: &Project,
-    ledger: &Ledger,
+    store: &Store,
     commitment: &str,
     reason: &str,
     out: &Output,
@@ -572,8 +588,8 @@ async fn redact(
     let c: Commitment = commitment
         .parse()
         .with_context(|| format!("{commitment:?} is not a 64-digit hex commitment"))?;
-    let leaf = ledger.redact(c, &project.actor(), reason).await?;
-    let cp = ledger.checkpoint(project.signer()?).await?;
+    let leaf = store.ledger().redact(c, &project.actor(), reason).await?;
+    let cp = store.ledger().checkpoint(project.signer()?).await?;
     out.emit(
         &serde_json::json!({ "leaf": leaf, "commitment": c, "checkpoint": cp.id }),
         || {
@@ -653,9 +669,9 @@ const LIST_PAGE: u64 = 16 * TILE_WIDTH;
 
 /// `cts ledger list`: pages of entry bundles in leaf order, each page's
 /// content states in one lookup, lines written as they are ready.
-async fn list(ledger: &Ledger, filter: &ListFilter, out: &Output) -> Result<ExitCode> {
+async fn list(store: &Store, filter: &ListFilter, out: &Output) -> Result<ExitCode> {
     use std::io::Write;
-    let size = ledger.refresh().await?.0;
+    let size = store.ledger().refresh().await?.0;
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let mut listed = 0u64;
     let mut start = filter.since.0;
@@ -663,8 +679,12 @@ async fn list(ledger: &Ledger, filter: &ListFilter, out: &Output) -> Result<Exit
         let end = start.saturating_add(LIST_PAGE).min(size);
         tracing::debug!(start, end, "reading log page");
         let mut events = Vec::new();
-        for (leaf, entry) in (start..).zip(ledger.entries(LeafIndex(start), LeafIndex(end)).await?)
-        {
+        for (leaf, entry) in (start..).zip(
+            store
+                .ledger()
+                .entries(LeafIndex(start), LeafIndex(end))
+                .await?,
+        ) {
             let event = Event::decode(&entry).with_context(|| format!("leaf {leaf}"))?;
             if filter.wants(&event) {
                 events.push((leaf, event));
@@ -674,7 +694,11 @@ async fn list(ledger: &Ledger, filter: &ListFilter, out: &Output) -> Result<Exit
             .iter()
             .flat_map(|(_, e)| e.content.values().copied())
             .collect();
-        let mut states = ledger.content_presence(&commitments).await?.into_iter();
+        let mut states = store
+            .ledger()
+            .content_presence(&commitments)
+            .await?
+            .into_iter();
         for (leaf, event) in events {
             if filter.limit.is_some_and(|l| listed >= l) {
                 break 'pages;

@@ -101,7 +101,7 @@ pub async fn run_lineage(
     out: &Output,
 ) -> Result<ExitCode> {
     let project = Project::find(project)?;
-    let ledger = project.open_ledger().await?;
+    let store = project.open_store().await?;
     let verifier = project.verifier()?;
     if let Some(model) = args.model {
         // A local file is found by its SHA-256 (the key `cts train`,
@@ -112,9 +112,9 @@ pub async fn run_lineage(
         } else {
             model.clone()
         };
-        let evaluations = cts_store::evals::eval_runs(&ledger, Some(&key)).await?;
-        let red_teaming = cts_store::redteam::redteam_runs(&ledger, Some(&key)).await?;
-        let l = match model_lineage(&ledger, &verifier, &key).await {
+        let evaluations = cts_store::evals::eval_runs(&store, Some(&key)).await?;
+        let red_teaming = cts_store::redteam::redteam_runs(&store, Some(&key)).await?;
+        let l = match model_lineage(&store, &verifier, &key).await {
             Ok(l) => Some(l),
             // A base model has evaluations but no training run behind it.
             Err(_) if !evaluations.is_empty() || !red_teaming.is_empty() => None,
@@ -189,7 +189,7 @@ pub async fn run_lineage(
         return Ok(ExitCode::SUCCESS);
     }
     let id = args.example.unwrap_or_default();
-    let l = example_lineage(&ledger, &verifier, &id).await?;
+    let l = example_lineage(&store, &verifier, &id).await?;
     out.emit(&l, || {
         let mut s = format!(
             "example {} ({}, {} split)\n",
@@ -331,7 +331,7 @@ pub async fn run_training(
     out: &Output,
 ) -> Result<ExitCode> {
     let project = Project::find(project)?;
-    let ledger = project.open_ledger().await?;
+    let store = project.open_store().await?;
     match cmd {
         TrainingCommand::Record {
             dataset,
@@ -340,13 +340,13 @@ pub async fn run_training(
             output_model,
             trainer,
         } => {
-            let release = find_release(&ledger, &dataset).await?;
+            let release = find_release(&store, &dataset).await?;
             let config_bytes =
                 std::fs::read(&config).with_context(|| format!("reading {}", config.display()))?;
             let (base, _) = model_identity(&base_model)?;
             let (output, key) = model_identity(&output_model)?;
             let run = record_training(
-                &ledger,
+                &store,
                 &project.actor(),
                 NewTrainingRun {
                     release,
@@ -366,7 +366,7 @@ pub async fn run_training(
             });
         }
         TrainingCommand::List => {
-            let runs = training_runs(&ledger, None).await?;
+            let runs = training_runs(&store, None).await?;
             out.emit(&runs, || {
                 if runs.is_empty() {
                     return "no training runs recorded (cts training record)\n".into();
@@ -398,7 +398,7 @@ pub async fn run_policy(
     out: &Output,
 ) -> Result<ExitCode> {
     let project = Project::find(project)?;
-    let ledger = project.open_ledger().await?;
+    let store = project.open_store().await?;
     match cmd {
         PolicyCommand::Import { file, builtin } => {
             let (text, name) = match (file, builtin) {
@@ -414,8 +414,8 @@ pub async fn run_policy(
                 (None, false) => bail!("give a policy file or --builtin"),
             };
             let policies = parse_policies(&text, &name)?;
-            let n = cts_store::policies::register_policies(&ledger, &project.actor(), &policies)
-                .await?;
+            let n =
+                cts_store::policies::register_policies(&store, &project.actor(), &policies).await?;
             out.emit(
                 &serde_json::json!({ "registered": n, "in_file": policies.len() }),
                 || {
@@ -427,7 +427,7 @@ pub async fn run_policy(
             );
         }
         PolicyCommand::List => {
-            let list = cts_store::policies::list_policies(&ledger).await?;
+            let list = cts_store::policies::list_policies(&store).await?;
             out.emit(&list, || {
                 if list.is_empty() {
                     return "no policies registered (cts policy import --builtin)\n".into();
@@ -443,7 +443,7 @@ pub async fn run_policy(
             });
         }
         PolicyCommand::Trace { policy } => {
-            let t = policy_trace(&ledger, &project.verifier()?, &policy).await?;
+            let t = policy_trace(&store, &project.verifier()?, &policy).await?;
             out.emit(&t, || {
                 let mut s = String::new();
                 for p in &t.policy {

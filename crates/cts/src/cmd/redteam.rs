@@ -151,10 +151,10 @@ pub async fn run(cmd: RedteamCommand, project: Option<&Path>, out: &Output) -> R
     match cmd {
         RedteamCommand::Run(args) => run_redteam(args, &project, out).await,
         RedteamCommand::Compare { a, b } => {
-            let ledger = project.open_ledger().await?;
+            let store = project.open_store().await?;
             let (da, db) = (
-                run_dir(&project, &ledger, &a).await?,
-                run_dir(&project, &ledger, &b).await?,
+                run_dir(&project, &store, &a).await?,
+                run_dir(&project, &store, &b).await?,
             );
             let (ma, ia) = read_redteam_run(&da)?;
             let (mb, ib) = read_redteam_run(&db)?;
@@ -163,8 +163,8 @@ pub async fn run(cmd: RedteamCommand, project: Option<&Path>, out: &Output) -> R
             Ok(ExitCode::SUCCESS)
         }
         RedteamCommand::List { model } => {
-            let ledger = project.open_ledger().await?;
-            let runs = cts_store::redteam::redteam_runs(&ledger, model.as_deref()).await?;
+            let store = project.open_store().await?;
+            let runs = cts_store::redteam::redteam_runs(&store, model.as_deref()).await?;
             out.emit(&runs, || {
                 if runs.is_empty() {
                     return "no red-teaming runs recorded (cts redteam run)\n".into();
@@ -185,8 +185,8 @@ pub async fn run(cmd: RedteamCommand, project: Option<&Path>, out: &Output) -> R
             Ok(ExitCode::SUCCESS)
         }
         RedteamCommand::Show { run } => {
-            let ledger = project.open_ledger().await?;
-            let dir = run_dir(&project, &ledger, &run).await?;
+            let store = project.open_store().await?;
+            let dir = run_dir(&project, &store, &run).await?;
             let path = dir.join("summary.json");
             let bytes = std::fs::read(&path).with_context(|| path.display().to_string())?;
             let summary: cts_runner::redteam::RedteamSummary = serde_json::from_slice(&bytes)
@@ -195,8 +195,8 @@ pub async fn run(cmd: RedteamCommand, project: Option<&Path>, out: &Output) -> R
             Ok(ExitCode::SUCCESS)
         }
         RedteamCommand::JudgeAgreement { run, labels } => {
-            let ledger = project.open_ledger().await?;
-            let dir = run_dir(&project, &ledger, &run).await?;
+            let store = project.open_store().await?;
+            let dir = run_dir(&project, &store, &run).await?;
             let (manifest, results) = read_redteam_run(&dir)?;
             let text =
                 std::fs::read_to_string(&labels).with_context(|| labels.display().to_string())?;
@@ -210,12 +210,12 @@ pub async fn run(cmd: RedteamCommand, project: Option<&Path>, out: &Output) -> R
 }
 
 /// A run's folder from its id (looked up in the ledger's table) or a path.
-async fn run_dir(project: &Project, ledger: &cts_store::Ledger, run: &str) -> Result<PathBuf> {
+async fn run_dir(project: &Project, store: &cts_store::Store, run: &str) -> Result<PathBuf> {
     let path = PathBuf::from(run);
     if cts_runner::redteam::is_redteam_folder(&path) {
         return Ok(path);
     }
-    let recorded = cts_store::redteam::redteam_run(ledger, run).await?;
+    let recorded = cts_store::redteam::redteam_run(store, run).await?;
     for dir in [
         PathBuf::from(&recorded.dir),
         project.dir.join("redteam").join(run),
@@ -481,7 +481,7 @@ async fn run_redteam(args: RunArgs, project: &Project, out: &Output) -> Result<E
         bail!("--k above 1 with temperature 0 would repeat one reply: set --temperature above 0");
     }
     // The ledger is opened (and checked against its anchor) before any model is loaded.
-    let ledger = project.open_ledger().await?;
+    let store = project.open_store().await?;
     let http = cts_runner::models::HttpSettings {
         model: project.config.model.http_model.clone(),
         api_key_env: project.config.model.api_key_env.clone(),
@@ -579,7 +579,7 @@ async fn run_redteam(args: RunArgs, project: &Project, out: &Output) -> Result<E
             benign_set: benign_set.map(|(_, input)| input),
             results: &outcome.results,
         },
-        &ledger,
+        &store,
         project.signer()?,
         &project.verifier()?,
         &project.actor(),

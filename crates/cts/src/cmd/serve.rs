@@ -22,18 +22,18 @@ pub struct ServeArgs {
 /// Starts the workbench and serves until Ctrl-C.
 pub async fn run(args: ServeArgs, project: Option<&Path>, out: &Output) -> Result<ExitCode> {
     let project = Project::find(project)?;
-    let ledger = project.open_ledger().await?;
+    let store = project.open_store().await?;
     let review = project.review_config()?;
     cts_store::review::register_rubric(
-        &ledger,
+        &store,
         &project.actor(),
         &review.rubric,
         &review.rubric_source,
     )
     .await
     .context("registering the review rubric")?;
-    let queued = cts_store::review::sync_queue(&ledger, &review).await?;
-    let admins = cts_store::users::list_users(&ledger)
+    let queued = cts_store::review::sync_queue(&store, &review).await?;
+    let admins = cts_store::users::list_users(&store)
         .await?
         .iter()
         .filter(|u| u.role == cts_store::users::Role::Admin && !u.disabled)
@@ -47,7 +47,7 @@ pub async fn run(args: ServeArgs, project: Option<&Path>, out: &Output) -> Resul
     let addr = listener.local_addr()?;
     let serve = &project.config.serve;
     let state = Arc::new(cts_web::AppState {
-        ledger,
+        store,
         review,
         signer: project.signer()?,
         verifier: project.verifier()?,

@@ -32,10 +32,10 @@ pub async fn run_traces(
     out: &Output,
 ) -> Result<ExitCode> {
     let project = Project::find(project)?;
-    let ledger = project.open_ledger().await?;
+    let store = project.open_store().await?;
     match cmd {
         TracesCommand::List { case } => {
-            let traces = list_traces(&ledger, case.as_deref()).await?;
+            let traces = list_traces(&store, case.as_deref()).await?;
             out.emit(&traces, || {
                 traces
                     .iter()
@@ -53,7 +53,7 @@ pub async fn run_traces(
             });
         }
         TracesCommand::Show { id } => {
-            let (trace, document) = get_trace(&ledger, &id).await?;
+            let (trace, document) = get_trace(&store, &id).await?;
             let value = serde_json::json!({ "trace": trace, "document": document });
             out.emit(&value, || {
                 let Some(doc) = &document else {

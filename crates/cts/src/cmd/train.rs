@@ -315,8 +315,8 @@ pub async fn run(args: TrainArgs, project: Option<&Path>, out: &Output) -> Resul
     }
     let given = args.release.unwrap_or_default();
     let project = Project::find(project)?;
-    let ledger = project.open_ledger().await?;
-    let release: Release = find_release(&ledger, &resolve_release_key(&given)?).await?;
+    let store = project.open_store().await?;
+    let release: Release = find_release(&store, &resolve_release_key(&given)?).await?;
     let dir = PathBuf::from(&release.dir);
     let verifier = project.verifier()?;
     let report = cts_dataset::verify::verify_release(&dir, &verifier).map_err(|e| {
@@ -564,7 +564,7 @@ pub async fn run(args: TrainArgs, project: Option<&Path>, out: &Output) -> Resul
     let train_wall = stages.get("train").copied().unwrap_or(0.0);
     let trl = versions.get("trl").cloned().unwrap_or_default();
     let run = record_training(
-        &ledger,
+        &store,
         &project.actor(),
         NewTrainingRun {
             release: release.clone(),
@@ -590,7 +590,7 @@ pub async fn run(args: TrainArgs, project: Option<&Path>, out: &Output) -> Resul
     .await?;
     // Sign a checkpoint over the new event, so that `cts lineage` and an
     // auditor's proof cover it at once rather than "after the latest checkpoint".
-    ledger.checkpoint(project.signer()?).await?;
+    store.ledger().checkpoint(project.signer()?).await?;
     let report = TrainReport {
         config_sha256: run.config_sha256.clone(),
         run,

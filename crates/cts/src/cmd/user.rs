@@ -74,7 +74,7 @@ pub async fn run(cmd: UserCommand, project: Option<&Path>, out: &Output) -> Resu
         UserCommand::Rename { .. } => cts_store::Schema::BeforeUniqueNames,
         _ => cts_store::Schema::Current,
     };
-    let ledger = project.open_ledger_to(schema).await?;
+    let store = project.open_store_to(schema).await?;
     let actor = project.actor();
     match cmd {
         UserCommand::Add {
@@ -107,7 +107,7 @@ pub async fn run(cmd: UserCommand, project: Option<&Path>, out: &Output) -> Resu
                 (p, true)
             };
             let user =
-                users::add_user(&ledger, &actor, &username, &password, role, &specialties).await?;
+                users::add_user(&store, &actor, &username, &password, role, &specialties).await?;
             out.emit(
                 &serde_json::json!({ "user": user, "password": generated.then_some(&password) }),
                 || {
@@ -123,7 +123,7 @@ pub async fn run(cmd: UserCommand, project: Option<&Path>, out: &Output) -> Resu
             );
         }
         UserCommand::List => {
-            let all = users::list_users(&ledger).await?;
+            let all = users::list_users(&store).await?;
             out.emit(&all, || {
                 let mut s = String::new();
                 for u in &all {
@@ -143,7 +143,7 @@ pub async fn run(cmd: UserCommand, project: Option<&Path>, out: &Output) -> Resu
             });
         }
         UserCommand::Disable { username, enable } => {
-            let u = users::set_disabled(&ledger, &actor, &username, !enable).await?;
+            let u = users::set_disabled(&store, &actor, &username, !enable).await?;
             out.emit(&u, || {
                 format!(
                     "{} is now {}\n",
@@ -153,14 +153,14 @@ pub async fn run(cmd: UserCommand, project: Option<&Path>, out: &Output) -> Resu
             });
         }
         UserCommand::Rename { old, new } => {
-            let u = users::rename_user(&ledger, &actor, &old, &new).await?;
+            let u = users::rename_user(&store, &actor, &old, &new).await?;
             out.emit(&u, || {
                 format!("{old} is now {} (pseudonym {})\n", u.username, u.pseudonym)
             });
         }
         UserCommand::SetRole { username, role } => {
             let role: Role = role.parse()?;
-            let u = users::set_role(&ledger, &actor, &username, role).await?;
+            let u = users::set_role(&store, &actor, &username, role).await?;
             out.emit(&u, || format!("{} is now {}\n", u.username, u.role));
         }
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use cts_ledger::{LogVerifier, TreeSize};
-use cts_store::{Ledger, StoredCheckpoint};
+use cts_store::{Ledger, Store, StoredCheckpoint};
 use cts_witness::client::{submit, WitnessEndpoint};
 use cts_witness::state::StateDir;
 use cts_witness::{
@@ -347,12 +347,12 @@ pub async fn collect_cosignatures(
 /// fails is logged as a warning and the checkpoint stands, unless fewer
 /// than `[log] witness_quorum` witnesses cosigned it: then the signing
 /// fails (the signed checkpoint, with the cosignatures it got, is kept).
-pub fn install(project: &Project, ledger: &Ledger) {
+pub fn install(project: &Project, store: &Store) {
     if project.config.witness.is_empty() {
         return;
     }
     let project = project.clone();
-    ledger.on_checkpoint(Arc::new(move |ledger, cp| {
+    store.ledger().on_checkpoint(Arc::new(move |ledger, cp| {
         let project = project.clone();
         Box::pin(async move { witness_checkpoint(&project, &ledger, cp).await })
     }));

@@ -9,6 +9,7 @@ use cts_ledger::{leaf_hash, Commitment, Hash, LogVerifier, MemTree, Salt, TreeSi
 use rayon::prelude::*;
 use sqlx::{Row, SqlitePool};
 
+use super::Ledger;
 use crate::StoreError;
 
 const CHUNK: i64 = 16_384;
@@ -134,7 +135,7 @@ fn decode(entry: &[u8]) -> Decoded {
 /// One function per check, in this order: the stored leaf hashes
 /// ([`read_leaf_tiles`]), the events replayed against them
 /// ([`replay_entries`]), the higher tiles, the checkpoints and the content.
-pub async fn audit(
+pub(crate) async fn audit(
     pool: &SqlitePool,
     verifier: &LogVerifier,
     progress: &(dyn Fn(u64) + Sync),
@@ -546,20 +547,31 @@ async fn entries_first_kind(pool: &SqlitePool) -> Result<Option<String>, StoreEr
     }))
 }
 
-/// [`audit`] of the database `ledger` writes to.
-pub async fn audit_ledger(
-    ledger: &crate::Ledger,
-    verifier: &LogVerifier,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<AuditReport, StoreError> {
-    audit(ledger.pool(), verifier, progress).await
+impl Ledger {
+    /// [`audit`] of this log: the tree recomputed from every stored event,
+    /// every tile, checkpoint and content commitment checked.
+    pub async fn audit(
+        &self,
+        verifier: &LogVerifier,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<AuditReport, StoreError> {
+        audit(self.pool(), verifier, progress).await
+    }
+
+    /// Checks the signed checkpoint kept outside the database
+    /// (`<db>.checkpoint`) against the log and the stored checkpoints: the
+    /// log must not be behind it or inconsistent with it, and the database
+    /// must still hold it.
+    pub async fn audit_anchor(
+        &self,
+        verifier: &LogVerifier,
+    ) -> Result<Vec<AuditFailure>, StoreError> {
+        audit_anchor(self, verifier).await
+    }
 }
 
-/// Checks the signed checkpoint kept outside the database (`<db>.checkpoint`)
-/// against the log and the stored checkpoints: the log must not be behind it
-/// or inconsistent with it, and the database must still hold it.
-pub async fn audit_anchor(
-    ledger: &crate::Ledger,
+async fn audit_anchor(
+    ledger: &Ledger,
     verifier: &LogVerifier,
 ) -> Result<Vec<AuditFailure>, StoreError> {
     let place = format!("checkpoint file {}", ledger.anchor_path().display());

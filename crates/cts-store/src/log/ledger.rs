@@ -1,4 +1,5 @@
-//! The ledger: durable, group-committed appends and the reads around them.
+//! The log engine's handle: durable, group-committed appends and the reads
+//! around them.
 
 use std::future::Future;
 use std::path::Path;
@@ -112,7 +113,8 @@ struct Shared {
     commits: AtomicU64,
 }
 
-/// Handle to the ledger; cheap to clone.
+/// Handle to the log engine; cheap to clone. Held inside a [`crate::Store`],
+/// which adds the domain tables' pool.
 #[derive(Clone)]
 pub struct Ledger {
     pool: SqlitePool,
@@ -140,14 +142,9 @@ fn hash_of(bytes: &[u8], what: &str) -> Result<Hash, StoreError> {
 }
 
 impl Ledger {
-    /// Opens the ledger in the database at `path` and starts its writer.
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::open_to(path, Schema::Current).await
-    }
-
-    /// Opens the store with its schema brought only as far as `schema`
-    /// allows (see [`Schema::BeforeUniqueNames`], for `cts user rename`).
-    pub async fn open_to(path: &Path, schema: Schema) -> Result<Self, StoreError> {
+    /// Opens the log in the database at `path` (migrating the file as far as
+    /// `schema` allows) and starts its writer. Through [`crate::Store::open_to`].
+    pub(crate) async fn open_to(path: &Path, schema: Schema) -> Result<Self, StoreError> {
         let pool = open_pool_to(path, schema).await?;
         let conn = SqliteConnection::connect_with(&options(path)).await?;
         let shared = Arc::new(Shared {
@@ -181,9 +178,14 @@ impl Ledger {
         &self.path
     }
 
-    /// The connection pool, for reads.
-    pub fn pool(&self) -> &SqlitePool {
+    /// The log's connection pool: its own reads (this module only).
+    pub(super) fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// A pool on the same file for the domain tables ([`crate::Store::db`]).
+    pub(crate) fn domain_pool(&self) -> SqlitePool {
+        self.pool.clone()
     }
 
     async fn send<T>(
