@@ -1,14 +1,16 @@
 //! The plain-SQLite baselines the ledger and dataset figures are measured
 //! against: what a careful application would do without a log.
 //!
-//! These read the store's tables directly, on purpose: a baseline is the
-//! least work that reaches the same bytes, without CTS's code in between.
+//! A baseline is the least work that reaches the same bytes, without CTS's
+//! code in between: the log's bundles and content come through the log
+//! engine's plain scans (`Ledger::for_each_bundle`, `for_each_content`),
+//! which run one query each and check nothing.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use cts_store::Store;
-use sqlx::{Connection, QueryBuilder, Row, SqliteConnection};
+use sqlx::{Connection, QueryBuilder, SqliteConnection};
 
 /// Inserts `(kind, entry)` rows into a plain table with the ledger's
 /// settings (WAL, `synchronous=FULL`), `batch` rows per transaction, in
@@ -39,57 +41,46 @@ pub async fn plain_insert(path: &Path, rows: &[(String, Vec<u8>)], batch: usize)
 /// Reads every entry bundle of the log in order and hashes each entry as a
 /// leaf, on one core: the audit's least possible work. Returns the entries hashed.
 pub async fn read_and_hash(store: &Store) -> Result<u64> {
-    let mut next: i64 = 0;
     let mut hashed = 0u64;
-    loop {
-        let rows = sqlx::query(
-            "SELECT idx, entries FROM entry_bundles WHERE idx >= ? ORDER BY idx LIMIT 64",
-        )
-        .bind(next)
-        .fetch_all(store.db())
-        .await?;
-        let Some(last) = rows.last() else { break };
-        next = last.try_get::<i64, _>(0)? + 1;
-        for r in &rows {
-            let bundle: &[u8] = r.try_get(1)?;
-            for e in cts_ledger::tile::split_bundle(bundle)? {
+    store
+        .ledger()
+        .for_each_bundle(|idx, bundle| {
+            let entries = cts_ledger::tile::split_bundle(bundle).map_err(|e| {
+                cts_store::StoreError::Inconsistent(format!("entry bundle {idx}: {e}"))
+            })?;
+            for e in entries {
                 std::hint::black_box(cts_ledger::leaf_hash(e));
                 hashed += 1;
             }
-        }
-    }
+            Ok(())
+        })
+        .await?;
     Ok(hashed)
 }
 
 /// Bytes of hashes stored in the log's tiles.
 pub async fn hash_tile_bytes(store: &Store) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT COALESCE(SUM(length(hashes)), 0) FROM tiles")
-            .fetch_one(store.db())
-            .await?,
-    )
+    Ok(store.ledger().hash_tile_bytes().await?)
 }
 
 /// Baseline for the dataset benchmark: streams every content row of the
 /// store, in log order, into a file, one line each (no parsing, no
 /// derivation, no hashing). Returns the rows written.
 pub async fn dump_content(store: &Store, out: &Path) -> Result<u64> {
-    use futures_util::StreamExt;
     use std::io::Write;
     let file = std::fs::File::create(out).with_context(|| format!("{}", out.display()))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
-    let mut rows =
-        sqlx::query_scalar::<_, Option<Vec<u8>>>("SELECT bytes FROM content ORDER BY leaf")
-            .fetch(store.db());
     let mut n = 0u64;
-    while let Some(row) = rows.next().await {
-        if let Some(bytes) = row? {
-            w.write_all(&bytes)
+    store
+        .ledger()
+        .for_each_content(|bytes| {
+            w.write_all(bytes)
                 .and_then(|_| w.write_all(b"\n"))
                 .with_context(|| format!("{}", out.display()))?;
             n += 1;
-        }
-    }
+            anyhow::Ok(())
+        })
+        .await?;
     w.flush().with_context(|| format!("{}", out.display()))?;
     w.get_ref()
         .sync_all()

@@ -81,6 +81,58 @@ pub fn for_each_bundle_blocking(
 }
 
 impl Ledger {
+    /// Calls `f` with every entry bundle of the log in order, as (bundle
+    /// index, bytes), 64 bundles per query: the plainest pass over the
+    /// events (the audit benchmark's baseline).
+    pub async fn for_each_bundle(
+        &self,
+        mut f: impl FnMut(i64, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut next: i64 = 0;
+        loop {
+            let rows = sqlx::query(
+                "SELECT idx, entries FROM entry_bundles WHERE idx >= ? ORDER BY idx LIMIT 64",
+            )
+            .bind(next)
+            .fetch_all(self.pool())
+            .await?;
+            let Some(last) = rows.last() else { break };
+            next = last.try_get::<i64, _>(0)? + 1;
+            for r in &rows {
+                f(r.try_get(0)?, r.try_get(1)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with the stored bytes of every piece of content, in the
+    /// order of the leaves that committed to them; erased content is
+    /// skipped. No opening is checked (the dataset benchmark's baseline).
+    pub async fn for_each_content<E: From<StoreError>>(
+        &self,
+        mut f: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        use futures_util::StreamExt;
+        let mut rows =
+            sqlx::query_scalar::<_, Option<Vec<u8>>>("SELECT bytes FROM content ORDER BY leaf")
+                .fetch(self.pool());
+        while let Some(row) = rows.next().await {
+            if let Some(bytes) = row.map_err(StoreError::from)? {
+                f(&bytes)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes of hashes stored in the log's tiles.
+    pub async fn hash_tile_bytes(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(SUM(length(hashes)), 0) FROM tiles")
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
     /// Checks the content of `step.edited` events at `leaves` against their
     /// commitments; returns what is wrong with the first that fails.
     pub async fn check_edit_content(&self, leaves: &[u64]) -> Result<Option<String>, StoreError> {
