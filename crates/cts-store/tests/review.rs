@@ -6,7 +6,7 @@ use cts_review::Rubric;
 use cts_store::review::{self, ReviewConfig};
 use cts_store::traces::NewTrace;
 use cts_store::users::{self, Role, User};
-use cts_store::Ledger;
+use cts_store::{seed, Ledger};
 
 async fn setup(
     lease_seconds: i64,
@@ -14,16 +14,11 @@ async fn setup(
 ) -> (tempfile::TempDir, Ledger, ReviewConfig, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::open(&dir.path().join("cts.db")).await.unwrap();
-    let cases: Vec<_> = cts_cases::synthetic::quickstart_cases()
-        .into_iter()
-        .take(3)
-        .map(|c| (c, Vec::new()))
-        .collect();
-    cts_store::cases::import_cases(&ledger, cases.clone(), "test", "synthetic", false)
+    let cases = seed::import_synthetic_cases(&ledger, "test", 3)
         .await
         .unwrap();
     let mut ids = Vec::new();
-    for (case, _) in &cases {
+    for case in &cases {
         let id = format!("{}@v1/run/s0", case.id.as_str());
         let doc = cts_trace::TraceDocument::synthetic(&id, Vec::new(), &["one", "two"], Some("A"));
         cts_store::traces::record_trace(
@@ -51,15 +46,7 @@ async fn setup(
         .unwrap();
         ids.push(id);
     }
-    let rubric = Rubric::default_medication_safety();
-    let cfg = ReviewConfig {
-        rubric: rubric.clone(),
-        rubric_source: cts_review::rubric::DEFAULT_MEDICATION_SAFETY.into(),
-        reviewers_per_trace: k,
-        lease_seconds,
-        policy: Default::default(),
-    };
-    review::register_rubric(&ledger, "test", &rubric, &cfg.rubric_source)
+    let cfg = seed::medication_safety_review(&ledger, "test", k, lease_seconds)
         .await
         .unwrap();
     assert_eq!(review::sync_queue(&ledger, &cfg).await.unwrap(), 3);
@@ -69,6 +56,24 @@ async fn setup(
         "queueing is idempotent"
     );
     (dir, ledger, cfg, ids)
+}
+
+/// `setup`, then two clinicians with no specialty: ann and ben.
+async fn setup_with_two_reviewers(
+    lease_seconds: i64,
+    k: u32,
+) -> (
+    tempfile::TempDir,
+    Ledger,
+    ReviewConfig,
+    Vec<String>,
+    User,
+    User,
+) {
+    let (dir, ledger, cfg, ids) = setup(lease_seconds, k).await;
+    let ann = user(&ledger, "ann", &[]).await;
+    let ben = user(&ledger, "ben", &[]).await;
+    (dir, ledger, cfg, ids, ann, ben)
 }
 
 async fn user(ledger: &Ledger, name: &str, specialties: &[&str]) -> User {
@@ -92,11 +97,7 @@ fn complete(cfg: &ReviewConfig, label: i8) -> cts_review::ReviewBody {
 
 #[tokio::test]
 async fn lapsed_leases_return_to_the_queue_and_k_limits_reviewers() {
-    let (_dir, ledger, cfg, ids) = setup(0, 1).await;
-    let (a, b) = (
-        user(&ledger, "ann", &[]).await,
-        user(&ledger, "ben", &[]).await,
-    );
+    let (_dir, ledger, cfg, ids, a, b) = setup_with_two_reviewers(0, 1).await;
     // A lease of 0 seconds lapses at once: b can take the same trace.
     let first = review::claim_next(&ledger, &a, &cfg)
         .await
@@ -117,11 +118,7 @@ async fn lapsed_leases_return_to_the_queue_and_k_limits_reviewers() {
         .unwrap_err();
     assert!(matches!(err, cts_store::StoreError::Denied { .. }), "{err}");
 
-    let (_dir, ledger, cfg, ids) = setup(3600, 1).await;
-    let (a, b) = (
-        user(&ledger, "ann", &[]).await,
-        user(&ledger, "ben", &[]).await,
-    );
+    let (_dir, ledger, cfg, ids, a, b) = setup_with_two_reviewers(3600, 1).await;
     assert_eq!(
         review::claim_next(&ledger, &a, &cfg)
             .await
@@ -302,12 +299,8 @@ fn queue_failures(ledger: &Ledger, trace: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn queue_state_is_a_projection_of_a_disagreeing_double_review_and_its_adjudication() {
-    let (_dir, ledger, cfg, ids) = setup(3600, 2).await;
-    let (a, b, j) = (
-        user(&ledger, "ann", &[]).await,
-        user(&ledger, "ben", &[]).await,
-        user(&ledger, "jo", &[]).await,
-    );
+    let (_dir, ledger, cfg, ids, a, b) = setup_with_two_reviewers(3600, 2).await;
+    let j = user(&ledger, "jo", &[]).await;
     for u in [&a, &b] {
         assert_eq!(
             review::claim_next(&ledger, u, &cfg).await.unwrap().unwrap(),
@@ -386,11 +379,7 @@ async fn queue_state_is_a_projection_of_a_disagreeing_double_review_and_its_adju
 
 #[tokio::test]
 async fn a_committed_queue_outcome_that_its_reviews_contradict_is_named() {
-    let (_dir, ledger, cfg, ids) = setup(3600, 2).await;
-    let (a, b) = (
-        user(&ledger, "ann", &[]).await,
-        user(&ledger, "ben", &[]).await,
-    );
+    let (_dir, ledger, cfg, ids, a, b) = setup_with_two_reviewers(3600, 2).await;
     for u in [&a, &b] {
         review::claim_next(&ledger, u, &cfg).await.unwrap();
     }
