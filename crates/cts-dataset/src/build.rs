@@ -9,10 +9,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use cts_ledger::{LeafIndex, LogSigner, LogVerifier, TreeSize};
+use cts_review::Rubric;
 use cts_store::releases::{ExampleReview, ExampleRow, NewRelease};
-use cts_store::{Store, StoreError};
+use cts_store::{Store, StoreError, StoredCheckpoint};
 use sha2::{Digest, Sha256};
 
 use crate::derive::{derive_group, Example, Provenance, Tally};
@@ -154,7 +156,27 @@ struct Writer {
     examples: u64,
 }
 
+/// Examples per export and split.
+type Counts = BTreeMap<String, BTreeMap<String, u64>>;
+
+/// The example index copying into the store on its own thread.
+type Indexing = std::thread::JoinHandle<Result<u64, StoreError>>;
+
 impl Writer {
+    /// A writer into `tmp` for a checkpoint of `size` leaves, staging the
+    /// example index when given a stager.
+    fn new(tmp: &Path, size: TreeSize, stager: Option<cts_store::releases::Stager>) -> Self {
+        Writer {
+            tmp: tmp.to_owned(),
+            sinks: BTreeMap::new(),
+            leaves: LeafSet::new(size.0),
+            commitments: Vec::new(),
+            stager,
+            batch: Vec::with_capacity(STAGE_BATCH),
+            examples: 0,
+        }
+    }
+
     fn sink(&mut self, format: Format, split: &'static str) -> Result<&mut Sink, DatasetError> {
         let si = SPLITS.iter().position(|s| *s == split).unwrap_or(0);
         if !self.sinks.contains_key(&(format, si)) {
@@ -247,6 +269,47 @@ impl Writer {
         self.examples += 1;
         Ok(())
     }
+
+    /// Sends the last staged batch and starts copying the example index into
+    /// the store on its own thread (none when the build is not recorded).
+    fn start_indexing(&mut self) -> Result<Option<Indexing>, DatasetError> {
+        let Some(stager) = self.stager.take() else {
+            return Ok(None);
+        };
+        if !self.batch.is_empty() {
+            stager.send(std::mem::take(&mut self.batch))?;
+        }
+        Ok(Some(std::thread::spawn(move || stager.finish())))
+    }
+
+    /// Flushes and syncs every export file and its provenance; the
+    /// manifest's file entries and the examples per export and split.
+    fn close_sinks(&mut self) -> Result<(Vec<FileEntry>, Counts), DatasetError> {
+        let tmp = &self.tmp;
+        let mut files = Vec::new();
+        let mut counts = Counts::new();
+        for ((format, si), mut sink) in std::mem::take(&mut self.sinks) {
+            sink.file.flush().map_err(io(tmp))?;
+            sink.prov.flush().map_err(io(tmp))?;
+            sink.file.get_ref().sync_all().map_err(io(tmp))?;
+            sink.prov.get_ref().sync_all().map_err(io(tmp))?;
+            counts
+                .entry(format.name().into())
+                .or_default()
+                .insert(SPLITS[si].into(), sink.examples);
+            files.push(FileEntry {
+                path: sink.path,
+                export: format.name().into(),
+                split: SPLITS[si].into(),
+                examples: sink.examples,
+                bytes: sink.bytes,
+                sha256: hex::encode(sink.hash.finalize()),
+                provenance: sink.prov_path,
+                provenance_sha256: hex::encode(sink.prov_hash.finalize()),
+            });
+        }
+        Ok((files, counts))
+    }
 }
 
 /// Builds a release (see the module docs). `signer` signs the checkpoint
@@ -278,36 +341,9 @@ pub async fn build(
             std::fs::rename(&tmp, &out).map_err(io(&out))?;
             report.dir = out.clone();
             if opts.record {
-                let leaf = cts_store::releases::record_release(
-                    store,
-                    &opts.actor,
-                    NewRelease {
-                        build: build_id.clone(),
-                        name: report.name.clone(),
-                        manifest_sha256: report.manifest_sha256.clone(),
-                        manifest,
-                        checkpoint_size: report.checkpoint_size,
-                        examples: report.examples as i64,
-                        counts: serde_json::to_value(&report.counts).unwrap_or_default(),
-                        dir: out.display().to_string(),
-                    },
-                )
-                .await;
-                let leaf = match leaf {
-                    Ok(l) => l,
-                    Err(e) => {
-                        let _ = cts_store::releases::discard_build(store, &build_id).await;
-                        return Err(e.into());
-                    }
-                };
-                report.leaf = Some(leaf);
-                let cp = store.ledger().checkpoint(signer).await?;
-                let bundle = store.ledger().proof_bundle(LeafIndex(leaf), &cp).await?;
-                bundle
-                    .verify(verifier, None)
-                    .map_err(DatasetError::ReleaseProof)?;
-                let p = out.join("release.tlog-proof");
-                std::fs::write(&p, bundle.to_text()).map_err(io(&p))?;
+                report.leaf = Some(
+                    ledger_release(store, signer, verifier, &opts.actor, &report, manifest).await?,
+                );
             }
             Ok(report)
         }
@@ -319,6 +355,55 @@ pub async fn build(
     }
 }
 
+/// Ledgers a built release moved into place at `report.dir`
+/// (`dataset.released`, with its example index), then writes
+/// `release.tlog-proof` there: the event's inclusion proof in a new
+/// checkpoint, checked first. Returns the event's leaf; a failed record
+/// discards the staged index.
+async fn ledger_release(
+    store: &Store,
+    signer: Arc<LogSigner>,
+    verifier: &LogVerifier,
+    actor: &str,
+    report: &BuildReport,
+    manifest: Vec<u8>,
+) -> Result<u64, DatasetError> {
+    let recorded = cts_store::releases::record_release(
+        store,
+        actor,
+        NewRelease {
+            build: report.build.clone(),
+            name: report.name.clone(),
+            manifest_sha256: report.manifest_sha256.clone(),
+            manifest,
+            checkpoint_size: report.checkpoint_size,
+            examples: report.examples as i64,
+            counts: serde_json::to_value(&report.counts).unwrap_or_default(),
+            dir: report.dir.display().to_string(),
+        },
+    )
+    .await;
+    let leaf = match recorded {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = cts_store::releases::discard_build(store, &report.build).await;
+            return Err(e.into());
+        }
+    };
+    let cp = store.ledger().checkpoint(signer).await?;
+    let bundle = store.ledger().proof_bundle(LeafIndex(leaf), &cp).await?;
+    bundle
+        .verify(verifier, None)
+        .map_err(DatasetError::ReleaseProof)?;
+    let p = report.dir.join("release.tlog-proof");
+    std::fs::write(&p, bundle.to_text()).map_err(io(&p))?;
+    Ok(leaf)
+}
+
+/// Writes the release into `tmp`, step by step: read the checkpoint and
+/// rubrics, derive and write the examples, close the export files, write
+/// the evidence while the example index is copied, write the manifest.
+/// Returns the report and the manifest's bytes.
 async fn build_into(
     store: &Store,
     signer: &Arc<LogSigner>,
@@ -327,146 +412,35 @@ async fn build_into(
     build_id: &str,
     tmp: &Path,
 ) -> Result<(BuildReport, Vec<u8>), DatasetError> {
-    let cp = match opts.at_checkpoint {
-        Some(size) => store.ledger().checkpoint_of_size(TreeSize(size)).await.map_err(|_| {
-            DatasetError::Invalid(format!(
-                "--at-checkpoint {size}: no signed checkpoint of that size is stored (see `cts ledger checkpoints`)"
-            ))
-        })?,
-        None => store.ledger().checkpoint(signer.clone()).await?,
+    let cp = read_checkpoint(store, signer, opts.at_checkpoint).await?;
+    let rubrics = rubrics_by_key(store).await?;
+    let stager = opts
+        .record
+        .then(|| cts_store::releases::Stager::start(store, build_id));
+    let mut w = Writer::new(tmp, cp.size, stager);
+    let b = BuildContext {
+        store,
+        verifier,
+        opts,
+        tmp,
+        cp,
+        started: Instant::now(),
     };
-    let size = cp.size;
-    let rubrics: HashMap<String, cts_review::Rubric> = cts_store::review::rubrics(store)
-        .await?
-        .into_iter()
-        .map(|r| (r.key(), r))
-        .collect();
-
-    let mut w = Writer {
-        tmp: tmp.to_owned(),
-        sinks: BTreeMap::new(),
-        leaves: LeafSet::new(size.0),
-        commitments: Vec::new(),
-        stager: opts
-            .record
-            .then(|| cts_store::releases::Stager::start(store, build_id)),
-        batch: Vec::with_capacity(STAGE_BATCH),
-        examples: 0,
-    };
-    let mut tally = Tally::default();
-    let mut traces_read = 0u64;
-    let started = std::time::Instant::now();
-    cts_store::datasets::for_each_case_group(store, size, |group| {
-        let (examples, t) = derive_group(&opts.spec, &rubrics, &group);
-        traces_read += group.traces.len() as u64;
-        (opts.progress)(traces_read);
-        tally.merge(t);
-        for ex in examples {
-            w.write(ex)?;
-        }
-        Ok::<(), DatasetError>(())
-    })
-    .await?;
-    tracing::debug!(
-        seconds = started.elapsed().as_secs_f64(),
-        examples = w.examples,
-        "examples written"
-    );
-    if !tally.tampered.is_empty() && !opts.allow_tampered {
-        let (trace, why) = &tally.tampered[0];
-        return Err(DatasetError::Tampered(format!(
-            "trace {trace}: {why} ({} traces affected); run `cts ledger verify`",
-            tally.tampered.len()
-        )));
-    }
-    if w.examples == 0 {
-        return Err(DatasetError::Empty(format!(
-            "the spec selects no examples at checkpoint {} ({} traces read, {} qualified; left out: {})",
-            size.0,
-            tally.traces,
-            tally.qualified,
-            serde_json::to_string(&tally.excluded).unwrap_or_default()
-        )));
-    }
-
+    let tally = b.derive_examples(&rubrics, &mut w).await?;
+    b.check_selection(&tally, w.examples)?;
     // Copying the staged index into the store (a write on the stager's
     // thread) overlaps syncing the files and writing the evidence (reads).
-    let indexing = match w.stager.take() {
-        Some(stager) => {
-            if !w.batch.is_empty() {
-                stager.send(std::mem::take(&mut w.batch))?;
-            }
-            Some(std::thread::spawn(move || stager.finish()))
-        }
-        None => None,
-    };
-    let mut files = Vec::new();
-    let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for ((format, si), mut sink) in std::mem::take(&mut w.sinks) {
-        sink.file.flush().map_err(io(tmp))?;
-        sink.prov.flush().map_err(io(tmp))?;
-        sink.file.get_ref().sync_all().map_err(io(tmp))?;
-        sink.prov.get_ref().sync_all().map_err(io(tmp))?;
-        counts
-            .entry(format.name().into())
-            .or_default()
-            .insert(SPLITS[si].into(), sink.examples);
-        files.push(FileEntry {
-            path: sink.path,
-            export: format.name().into(),
-            split: SPLITS[si].into(),
-            examples: sink.examples,
-            bytes: sink.bytes,
-            sha256: hex::encode(sink.hash.finalize()),
-            provenance: sink.prov_path,
-            provenance_sha256: hex::encode(sink.prov_hash.finalize()),
-        });
-    }
-
-    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "files synced");
+    let indexing = w.start_indexing()?;
+    let (files, counts) = w.close_sinks()?;
+    tracing::debug!(seconds = b.started.elapsed().as_secs_f64(), "files synced");
     let evidence_leaves = w.leaves.count;
-    let evidence = write_evidence(store, verifier, &cp, &mut w, tmp).await;
-    if let Some(indexing) = indexing {
-        indexing
-            .join()
-            .map_err(|_| DatasetError::Worker("the example index writer panicked".into()))??;
-        tracing::debug!(
-            seconds = started.elapsed().as_secs_f64(),
-            "example index copied"
-        );
-    }
-    let evidence = evidence?;
-    tracing::debug!(
-        seconds = started.elapsed().as_secs_f64(),
-        leaves = evidence.leaves,
-        "evidence written"
-    );
-    let manifest = Manifest {
-        format: MANIFEST_FORMAT.into(),
-        name: opts.spec.name.clone(),
-        spec: opts.spec.clone(),
-        checkpoint: CheckpointInfo {
-            origin: verifier.origin().to_owned(),
-            size: size.0,
-            root: cts_ledger::hash_to_base64(&cp.root),
-            note: String::from_utf8_lossy(&cp.note).into_owned(),
-        },
-        examples: w.examples,
-        files,
-        evidence,
-        tally: tally.clone(),
-    };
-    let bytes = serde_json::to_vec_pretty(&manifest).map_err(|source| DatasetError::Encode {
-        what: "manifest".into(),
-        source,
-    })?;
-    let p = tmp.join("manifest.json");
-    std::fs::write(&p, &bytes).map_err(io(&p))?;
+    let evidence = b.evidence_while_indexing(&mut w, indexing).await?;
+    let bytes = b.write_manifest(files, evidence, w.examples, &tally)?;
     let report = BuildReport {
         build: build_id.to_owned(),
         name: opts.spec.name.clone(),
         dir: tmp.to_owned(),
-        checkpoint_size: size.0,
+        checkpoint_size: b.cp.size.0,
         manifest_sha256: hex::encode(Sha256::digest(&bytes)),
         examples: w.examples,
         counts,
@@ -475,6 +449,158 @@ async fn build_into(
         leaf: None,
     };
     Ok((report, bytes))
+}
+
+/// The checkpoint a build reads at: the stored one of size `at`, or a
+/// newly signed one.
+async fn read_checkpoint(
+    store: &Store,
+    signer: &Arc<LogSigner>,
+    at: Option<u64>,
+) -> Result<StoredCheckpoint, DatasetError> {
+    Ok(match at {
+        Some(size) => store.ledger().checkpoint_of_size(TreeSize(size)).await.map_err(|_| {
+            DatasetError::Invalid(format!(
+                "--at-checkpoint {size}: no signed checkpoint of that size is stored (see `cts ledger checkpoints`)"
+            ))
+        })?,
+        None => store.ledger().checkpoint(signer.clone()).await?,
+    })
+}
+
+/// Every registered rubric by its key (`id@version`).
+async fn rubrics_by_key(store: &Store) -> Result<HashMap<String, Rubric>, DatasetError> {
+    Ok(cts_store::review::rubrics(store)
+        .await?
+        .into_iter()
+        .map(|r| (r.key(), r))
+        .collect())
+}
+
+/// What the steps of one build share.
+struct BuildContext<'a> {
+    store: &'a Store,
+    verifier: &'a LogVerifier,
+    opts: &'a BuildOptions,
+    /// The folder the release is written into.
+    tmp: &'a Path,
+    /// The checkpoint the release is built from.
+    cp: StoredCheckpoint,
+    /// When deriving began (the debug log's timings).
+    started: Instant,
+}
+
+impl BuildContext<'_> {
+    /// Streams every case group at the checkpoint, derives its examples
+    /// and writes them; the selection tally.
+    async fn derive_examples(
+        &self,
+        rubrics: &HashMap<String, Rubric>,
+        w: &mut Writer,
+    ) -> Result<Tally, DatasetError> {
+        let mut tally = Tally::default();
+        let mut traces_read = 0u64;
+        cts_store::datasets::for_each_case_group(self.store, self.cp.size, |group| {
+            let (examples, t) = derive_group(&self.opts.spec, rubrics, &group);
+            traces_read += group.traces.len() as u64;
+            (self.opts.progress)(traces_read);
+            tally.merge(t);
+            for ex in examples {
+                w.write(ex)?;
+            }
+            Ok::<(), DatasetError>(())
+        })
+        .await?;
+        tracing::debug!(
+            seconds = self.started.elapsed().as_secs_f64(),
+            examples = w.examples,
+            "examples written"
+        );
+        Ok(tally)
+    }
+
+    /// Fails on tampered content (unless allowed) and on a release with no
+    /// examples, saying what was left out.
+    fn check_selection(&self, tally: &Tally, examples: u64) -> Result<(), DatasetError> {
+        if !tally.tampered.is_empty() && !self.opts.allow_tampered {
+            let (trace, why) = &tally.tampered[0];
+            return Err(DatasetError::Tampered(format!(
+                "trace {trace}: {why} ({} traces affected); run `cts ledger verify`",
+                tally.tampered.len()
+            )));
+        }
+        if examples == 0 {
+            return Err(DatasetError::Empty(format!(
+                "the spec selects no examples at checkpoint {} ({} traces read, {} qualified; left out: {})",
+                self.cp.size.0,
+                tally.traces,
+                tally.qualified,
+                serde_json::to_string(&tally.excluded).unwrap_or_default()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes `evidence/` (see [`write_evidence`]), then waits for the
+    /// example index to be copied; an indexing failure is reported before
+    /// an evidence one.
+    async fn evidence_while_indexing(
+        &self,
+        w: &mut Writer,
+        indexing: Option<Indexing>,
+    ) -> Result<EvidenceInfo, DatasetError> {
+        let evidence = write_evidence(self.store, self.verifier, &self.cp, w, self.tmp).await;
+        if let Some(indexing) = indexing {
+            indexing
+                .join()
+                .map_err(|_| DatasetError::Worker("the example index writer panicked".into()))??;
+            tracing::debug!(
+                seconds = self.started.elapsed().as_secs_f64(),
+                "example index copied"
+            );
+        }
+        let evidence = evidence?;
+        tracing::debug!(
+            seconds = self.started.elapsed().as_secs_f64(),
+            leaves = evidence.leaves,
+            "evidence written"
+        );
+        Ok(evidence)
+    }
+
+    /// Writes `manifest.json`; its bytes.
+    fn write_manifest(
+        &self,
+        files: Vec<FileEntry>,
+        evidence: EvidenceInfo,
+        examples: u64,
+        tally: &Tally,
+    ) -> Result<Vec<u8>, DatasetError> {
+        let spec = &self.opts.spec;
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT.into(),
+            name: spec.name.clone(),
+            spec: spec.clone(),
+            checkpoint: CheckpointInfo {
+                origin: self.verifier.origin().to_owned(),
+                size: self.cp.size.0,
+                root: cts_ledger::hash_to_base64(&self.cp.root),
+                note: String::from_utf8_lossy(&self.cp.note).into_owned(),
+            },
+            examples,
+            files,
+            evidence,
+            tally: tally.clone(),
+        };
+        let bytes =
+            serde_json::to_vec_pretty(&manifest).map_err(|source| DatasetError::Encode {
+                what: "manifest".into(),
+                source,
+            })?;
+        let p = self.tmp.join("manifest.json");
+        std::fs::write(&p, &bytes).map_err(io(&p))?;
+        Ok(bytes)
+    }
 }
 
 /// Bytes of evidence lines handed from the reading thread to the writing one at a time.
@@ -489,7 +615,7 @@ const EVIDENCE_CHUNK: usize = 1 << 18;
 async fn write_evidence(
     store: &Store,
     verifier: &LogVerifier,
-    cp: &cts_store::StoredCheckpoint,
+    cp: &StoredCheckpoint,
     w: &mut Writer,
     tmp: &Path,
 ) -> Result<EvidenceInfo, DatasetError> {

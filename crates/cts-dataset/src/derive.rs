@@ -619,6 +619,8 @@ fn flags_of(body: &ReviewBody, o: usize) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Every example one qualified trace gives, export by export, in the
+/// spec's order of formats.
 fn emit_trace(
     spec: &Spec,
     q: &Qualified,
@@ -626,139 +628,230 @@ fn emit_trace(
     case: &CaseRef,
     out: &mut Vec<Example>,
 ) {
-    let corrected_steps: Vec<String> = q.body.steps.iter().map(|s| s.text.clone()).collect();
-    let corrected = render_chain(&corrected_steps, q.answer.as_deref());
-    let original = render_chain(&q.original, q.answer.as_deref());
-    let tid = q.trace.id.as_str();
-    let rid = q.standing.id.as_str();
-    let labels = q.body.original_labels(q.original.len());
-    let original_bad = labels.contains(&Some(-1))
-        || (0..q.original.len()).any(|o| !flags_of(q.body, o).is_empty());
-    let changed = changed_words(q.body, &q.original);
+    let trace = TraceExamples::new(spec, q, split, case);
     for &format in &spec.exports.formats {
         match format {
-            Format::Sft if q.teachable => {
-                let id = example_id(format, &[tid, rid]);
-                let mut messages = q.prompt.clone();
-                messages.push(assistant(&corrected));
-                push(
-                    out,
-                    format,
-                    split,
-                    id.clone(),
-                    &SftRecord { id: &id, messages },
-                    provenance(q, case),
-                );
+            Format::Sft => trace.sft(out),
+            Format::Dpo | Format::DpoFlat => trace.corrected_pair(format, out),
+            Format::Kto => trace.kto(out),
+            Format::Prm => trace.prm(out),
+            Format::PrmRich => trace.prm_rich(out),
+        }
+    }
+}
+
+/// What the exports of one qualified trace are made from: the chains as
+/// the standing review corrected them and as the model wrote them, and
+/// what the review said about the model's steps.
+struct TraceExamples<'a> {
+    spec: &'a Spec,
+    q: &'a Qualified<'a>,
+    split: &'static str,
+    case: &'a CaseRef,
+    /// The standing review's chain, rendered.
+    corrected: String,
+    /// The model's chain, rendered.
+    original: String,
+    /// The standing review's label of each original step.
+    labels: Vec<Option<i8>>,
+    /// Whether the standing review labels an original step −1 or flags it.
+    original_bad: bool,
+    /// Words the standing review added, removed or rewrote.
+    changed: usize,
+}
+
+impl<'a> TraceExamples<'a> {
+    fn new(spec: &'a Spec, q: &'a Qualified<'a>, split: &'static str, case: &'a CaseRef) -> Self {
+        let corrected_steps: Vec<String> = q.body.steps.iter().map(|s| s.text.clone()).collect();
+        let labels = q.body.original_labels(q.original.len());
+        let original_bad = labels.contains(&Some(-1))
+            || (0..q.original.len()).any(|o| !flags_of(q.body, o).is_empty());
+        TraceExamples {
+            spec,
+            q,
+            split,
+            case,
+            corrected: render_chain(&corrected_steps, q.answer.as_deref()),
+            original: render_chain(&q.original, q.answer.as_deref()),
+            labels,
+            original_bad,
+            changed: changed_words(q.body, &q.original),
+        }
+    }
+
+    /// The example id: the trace and standing review, then `extra`.
+    fn example_id(&self, format: Format, extra: &[&str]) -> String {
+        let mut parts = vec![self.q.trace.id.as_str(), self.q.standing.id.as_str()];
+        parts.extend_from_slice(extra);
+        example_id(format, &parts)
+    }
+
+    /// Adds `record` as an example of this trace, with its provenance.
+    fn push_record<T: Serialize>(
+        &self,
+        out: &mut Vec<Example>,
+        format: Format,
+        id: String,
+        record: &T,
+    ) {
+        push(
+            out,
+            format,
+            self.split,
+            id,
+            record,
+            provenance(self.q, self.case),
+        );
+    }
+
+    /// `sft`: the prompt and the corrected chain, when it is teachable.
+    fn sft(&self, out: &mut Vec<Example>) {
+        if !self.q.teachable {
+            return;
+        }
+        let format = Format::Sft;
+        let id = self.example_id(format, &[]);
+        let mut messages = self.q.prompt.clone();
+        messages.push(assistant(&self.corrected));
+        self.push_record(out, format, id.clone(), &SftRecord { id: &id, messages });
+    }
+
+    /// `dpo` or `dpo-flat`: the corrected chain chosen over the model's,
+    /// when the review changed enough words.
+    fn corrected_pair(&self, format: Format, out: &mut Vec<Example>) {
+        let changed = self.changed;
+        if !(self.q.teachable && changed > 0 && changed >= self.spec.exports.dpo_min_changed_words)
+        {
+            return;
+        }
+        let pair = Pair {
+            prompt: &self.q.prompt,
+            chosen: &self.corrected,
+            rejected: &self.original,
+        };
+        let id = self.example_id(format, &["corrected"]);
+        push_pair(
+            out,
+            format,
+            self.split,
+            id,
+            pair,
+            provenance(self.q, self.case),
+        );
+    }
+
+    /// `kto`: the corrected chain as desirable (when teachable), the
+    /// model's as undesirable (when the review faulted and changed it).
+    fn kto(&self, out: &mut Vec<Example>) {
+        let format = Format::Kto;
+        let cases = [
+            (self.q.teachable, &self.corrected, "desirable", true),
+            (
+                self.original_bad && self.changed > 0,
+                &self.original,
+                "undesirable",
+                false,
+            ),
+        ];
+        for (wanted, text, kind, label) in cases {
+            if !wanted {
+                continue;
             }
-            Format::Dpo | Format::DpoFlat
-                if q.teachable && changed > 0 && changed >= spec.exports.dpo_min_changed_words =>
-            {
-                let pair = Pair {
-                    prompt: &q.prompt,
-                    chosen: &corrected,
-                    rejected: &original,
-                };
-                let id = example_id(format, &[tid, rid, "corrected"]);
-                push_pair(out, format, split, id, pair, provenance(q, case));
-            }
-            Format::Kto => {
-                let cases = [
-                    (q.teachable, &corrected, "desirable", true),
-                    (original_bad && changed > 0, &original, "undesirable", false),
-                ];
-                for (wanted, text, kind, label) in cases {
-                    if !wanted {
-                        continue;
-                    }
-                    let id = example_id(format, &[tid, rid, kind]);
-                    let record = KtoRecord {
-                        id: &id,
-                        prompt: &q.prompt,
-                        completion: vec![assistant(text)],
-                        label,
-                    };
-                    push(out, format, split, id.clone(), &record, provenance(q, case));
-                }
-            }
-            Format::Prm if !q.original.is_empty() => {
-                let id = example_id(format, &[tid, rid]);
-                let labels = labels
+            let id = self.example_id(format, &[kind]);
+            let record = KtoRecord {
+                id: &id,
+                prompt: &self.q.prompt,
+                completion: vec![assistant(text)],
+                label,
+            };
+            self.push_record(out, format, id.clone(), &record);
+        }
+    }
+
+    /// `prm`: the model's steps with the standing review's labels as
+    /// booleans (a neutral step as the spec says).
+    fn prm(&self, out: &mut Vec<Example>) {
+        if self.q.original.is_empty() {
+            return;
+        }
+        let format = Format::Prm;
+        let id = self.example_id(format, &[]);
+        let labels = self
+            .labels
+            .iter()
+            .map(|l| match l {
+                Some(1) => true,
+                Some(-1) => false,
+                _ => self.spec.exports.prm_neutral,
+            })
+            .collect();
+        let record = PrmRecord {
+            id: &id,
+            prompt: flat_prompt(&self.q.prompt),
+            completions: &self.q.original,
+            labels,
+        };
+        self.push_record(out, format, id.clone(), &record);
+    }
+
+    /// `prm-rich`: the model's steps with every qualifying review's
+    /// ratings and flags, and the trace's ratings, basis and model.
+    fn prm_rich(&self, out: &mut Vec<Example>) {
+        if self.q.original.is_empty() {
+            return;
+        }
+        let format = Format::PrmRich;
+        let q = self.q;
+        let id = self.example_id(format, &[]);
+        let record = PrmRichRecord {
+            id: &id,
+            case_id: &self.case.id,
+            trace_id: &q.trace.id,
+            prompt: &q.prompt,
+            steps: self.prm_rich_steps(),
+            answer: q.answer.as_deref(),
+            ratings: &q.body.ratings,
+            basis: q.basis,
+            reviewers: q.reviews.iter().map(|(r, _)| r.reviewer.as_str()).collect(),
+            model: &q.trace.model,
+        };
+        self.push_record(out, format, id.clone(), &record);
+    }
+
+    /// Each original step as `prm-rich` writes it: the standing review's
+    /// rating, flags and edit, and every qualifying reviewer's rating and flags.
+    fn prm_rich_steps(&self) -> Vec<PrmRichStep<'a>> {
+        let q = self.q;
+        let per_review: Vec<Vec<Option<i8>>> = q
+            .reviews
+            .iter()
+            .map(|(_, b)| b.original_labels(q.original.len()))
+            .collect();
+        q.original
+            .iter()
+            .enumerate()
+            .map(|(o, text)| PrmRichStep {
+                text,
+                rating: self.labels[o],
+                flags: flags_of(q.body, o),
+                edited: q
+                    .body
+                    .steps
                     .iter()
-                    .map(|l| match l {
-                        Some(1) => true,
-                        Some(-1) => false,
-                        _ => spec.exports.prm_neutral,
-                    })
-                    .collect();
-                push(
-                    out,
-                    format,
-                    split,
-                    id.clone(),
-                    &PrmRecord {
-                        id: &id,
-                        prompt: flat_prompt(&q.prompt),
-                        completions: &q.original,
-                        labels,
-                    },
-                    provenance(q, case),
-                );
-            }
-            Format::PrmRich if !q.original.is_empty() => {
-                let id = example_id(format, &[tid, rid]);
-                let per_review: Vec<Vec<Option<i8>>> = q
+                    .find(|s| s.origin == Some(o) && s.text != *text)
+                    .map(|s| s.text.as_str()),
+                reviewers: q
                     .reviews
                     .iter()
-                    .map(|(_, b)| b.original_labels(q.original.len()))
-                    .collect();
-                let steps = q
-                    .original
-                    .iter()
-                    .enumerate()
-                    .map(|(o, text)| PrmRichStep {
-                        text,
-                        rating: labels[o],
-                        flags: flags_of(q.body, o),
-                        edited: q
-                            .body
-                            .steps
-                            .iter()
-                            .find(|s| s.origin == Some(o) && s.text != *text)
-                            .map(|s| s.text.as_str()),
-                        reviewers: q
-                            .reviews
-                            .iter()
-                            .zip(&per_review)
-                            .map(|((r, b), l)| PrmRichRating {
-                                reviewer: &r.reviewer,
-                                rating: l[o],
-                                flags: flags_of(b, o),
-                            })
-                            .collect(),
+                    .zip(&per_review)
+                    .map(|((r, b), l)| PrmRichRating {
+                        reviewer: &r.reviewer,
+                        rating: l[o],
+                        flags: flags_of(b, o),
                     })
-                    .collect();
-                push(
-                    out,
-                    format,
-                    split,
-                    id.clone(),
-                    &PrmRichRecord {
-                        id: &id,
-                        case_id: &case.id,
-                        trace_id: tid,
-                        prompt: &q.prompt,
-                        steps,
-                        answer: q.answer.as_deref(),
-                        ratings: &q.body.ratings,
-                        basis: q.basis,
-                        reviewers: q.reviews.iter().map(|(r, _)| r.reviewer.as_str()).collect(),
-                        model: &q.trace.model,
-                    },
-                    provenance(q, case),
-                );
-            }
-            _ => {}
-        }
+                    .collect(),
+            })
+            .collect()
     }
 }
 

@@ -872,225 +872,389 @@ pub async fn submit(
     body: ReviewBody,
     base_revision: i64,
 ) -> Result<Submitted, StoreError> {
-    check_assigned(store, user, trace_id).await?;
-    let view = trace_for_review(store, trace_id).await?;
-    let queue = view.queue.clone().ok_or_else(|| StoreError::NotFound {
-        what: "queued trace",
-        id: trace_id.to_owned(),
-        hint: None,
-    })?;
-    let (rubric, _, rubric_leaf) = rubric(store, &queue.rubric).await?;
-    body.validate(&rubric, &view.steps)?;
-    let previous: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(version) FROM reviews WHERE trace_id = ? AND user_id = ?")
-            .bind(trace_id)
-            .bind(user.id)
-            .fetch_one(store.db())
-            .await?;
-    let version = previous.unwrap_or(0) + 1;
-    let id = review_id(trace_id, &user.pseudonym, version);
-    let supersedes = previous.map(|v| review_id(trace_id, &user.pseudonym, v));
-    let review_json = serde_json::to_vec(&body).map_err(|source| StoreError::Encode {
-        what: "review body",
-        source,
-    })?;
-
+    let submission = Submission::validate(store, user, trace_id, body, base_revision).await?;
     // The queue's outcome is committed in the event, so it is computed
     // before the write and checked again under the write lock.
-    let n_original = view.steps.len();
-    let policy = cfg.policy;
-    let first_time = previous.is_none();
-    let outcome = {
-        let mut conn = store.db().acquire().await?;
-        let others = latest_bodies(&mut conn, trace_id, Some(user.id)).await?;
-        let mut latest: Vec<(&str, &ReviewBody)> =
-            others.iter().map(|(id, b)| (id.as_str(), b)).collect();
-        latest.push((id.as_str(), &body));
-        QueueOutcome::compute(
-            policy,
-            queue.required,
-            queue.submitted + i64::from(first_time),
-            &latest,
-            n_original,
-        )
-    };
-    let summary = ReviewSubmitted::new(
-        id.clone(),
-        trace_id.to_owned(),
-        version,
-        supersedes,
-        (rubric.key(), rubric_leaf),
-        &body,
-        outcome.clone(),
-    );
-    let summary = serde_json::to_value(&summary).map_err(|source| StoreError::Encode {
-        what: "review summary",
-        source,
-    })?;
-
-    let actor = user.actor();
-    let mut events: Vec<PreparedEvent> = Vec::new();
-    events.push(
-        EventDraft::new(EventKind::new(REVIEW_SUBMITTED)?, &actor)
-            .subject(format!("review:{id}"))
-            .subject(format!("trace:{trace_id}"))
-            .subject(format!("case:{}", view.trace.case_id))
-            .body(summary)
-            .attach("review", review_json)
-            .prepare(Salt::random)?,
-    );
-    let edit = |step: Option<usize>,
-                origin: Option<usize>,
-                change: &str,
-                content: serde_json::Value| {
-        EventDraft::new(EventKind::new("step.edited")?, &actor)
-            .subject(format!("review:{id}"))
-            .subject(format!("trace:{trace_id}"))
-            .body(serde_json::json!({ "review": id, "step": step, "origin": origin, "change": change }))
-            .attach("edit", serde_json::to_vec(&content).unwrap_or_default())
-            .prepare(Salt::random)
-    };
-    for (i, s) in body.steps.iter().enumerate() {
-        match body.change(i, &view.steps) {
-            StepChange::Kept => {}
-            StepChange::Edited { original } => events.push(edit(
-                Some(i),
-                s.origin,
-                "edited",
-                serde_json::json!({ "original": original, "text": s.text, "rationale": s.edit_rationale }),
-            )?),
-            StepChange::Added => events.push(edit(
-                Some(i),
-                None,
-                "added",
-                serde_json::json!({ "original": null, "text": s.text, "rationale": s.edit_rationale }),
-            )?),
-        }
-    }
-    for d in &body.deleted {
-        events.push(edit(
-            None,
-            Some(d.origin),
-            "deleted",
-            serde_json::json!({ "original": view.steps.get(d.origin), "text": null, "rationale": d.rationale }),
-        )?);
-    }
-    let commitment = events[0].event.content["review"].0;
-    let submitted_at = events[0].event.time.clone();
-    let body_json = serde_json::to_string(&body).map_err(|source| StoreError::Encode {
-        what: "review body",
-        source,
-    })?;
-    let (uid, tid, rid, rkey) = (user.id, trace_id.to_owned(), id.clone(), rubric.key());
-    let hook: AppendHook = Box::new(move |conn, leaves| {
-        Box::pin(async move {
-            // Re-check under the write lock: nothing may have moved since the checks above.
-            let now_version: Option<i64> = sqlx::query_scalar(
-                "SELECT MAX(version) FROM reviews WHERE trace_id = ? AND user_id = ?",
-            )
-            .bind(&tid)
-            .bind(uid)
-            .fetch_one(&mut *conn)
-            .await?;
-            if now_version.unwrap_or(0) + 1 != version {
-                return Err(StoreError::Conflict {
-                    what: "your review of trace",
-                    id: tid,
-                    reason: "was submitted from another tab; reload".into(),
-                });
-            }
-            let draft_rev: Option<i64> = sqlx::query_scalar(
-                "SELECT revision FROM drafts WHERE trace_id = ? AND user_id = ?",
-            )
-            .bind(&tid)
-            .bind(uid)
-            .fetch_optional(&mut *conn)
-            .await?;
-            if now_version.unwrap_or(0) > 0 && draft_rev.is_none() {
-                return Err(StoreError::Conflict {
-                    what: "your review of trace",
-                    id: tid,
-                    reason: "is already submitted; use Revise to start a new version".into(),
-                });
-            }
-            if draft_rev.unwrap_or(0) != base_revision {
-                return Err(StoreError::Conflict {
-                    what: "your draft of trace",
-                    id: tid,
-                    reason: format!(
-                        "changed elsewhere (revision {} now, you submitted revision {base_revision}); reload",
-                        draft_rev.unwrap_or(0)
-                    ),
-                });
-            }
-            let (required, first_time): (i64, bool) = {
-                let r = sqlx::query(
-                    "SELECT q.required, a.submitted, a.leased_until,
-                       (SELECT COUNT(*) FROM assignments b WHERE b.trace_id = q.trace_id AND b.user_id <> ?2
-                          AND (b.submitted = 1 OR b.leased_until > ?3))
-                     FROM review_queue q LEFT JOIN assignments a ON a.trace_id = q.trace_id AND a.user_id = ?2
-                     WHERE q.trace_id = ?1",
-                )
-                .bind(&tid)
-                .bind(uid)
-                .bind(now())
-                .fetch_one(&mut *conn)
-                .await?;
-                let submitted: Option<i64> = r.try_get(1)?;
-                let others: i64 = r.try_get(3)?;
-                let required: i64 = r.try_get(0)?;
-                if submitted.is_none() {
-                    return Err(StoreError::Denied {
-                        action: "submit this review",
-                        reason: format!("trace {tid} is not assigned to you"),
-                    });
-                }
-                if submitted == Some(0) && others >= required {
-                    return Err(StoreError::Conflict {
-                        what: "trace",
-                        id: tid,
-                        reason: "has no place left for you: your lease lapsed and other reviewers have taken every place".into(),
-                    });
-                }
-                (required, submitted == Some(0))
-            };
-            let edit_leaves: Vec<u64> = leaves[1..].iter().map(|l| l.0).collect();
-            sqlx::query(
-                "INSERT INTO reviews (id, trace_id, user_id, version, rubric, body, commitment, leaf, edit_leaves, submitted)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&rid)
-            .bind(&tid)
-            .bind(uid)
-            .bind(version)
-            .bind(&rkey)
-            .bind(&body_json)
-            .bind(&commitment[..])
-            .bind(leaves[0].0 as i64)
-            .bind(serde_json::to_string(&edit_leaves).unwrap_or_default())
-            .bind(&submitted_at)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query("UPDATE assignments SET submitted = 1 WHERE trace_id = ? AND user_id = ?")
-                .bind(&tid)
-                .bind(uid)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("DELETE FROM drafts WHERE trace_id = ? AND user_id = ?")
-                .bind(&tid)
-                .bind(uid)
-                .execute(&mut *conn)
-                .await?;
-            update_queue_state(conn, &tid, required, first_time, n_original, &outcome).await
-        })
-    });
-    let leaves = store.ledger().append_prepared(events, Some(hook)).await?;
+    let outcome = submission.queue_outcome(store, cfg.policy).await?;
+    let mut events = vec![submission.submitted_event(outcome.clone())?];
+    events.extend(submission.edit_events()?);
+    let rows = submission.rows(&events[0], outcome);
+    let leaves = store
+        .ledger()
+        .append_prepared(events, Some(rows.into_hook()))
+        .await?;
     Ok(Submitted {
-        id,
-        version,
+        id: submission.id,
+        version: submission.version,
         leaf: leaves[0].0,
         edit_leaves: leaves[1..].iter().map(|l| l.0).collect(),
     })
+}
+
+/// A submission that passed validation: the review, the version it
+/// becomes, and what its events and rows need to know of the trace.
+struct Submission<'a> {
+    user: &'a User,
+    trace_id: &'a str,
+    /// The trace's case.
+    case_id: String,
+    /// The model's steps, which the review's origins index.
+    original: Vec<String>,
+    /// The trace's place in the queue, as read before the write.
+    queue: QueueEntry,
+    /// The rubric's key and the leaf of its `rubric.registered` event.
+    rubric: (String, u64),
+    body: ReviewBody,
+    /// The body as committed and stored.
+    body_json: String,
+    /// The draft revision the submitter loaded.
+    base_revision: i64,
+    /// The submitter's latest earlier version, if any.
+    previous: Option<i64>,
+    /// The new version.
+    version: i64,
+    /// The new version's id.
+    id: String,
+}
+
+impl<'a> Submission<'a> {
+    /// Checks that `user` holds `trace_id` and that `body` is complete under
+    /// the rubric the trace is queued with; numbers the new version.
+    async fn validate(
+        store: &Store,
+        user: &'a User,
+        trace_id: &'a str,
+        body: ReviewBody,
+        base_revision: i64,
+    ) -> Result<Submission<'a>, StoreError> {
+        check_assigned(store, user, trace_id).await?;
+        let view = trace_for_review(store, trace_id).await?;
+        let queue = view.queue.ok_or_else(|| StoreError::NotFound {
+            what: "queued trace",
+            id: trace_id.to_owned(),
+            hint: None,
+        })?;
+        let (rubric, _, rubric_leaf) = rubric(store, &queue.rubric).await?;
+        body.validate(&rubric, &view.steps)?;
+        let previous: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(version) FROM reviews WHERE trace_id = ? AND user_id = ?",
+        )
+        .bind(trace_id)
+        .bind(user.id)
+        .fetch_one(store.db())
+        .await?;
+        let version = previous.unwrap_or(0) + 1;
+        let body_json = serde_json::to_string(&body).map_err(|source| StoreError::Encode {
+            what: "review body",
+            source,
+        })?;
+        Ok(Submission {
+            user,
+            trace_id,
+            case_id: view.trace.case_id,
+            original: view.steps,
+            queue,
+            rubric: (rubric.key(), rubric_leaf),
+            body,
+            body_json,
+            base_revision,
+            previous,
+            version,
+            id: review_id(trace_id, &user.pseudonym, version),
+        })
+    }
+
+    /// The queue's outcome once this review counts: the latest review of
+    /// each other reviewer, then this one.
+    async fn queue_outcome(
+        &self,
+        store: &Store,
+        policy: Policy,
+    ) -> Result<QueueOutcome, StoreError> {
+        let mut conn = store.db().acquire().await?;
+        let others = latest_bodies(&mut conn, self.trace_id, Some(self.user.id)).await?;
+        let mut latest: Vec<(&str, &ReviewBody)> =
+            others.iter().map(|(id, b)| (id.as_str(), b)).collect();
+        latest.push((self.id.as_str(), &self.body));
+        Ok(QueueOutcome::compute(
+            policy,
+            self.queue.required,
+            self.queue.submitted + i64::from(self.previous.is_none()),
+            &latest,
+            self.original.len(),
+        ))
+    }
+
+    /// The `review.submitted` event: the review's summary and the queue
+    /// outcome it commits, with the body as content `review`.
+    fn submitted_event(&self, outcome: QueueOutcome) -> Result<PreparedEvent, StoreError> {
+        let supersedes = self
+            .previous
+            .map(|v| review_id(self.trace_id, &self.user.pseudonym, v));
+        let summary = ReviewSubmitted::new(
+            self.id.clone(),
+            self.trace_id.to_owned(),
+            self.version,
+            supersedes,
+            self.rubric.clone(),
+            &self.body,
+            outcome,
+        );
+        let summary = serde_json::to_value(&summary).map_err(|source| StoreError::Encode {
+            what: "review summary",
+            source,
+        })?;
+        Ok(
+            EventDraft::new(EventKind::new(REVIEW_SUBMITTED)?, self.user.actor())
+                .subject(format!("review:{}", self.id))
+                .subject(format!("trace:{}", self.trace_id))
+                .subject(format!("case:{}", self.case_id))
+                .body(summary)
+                .attach("review", self.body_json.as_bytes())
+                .prepare(Salt::random)?,
+        )
+    }
+
+    /// One `step.edited` event per edited, added or deleted step, in the
+    /// review's order of steps, deletions last.
+    fn edit_events(&self) -> Result<Vec<PreparedEvent>, StoreError> {
+        let body = &self.body;
+        let mut events = Vec::new();
+        for (i, s) in body.steps.iter().enumerate() {
+            match body.change(i, &self.original) {
+                StepChange::Kept => {}
+                StepChange::Edited { original } => events.push(self.edit_event(
+                    Some(i),
+                    s.origin,
+                    "edited",
+                    serde_json::json!({ "original": original, "text": s.text, "rationale": s.edit_rationale }),
+                )?),
+                StepChange::Added => events.push(self.edit_event(
+                    Some(i),
+                    None,
+                    "added",
+                    serde_json::json!({ "original": null, "text": s.text, "rationale": s.edit_rationale }),
+                )?),
+            }
+        }
+        for d in &body.deleted {
+            events.push(self.edit_event(
+                None,
+                Some(d.origin),
+                "deleted",
+                serde_json::json!({ "original": self.original.get(d.origin), "text": null, "rationale": d.rationale }),
+            )?);
+        }
+        Ok(events)
+    }
+
+    /// A `step.edited` event of this review (content `edit`: original, new
+    /// text, rationale).
+    fn edit_event(
+        &self,
+        step: Option<usize>,
+        origin: Option<usize>,
+        change: &str,
+        content: serde_json::Value,
+    ) -> Result<PreparedEvent, StoreError> {
+        Ok(
+            EventDraft::new(EventKind::new("step.edited")?, self.user.actor())
+                .subject(format!("review:{}", self.id))
+                .subject(format!("trace:{}", self.trace_id))
+                .body(serde_json::json!({ "review": self.id, "step": step, "origin": origin, "change": change }))
+                .attach("edit", serde_json::to_vec(&content).unwrap_or_default())
+                .prepare(Salt::random)?,
+        )
+    }
+
+    /// The rows to write with `submitted` (this review's `review.submitted`
+    /// event), which commits `outcome`.
+    fn rows(&self, submitted: &PreparedEvent, outcome: QueueOutcome) -> ReviewRows {
+        ReviewRows {
+            user_id: self.user.id,
+            trace_id: self.trace_id.to_owned(),
+            review_id: self.id.clone(),
+            version: self.version,
+            base_revision: self.base_revision,
+            rubric: self.rubric.0.clone(),
+            body_json: self.body_json.clone(),
+            commitment: submitted.event.content["review"].0,
+            submitted_at: submitted.event.time.clone(),
+            n_original: self.original.len(),
+            outcome,
+        }
+    }
+}
+
+/// What a submit writes beside its events, in their transaction: the
+/// review row, the assignment marked submitted, the draft consumed and the
+/// queue's new state, each after checking nothing moved since the
+/// submission was validated.
+struct ReviewRows {
+    user_id: i64,
+    trace_id: String,
+    review_id: String,
+    version: i64,
+    /// The draft revision the submitter loaded.
+    base_revision: i64,
+    /// Rubric key.
+    rubric: String,
+    body_json: String,
+    /// The body's content commitment in the `review.submitted` event.
+    commitment: [u8; 32],
+    /// The event's time.
+    submitted_at: String,
+    /// How many steps the model wrote.
+    n_original: usize,
+    /// The queue outcome the event commits.
+    outcome: QueueOutcome,
+}
+
+impl ReviewRows {
+    /// The append hook that writes the rows.
+    fn into_hook(self) -> AppendHook {
+        Box::new(move |conn, leaves| Box::pin(self.write(conn, leaves)))
+    }
+
+    /// Checks, then writes every row; any conflict fails the whole
+    /// append, events included.
+    async fn write(
+        self,
+        conn: &mut SqliteConnection,
+        leaves: &[LeafIndex],
+    ) -> Result<(), StoreError> {
+        // Re-check under the write lock: nothing may have moved since the
+        // checks before the events were drafted.
+        self.check_version_and_draft(conn).await?;
+        let (required, first_time) = self.check_place(conn).await?;
+        self.write_review(conn, leaves).await?;
+        update_queue_state(
+            conn,
+            &self.trace_id,
+            required,
+            first_time,
+            self.n_original,
+            &self.outcome,
+        )
+        .await
+    }
+
+    /// Fails when another version was submitted meanwhile, or the draft
+    /// is gone or at another revision than the one submitted.
+    async fn check_version_and_draft(&self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        let now_version: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(version) FROM reviews WHERE trace_id = ? AND user_id = ?",
+        )
+        .bind(&self.trace_id)
+        .bind(self.user_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        if now_version.unwrap_or(0) + 1 != self.version {
+            return Err(StoreError::Conflict {
+                what: "your review of trace",
+                id: self.trace_id.clone(),
+                reason: "was submitted from another tab; reload".into(),
+            });
+        }
+        let draft_rev: Option<i64> =
+            sqlx::query_scalar("SELECT revision FROM drafts WHERE trace_id = ? AND user_id = ?")
+                .bind(&self.trace_id)
+                .bind(self.user_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if now_version.unwrap_or(0) > 0 && draft_rev.is_none() {
+            return Err(StoreError::Conflict {
+                what: "your review of trace",
+                id: self.trace_id.clone(),
+                reason: "is already submitted; use Revise to start a new version".into(),
+            });
+        }
+        if draft_rev.unwrap_or(0) != self.base_revision {
+            return Err(StoreError::Conflict {
+                what: "your draft of trace",
+                id: self.trace_id.clone(),
+                reason: format!(
+                    "changed elsewhere (revision {} now, you submitted revision {}); reload",
+                    draft_rev.unwrap_or(0),
+                    self.base_revision
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Fails unless the submitter still has a place among the trace's
+    /// reviewers (a lapsed lease keeps it only while a place is free);
+    /// the reviewers required, and whether this is the submitter's first
+    /// submission of the trace.
+    async fn check_place(&self, conn: &mut SqliteConnection) -> Result<(i64, bool), StoreError> {
+        let r = sqlx::query(
+            "SELECT q.required, a.submitted, a.leased_until,
+               (SELECT COUNT(*) FROM assignments b WHERE b.trace_id = q.trace_id AND b.user_id <> ?2
+                  AND (b.submitted = 1 OR b.leased_until > ?3))
+             FROM review_queue q LEFT JOIN assignments a ON a.trace_id = q.trace_id AND a.user_id = ?2
+             WHERE q.trace_id = ?1",
+        )
+        .bind(&self.trace_id)
+        .bind(self.user_id)
+        .bind(now())
+        .fetch_one(&mut *conn)
+        .await?;
+        let submitted: Option<i64> = r.try_get(1)?;
+        let others: i64 = r.try_get(3)?;
+        let required: i64 = r.try_get(0)?;
+        if submitted.is_none() {
+            return Err(StoreError::Denied {
+                action: "submit this review",
+                reason: format!("trace {} is not assigned to you", self.trace_id),
+            });
+        }
+        if submitted == Some(0) && others >= required {
+            return Err(StoreError::Conflict {
+                what: "trace",
+                id: self.trace_id.clone(),
+                reason: "has no place left for you: your lease lapsed and other reviewers have taken every place".into(),
+            });
+        }
+        Ok((required, submitted == Some(0)))
+    }
+
+    /// Inserts the review row (its event at `leaves[0]`, its edits after),
+    /// marks the assignment submitted and consumes the draft.
+    async fn write_review(
+        &self,
+        conn: &mut SqliteConnection,
+        leaves: &[LeafIndex],
+    ) -> Result<(), StoreError> {
+        let edit_leaves: Vec<u64> = leaves[1..].iter().map(|l| l.0).collect();
+        sqlx::query(
+            "INSERT INTO reviews (id, trace_id, user_id, version, rubric, body, commitment, leaf, edit_leaves, submitted)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&self.review_id)
+        .bind(&self.trace_id)
+        .bind(self.user_id)
+        .bind(self.version)
+        .bind(&self.rubric)
+        .bind(&self.body_json)
+        .bind(&self.commitment[..])
+        .bind(leaves[0].0 as i64)
+        .bind(serde_json::to_string(&edit_leaves).unwrap_or_default())
+        .bind(&self.submitted_at)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("UPDATE assignments SET submitted = 1 WHERE trace_id = ? AND user_id = ?")
+            .bind(&self.trace_id)
+            .bind(self.user_id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM drafts WHERE trace_id = ? AND user_id = ?")
+            .bind(&self.trace_id)
+            .bind(self.user_id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
 }
 
 /// The latest version of each reviewer's review of `trace_id`, in

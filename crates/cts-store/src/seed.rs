@@ -4,7 +4,43 @@
 //!
 //! Not here: the benchmarks themselves (`cts-bench`).
 
+use crate::review::ReviewConfig;
 use crate::StoreError;
+
+/// Imports the first `n` built-in synthetic cases as `actor`; returns them.
+pub async fn import_synthetic_cases(
+    store: &crate::Store,
+    actor: &str,
+    n: usize,
+) -> Result<Vec<cts_cases::Case>, StoreError> {
+    let cases: Vec<_> = cts_cases::synthetic::quickstart_cases()
+        .into_iter()
+        .take(n)
+        .map(|c| (c, Vec::new()))
+        .collect();
+    crate::cases::import_cases(store, cases.clone(), actor, "synthetic", false).await?;
+    Ok(cases.into_iter().map(|(c, _)| c).collect())
+}
+
+/// Registers the built-in medication-safety rubric as `actor`; returns a
+/// review set-up that queues traces under it, with the default
+/// disagreement policy.
+pub async fn medication_safety_review(
+    store: &crate::Store,
+    actor: &str,
+    reviewers_per_trace: u32,
+    lease_seconds: i64,
+) -> Result<ReviewConfig, StoreError> {
+    let cfg = ReviewConfig {
+        rubric: cts_review::Rubric::default_medication_safety(),
+        rubric_source: cts_review::rubric::DEFAULT_MEDICATION_SAFETY.into(),
+        reviewers_per_trace,
+        lease_seconds,
+        policy: Default::default(),
+    };
+    crate::review::register_rubric(store, actor, &cfg.rubric, &cfg.rubric_source).await?;
+    Ok(cfg)
+}
 
 /// What [`seed_reviews`] made.
 #[derive(Clone, Debug, serde::Serialize)]

@@ -6,7 +6,7 @@ use cts_review::Rubric;
 use cts_store::review::{self, ReviewConfig};
 use cts_store::traces::NewTrace;
 use cts_store::users::{self, Role, User};
-use cts_store::Store;
+use cts_store::{seed, Store};
 
 async fn setup(
     lease_seconds: i64,
@@ -14,16 +14,11 @@ async fn setup(
 ) -> (tempfile::TempDir, Store, ReviewConfig, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("cts.db")).await.unwrap();
-    let cases: Vec<_> = cts_cases::synthetic::quickstart_cases()
-        .into_iter()
-        .take(3)
-        .map(|c| (c, Vec::new()))
-        .collect();
-    cts_store::cases::import_cases(&store, cases.clone(), "test", "synthetic", false)
+    let cases = seed::import_synthetic_cases(&store, "test", 3)
         .await
         .unwrap();
     let mut ids = Vec::new();
-    for (case, _) in &cases {
+    for case in &cases {
         let id = format!("{}@v1/run/s0", case.id.as_str());
         let doc = cts_trace::TraceDocument::synthetic(&id, Vec::new(), &["one", "two"], Some("A"));
         cts_store::traces::record_trace(
@@ -51,15 +46,7 @@ async fn setup(
         .unwrap();
         ids.push(id);
     }
-    let rubric = Rubric::default_medication_safety();
-    let cfg = ReviewConfig {
-        rubric: rubric.clone(),
-        rubric_source: cts_review::rubric::DEFAULT_MEDICATION_SAFETY.into(),
-        reviewers_per_trace: k,
-        lease_seconds,
-        policy: Default::default(),
-    };
-    review::register_rubric(&store, "test", &rubric, &cfg.rubric_source)
+    let cfg = seed::medication_safety_review(&store, "test", k, lease_seconds)
         .await
         .unwrap();
     assert_eq!(review::sync_queue(&store, &cfg).await.unwrap(), 3);
@@ -69,6 +56,24 @@ async fn setup(
         "queueing is idempotent"
     );
     (dir, store, cfg, ids)
+}
+
+/// `setup`, then two clinicians with no specialty: ann and ben.
+async fn setup_with_two_reviewers(
+    lease_seconds: i64,
+    k: u32,
+) -> (
+    tempfile::TempDir,
+    Store,
+    ReviewConfig,
+    Vec<String>,
+    User,
+    User,
+) {
+    let (dir, store, cfg, ids) = setup(lease_seconds, k).await;
+    let ann = user(&store, "ann", &[]).await;
+    let ben = user(&store, "ben", &[]).await;
+    (dir, store, cfg, ids, ann, ben)
 }
 
 async fn user(store: &Store, name: &str, specialties: &[&str]) -> User {
@@ -92,11 +97,7 @@ fn complete(cfg: &ReviewConfig, label: i8) -> cts_review::ReviewBody {
 
 #[tokio::test]
 async fn lapsed_leases_return_to_the_queue_and_k_limits_reviewers() {
-    let (_dir, store, cfg, ids) = setup(0, 1).await;
-    let (a, b) = (
-        user(&store, "ann", &[]).await,
-        user(&store, "ben", &[]).await,
-    );
+    let (_dir, store, cfg, ids, a, b) = setup_with_two_reviewers(0, 1).await;
     // A lease of 0 seconds lapses at once: b can take the same trace.
     let first = review::claim_next(&store, &a, &cfg).await.unwrap().unwrap();
     assert_eq!(first, ids[0]);
@@ -111,11 +112,7 @@ async fn lapsed_leases_return_to_the_queue_and_k_limits_reviewers() {
         .unwrap_err();
     assert!(matches!(err, cts_store::StoreError::Denied { .. }), "{err}");
 
-    let (_dir, store, cfg, ids) = setup(3600, 1).await;
-    let (a, b) = (
-        user(&store, "ann", &[]).await,
-        user(&store, "ben", &[]).await,
-    );
+    let (_dir, store, cfg, ids, a, b) = setup_with_two_reviewers(3600, 1).await;
     assert_eq!(
         review::claim_next(&store, &a, &cfg).await.unwrap().unwrap(),
         ids[0]
@@ -279,12 +276,8 @@ fn queue_failures(store: &Store, trace: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn queue_state_is_a_projection_of_a_disagreeing_double_review_and_its_adjudication() {
-    let (_dir, store, cfg, ids) = setup(3600, 2).await;
-    let (a, b, j) = (
-        user(&store, "ann", &[]).await,
-        user(&store, "ben", &[]).await,
-        user(&store, "jo", &[]).await,
-    );
+    let (_dir, store, cfg, ids, a, b) = setup_with_two_reviewers(3600, 2).await;
+    let j = user(&store, "jo", &[]).await;
     for u in [&a, &b] {
         assert_eq!(
             review::claim_next(&store, u, &cfg).await.unwrap().unwrap(),
@@ -355,11 +348,7 @@ async fn queue_state_is_a_projection_of_a_disagreeing_double_review_and_its_adju
 
 #[tokio::test]
 async fn a_committed_queue_outcome_that_its_reviews_contradict_is_named() {
-    let (_dir, store, cfg, ids) = setup(3600, 2).await;
-    let (a, b) = (
-        user(&store, "ann", &[]).await,
-        user(&store, "ben", &[]).await,
-    );
+    let (_dir, store, cfg, ids, a, b) = setup_with_two_reviewers(3600, 2).await;
     for u in [&a, &b] {
         review::claim_next(&store, u, &cfg).await.unwrap();
     }

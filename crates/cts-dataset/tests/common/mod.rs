@@ -10,11 +10,11 @@ use std::sync::Arc;
 use cts_dataset::build::{build, BuildOptions, BuildReport};
 use cts_dataset::{DatasetError, Spec};
 use cts_ledger::{LogSigner, LogVerifier};
-use cts_review::{ReviewBody, Rubric};
+use cts_review::ReviewBody;
 use cts_store::review::{self, ReviewConfig};
 use cts_store::traces::NewTrace;
 use cts_store::users::{self, Role, User};
-use cts_store::Store;
+use cts_store::{seed, Store};
 use cts_trace::chat::{ChatMessage, Role as ChatRole};
 use cts_trace::TraceDocument;
 
@@ -104,16 +104,11 @@ pub async fn fixture() -> Fixture {
     let (skey, vkey) = LogSigner::generate("cts.test/dataset").unwrap();
     let signer = Arc::new(LogSigner::from_private_key(&skey).unwrap());
     let verifier = LogVerifier::new(&vkey).unwrap();
-    let cases: Vec<_> = cts_cases::synthetic::quickstart_cases()
-        .into_iter()
-        .take(6)
-        .map(|c| (c, Vec::new()))
-        .collect();
-    cts_store::cases::import_cases(&store, cases.clone(), "test", "synthetic", false)
+    let cases = seed::import_synthetic_cases(&store, "test", 6)
         .await
         .unwrap();
     let mut traces = Vec::new();
-    for (case, _) in &cases {
+    for case in &cases {
         for sample in 0..2 {
             let id = format!("{}@v1/run/s{sample}", case.id.as_str());
             cts_store::traces::record_trace(
@@ -142,15 +137,7 @@ pub async fn fixture() -> Fixture {
             traces.push(id);
         }
     }
-    let rubric = Rubric::default_medication_safety();
-    let cfg = ReviewConfig {
-        rubric: rubric.clone(),
-        rubric_source: cts_review::rubric::DEFAULT_MEDICATION_SAFETY.into(),
-        reviewers_per_trace: 2,
-        lease_seconds: 3600,
-        policy: Default::default(),
-    };
-    review::register_rubric(&store, "test", &rubric, &cfg.rubric_source)
+    let cfg = seed::medication_safety_review(&store, "test", 2, 3600)
         .await
         .unwrap();
     review::sync_queue(&store, &cfg).await.unwrap();

@@ -8,10 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cts_ledger::checkpoint::{LogSigner, LogVerifier};
-use cts_store::review::ReviewConfig;
 use cts_store::traces::NewTrace;
 use cts_store::users::{self, Role};
-use cts_store::Store;
+use cts_store::{seed, Store};
 use cts_web::{AppState, Shared};
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -36,27 +35,14 @@ pub fn steps() -> Vec<String> {
 pub async fn start(reviewers_per_trace: u32, n_traces: usize) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("cts.db")).await.unwrap();
-    let cases: Vec<_> = cts_cases::synthetic::quickstart_cases()
-        .into_iter()
-        .take(n_traces)
-        .map(|c| (c, Vec::new()))
-        .collect();
-    cts_store::cases::import_cases(&store, cases.clone(), "test:seed", "synthetic", false)
+    let cases = seed::import_synthetic_cases(&store, "test:seed", n_traces)
         .await
         .unwrap();
     let mut traces = Vec::new();
-    for (case, _) in &cases {
+    for case in &cases {
         traces.push(add_trace(&store, case.id.as_str(), 0, &steps()).await);
     }
-    let rubric = cts_review::Rubric::default_medication_safety();
-    let review = ReviewConfig {
-        rubric: rubric.clone(),
-        rubric_source: cts_review::rubric::DEFAULT_MEDICATION_SAFETY.into(),
-        reviewers_per_trace,
-        lease_seconds: 1800,
-        policy: Default::default(),
-    };
-    cts_store::review::register_rubric(&store, "test:seed", &rubric, &review.rubric_source)
+    let review = seed::medication_safety_review(&store, "test:seed", reviewers_per_trace, 1800)
         .await
         .unwrap();
     for (name, role) in [
