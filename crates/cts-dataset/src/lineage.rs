@@ -33,7 +33,7 @@ pub struct EditLineage {
     /// Step (in the review) or origin (in the model's chain).
     pub step: Option<u64>,
     /// The clinician's text and rationale (None if erased).
-    pub content: Option<serde_json::Value>,
+    pub content: Option<cts_store::review::StepEdit>,
 }
 
 /// A review in a lineage.
@@ -199,19 +199,15 @@ async fn review_lineage(
                 content = serde_json::from_slice(&opening.content).ok();
             }
         }
+        let body: Option<cts_store::review::StepEdited> =
+            serde_json::from_value(event.body.clone()).ok();
         edits.push(EditLineage {
             evidence: evidence(store, verifier, leaf).await?,
-            change: event
-                .body
-                .get("change")
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .into(),
-            step: event
-                .body
-                .get("step")
-                .and_then(|v| v.as_u64())
-                .or_else(|| event.body.get("origin").and_then(|v| v.as_u64())),
+            change: body.as_ref().map(|b| b.change.clone()).unwrap_or_default(),
+            step: body
+                .as_ref()
+                .and_then(|b| b.step.or(b.origin))
+                .map(|n| n as u64),
             content,
         });
     }

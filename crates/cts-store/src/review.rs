@@ -139,6 +139,31 @@ impl QueueOutcome {
     }
 }
 
+/// Body of a `step.edited` event (content `edit`: a [`StepEdit`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepEdited {
+    /// The review the edit belongs to.
+    pub review: String,
+    /// The step's place in the reviewed chain (None for a deletion).
+    pub step: Option<usize>,
+    /// The step's place in the model's chain (None for an added step).
+    pub origin: Option<usize>,
+    /// `edited`, `added` or `deleted`.
+    pub change: String,
+}
+
+/// Content `edit` of a `step.edited` event: what the clinician changed and
+/// why. Fields in alphabetical order, as the committed bytes have them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepEdit {
+    /// The model's text of the step (None for an added step).
+    pub original: Option<String>,
+    /// The clinician's rationale.
+    pub rationale: Option<String>,
+    /// The clinician's text (None for a deletion).
+    pub text: Option<String>,
+}
+
 /// Body of a `review.submitted` event (content `review`: the review body).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReviewSubmitted {
@@ -1027,13 +1052,21 @@ impl<'a> Submission<'a> {
                     Some(i),
                     s.origin,
                     "edited",
-                    serde_json::json!({ "original": original, "text": s.text, "rationale": s.edit_rationale }),
+                    StepEdit {
+                        original: Some(original.to_owned()),
+                        rationale: s.edit_rationale.clone(),
+                        text: Some(s.text.clone()),
+                    },
                 )?),
                 StepChange::Added => events.push(self.edit_event(
                     Some(i),
                     None,
                     "added",
-                    serde_json::json!({ "original": null, "text": s.text, "rationale": s.edit_rationale }),
+                    StepEdit {
+                        original: None,
+                        rationale: s.edit_rationale.clone(),
+                        text: Some(s.text.clone()),
+                    },
                 )?),
             }
         }
@@ -1042,7 +1075,11 @@ impl<'a> Submission<'a> {
                 None,
                 Some(d.origin),
                 "deleted",
-                serde_json::json!({ "original": self.original.get(d.origin), "text": null, "rationale": d.rationale }),
+                StepEdit {
+                    original: self.original.get(d.origin).cloned(),
+                    rationale: Some(d.rationale.clone()),
+                    text: None,
+                },
             )?);
         }
         Ok(events)
@@ -1055,14 +1092,29 @@ impl<'a> Submission<'a> {
         step: Option<usize>,
         origin: Option<usize>,
         change: &str,
-        content: serde_json::Value,
+        content: StepEdit,
     ) -> Result<PreparedEvent, StoreError> {
+        let body = StepEdited {
+            review: self.id.clone(),
+            step,
+            origin,
+            change: change.to_owned(),
+        };
         Ok(
             EventDraft::new(EventKind::new("step.edited")?, self.user.actor())
                 .subject(format!("review:{}", self.id))
                 .subject(format!("trace:{}", self.trace_id))
-                .body(serde_json::json!({ "review": self.id, "step": step, "origin": origin, "change": change }))
-                .attach("edit", serde_json::to_vec(&content).unwrap_or_default())
+                .body(serde_json::to_value(&body).map_err(|e| StoreError::Encode {
+                    what: "step.edited body",
+                    source: e,
+                })?)
+                .attach(
+                    "edit",
+                    serde_json::to_vec(&content).map_err(|e| StoreError::Encode {
+                        what: "step.edited content",
+                        source: e,
+                    })?,
+                )
                 .prepare(Salt::random)?,
         )
     }
@@ -1623,5 +1675,51 @@ mod progress_tests {
         assert_eq!(at(0).available_text(), "0");
         assert_eq!(at(AVAILABLE_CAP - 1).available_text(), "99");
         assert_eq!(at(AVAILABLE_CAP).available_text(), "100+");
+    }
+}
+
+#[cfg(test)]
+mod step_edit_tests {
+    use super::StepEdit;
+
+    /// The typed `edit` content is committed byte for byte as the `json!`
+    /// literals that wrote it before (stores written then must still
+    /// verify, and the same edit must commit the same bytes).
+    #[test]
+    fn step_edit_bytes_are_those_of_the_earlier_literal() {
+        let cases = [
+            (
+                StepEdit {
+                    original: Some("Start warfarin 10 mg.".into()),
+                    rationale: Some("Check INR first (synthetic).".into()),
+                    text: Some("Check INR, then dose.".into()),
+                },
+                serde_json::json!({ "original": "Start warfarin 10 mg.", "text": "Check INR, then dose.", "rationale": "Check INR first (synthetic)." }),
+            ),
+            (
+                StepEdit {
+                    original: None,
+                    rationale: None,
+                    text: Some("Added step.".into()),
+                },
+                serde_json::json!({ "original": null, "text": "Added step.", "rationale": null }),
+            ),
+            (
+                StepEdit {
+                    original: Some("Old step.".into()),
+                    rationale: Some("Redundant.".into()),
+                    text: None,
+                },
+                serde_json::json!({ "original": "Old step.", "text": null, "rationale": "Redundant." }),
+            ),
+        ];
+        for (typed, literal) in cases {
+            let bytes = serde_json::to_vec(&typed).unwrap();
+            assert_eq!(
+                String::from_utf8(bytes.clone()).unwrap(),
+                String::from_utf8(serde_json::to_vec(&literal).unwrap()).unwrap()
+            );
+            assert_eq!(serde_json::from_slice::<StepEdit>(&bytes).unwrap(), typed);
+        }
     }
 }

@@ -228,8 +228,7 @@ pub async fn run_lineage(
                 let why = e
                     .content
                     .as_ref()
-                    .and_then(|c| c.get("rationale"))
-                    .and_then(|v| v.as_str())
+                    .and_then(|c| c.rationale.as_deref())
                     .unwrap_or("(erased)");
                 s.push_str(&format!(
                     "    {} step {}: {why}  [{}]\n",
