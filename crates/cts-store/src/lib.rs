@@ -28,9 +28,7 @@ mod store;
 pub mod traces;
 pub mod users;
 
-pub use db::{
-    migrations_before, open_pool, open_pool_to, options as connect_options, Schema, UNIQUE_NAMES,
-};
+pub use db::{migrations_before, options as connect_options, Schema, UNIQUE_NAMES};
 pub use error::StoreError;
 pub use log::{
     anchor_path, AppendHook, AuditFailure, AuditReport, CheckpointHook, ContentPresence,
