@@ -3,6 +3,7 @@
 //! openings by commitment, and the content check of edit events.
 
 use cts_ledger::{Commitment, Opening, Salt, TreeSize};
+use rusqlite::OptionalExtension;
 use sqlx::Row;
 
 use super::Ledger;
@@ -32,11 +33,7 @@ impl<'c> ContentLookup<'c> {
         let row: Option<SaltAndBytes> = self
             .opening
             .query_row([&c.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })?;
+            .optional()?;
         Ok(match row {
             Some((Some(salt), Some(bytes))) => <[u8; 32]>::try_from(salt.as_slice())
                 .ok()
@@ -53,11 +50,7 @@ impl<'c> ContentLookup<'c> {
         Ok(self
             .state
             .query_row([&c.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })?)
+            .optional()?)
     }
 }
 
